@@ -1,0 +1,5 @@
+"""Entry point for `python -m beatd`."""
+
+from beatd.cli import main
+
+main()

@@ -1,0 +1,164 @@
+"""The scheduling engine: a heap of next fire times that hands out every due run, applying catch-up and jitter.
+
+The engine never reads a clock: every call receives `now`, so tests drive it through
+years of simulated time in seconds, and the daemon owns the only real clock.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from beatd.entry import CatchUp, Entry, Fire
+from beatd.schedules import Schedule
+
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def recent_slots(schedule: Schedule, after: datetime, until: datetime, limit: int) -> list[datetime]:
+    """Up to `limit` newest fires in (after, until], oldest first.
+
+    Looks back from `until` over a window that doubles until it holds `limit` fires or
+    reaches `after`, so the cost follows the fires returned, not the length of the gap
+    (a one-second entry down for a week costs a few dozen steps, not 600,000).
+    """
+    span = timedelta(seconds=1)
+    while True:
+        window_start = max(after, until - span)
+        slots = []
+        slot = schedule.next_after(window_start)
+        while slot is not None and slot <= until:
+            slots.append(slot)
+            slot = schedule.next_after(slot)
+        if len(slots) >= limit or window_start == after:
+            return slots[-limit:]
+        span *= 2
+
+
+@dataclass(slots=True)
+class _Pending:
+    """An entry's next slot as it sits in the heap; `generation` detects replaced entries."""
+
+    publish_at: datetime
+    scheduled_at: datetime
+    name: str
+    generation: int
+
+    def __lt__(self, other: _Pending) -> bool:
+        return (self.publish_at, self.name) < (other.publish_at, other.name)
+
+
+class Engine:
+    """Hands out due runs of its entries, oldest first, at most once each.
+
+    Missed runs: a slot whose publish time had already passed at the previous call to
+    `due` (or at construction, for state loaded from a previous run) was missed, because
+    nobody published it then (beatd was down, on standby, or cut off from the broker).
+    Each entry's catch-up policy decides what happens to missed slots:
+    `latest` sends only the newest one, `all` sends each (the newest `catchup_limit`
+    of them), `skip` sends none. Slots that come due between two calls are on time
+    and always sent.
+    """
+
+    def __init__(self, *, now: datetime, catchup_limit: int = 100) -> None:
+        if catchup_limit < 1:
+            raise ValueError(f"catchup_limit {catchup_limit} must be at least 1")
+        self.catchup_limit = catchup_limit
+        self._checked_until = now
+        self._entries: dict[str, Entry] = {}
+        self._generations: dict[str, int] = {}
+        self._next: dict[str, datetime] = {}
+        self._heap: list[_Pending] = []
+
+    @property
+    def entries(self) -> dict[str, Entry]:
+        """The entries the engine knows, enabled or not, by name (do not mutate)."""
+        return self._entries
+
+    def add(self, entry: Entry, last_scheduled: datetime | None = None) -> None:
+        """Add or replace an entry.
+
+        Args:
+            last_scheduled: the newest slot already sent for it (from the state store).
+                With it, slots after it that are already due count as missed; without it
+                the entry starts with its first slot after the last check.
+        """
+        generation = self._generations.get(entry.name, 0) + 1
+        self._generations[entry.name] = generation
+        self._entries[entry.name] = entry
+        self._next.pop(entry.name, None)
+        if not entry.enabled:
+            return
+        after = last_scheduled if last_scheduled is not None else self._checked_until - entry.jitter_offset()
+        self._push(entry, entry.schedule.next_after(after), generation)
+
+    def remove(self, name: str) -> None:
+        """Forget an entry; its slot left in the heap is skipped when it surfaces."""
+        self._entries.pop(name, None)
+        self._next.pop(name, None)
+        self._generations[name] = self._generations.get(name, 0) + 1
+
+    def next_fire(self, name: str) -> datetime | None:
+        """The next slot of an entry, or None if it is disabled, done or unknown."""
+        return self._next.get(name)
+
+    def next_wakeup(self) -> datetime | None:
+        """When the earliest pending run may be published; None when nothing will ever fire."""
+        self._drop_stale_top()
+        return self._heap[0].publish_at if self._heap else None
+
+    def due(self, now: datetime) -> list[Fire]:
+        """Every run whose publish time is at or before now, in publish order.
+
+        Each slot is handed out once; calling again with the same now returns nothing.
+        """
+        fires: list[Fire] = []
+        heap = self._heap
+        while heap and heap[0].publish_at <= now:
+            pending = heapq.heappop(heap)
+            if self._generations.get(pending.name) != pending.generation:
+                continue
+            entry = self._entries[pending.name]
+            jitter = entry.jitter_offset()
+            slots, following = self._slots_to_send(entry, pending.scheduled_at, now - jitter, jitter)
+            fires.extend(Fire(entry=entry, scheduled_at=slot, publish_at=slot + jitter) for slot in slots)
+            self._push(entry, following, pending.generation)
+        self._checked_until = max(self._checked_until, now)
+        return fires
+
+    def _slots_to_send(self, entry: Entry, first: datetime, newest: datetime, jitter: timedelta) -> tuple[list[datetime], datetime | None]:
+        """The slots to send from `first` up to `newest` under the entry's policy, and the slot after."""
+        schedule = entry.schedule
+        following = schedule.next_after(first)
+        missed_until = self._checked_until - jitter
+        if following is None or following > newest:
+            # The usual case: one slot, on time or the single missed one.
+            if entry.catchup is CatchUp.SKIP and first <= missed_until:
+                return [], following
+            return [first], following
+        after = first - _MICROSECOND
+        if entry.catchup is CatchUp.ALL:
+            slots = recent_slots(schedule, after, newest, self.catchup_limit)
+        elif entry.catchup is CatchUp.LATEST:
+            slots = recent_slots(schedule, after, newest, 1)
+        else:
+            slots = recent_slots(schedule, max(after, missed_until), newest, self.catchup_limit)
+        return slots, schedule.next_after(newest)
+
+    def _push(self, entry: Entry, slot: datetime | None, generation: int) -> None:
+        if slot is None:
+            self._next.pop(entry.name, None)
+            return
+        self._next[entry.name] = slot
+        heapq.heappush(self._heap, _Pending(slot + entry.jitter_offset(), slot, entry.name, generation))
+
+    def _drop_stale_top(self) -> None:
+        while self._heap and self._generations.get(self._heap[0].name) != self._heap[0].generation:
+            heapq.heappop(self._heap)
+
+    def load(self, entries: Iterable[Entry], last_scheduled: dict[str, datetime]) -> None:
+        """Add many entries with their recorded last slots."""
+        for entry in entries:
+            self.add(entry, last_scheduled.get(entry.name))

@@ -1,0 +1,99 @@
+"""The immutable schedule Entry, its publish Options, and the Fire the engine emits."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone, tzinfo
+from enum import Enum
+from typing import Any
+
+from beatd.schedules import Schedule
+
+# Namespace for deterministic task ids; a fixed constant so every instance and every
+# version of beatd derives the same id for the same (entry, scheduled instant).
+TASK_ID_NAMESPACE = uuid.UUID("6f1c9a52-43f4-5c8e-9d0b-6265617464e1")
+
+
+class CatchUp(str, Enum):
+    """What to do with slots that came due while no beatd instance was publishing."""
+
+    SKIP = "skip"
+    LATEST = "latest"
+    ALL = "all"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Options:
+    """Routing and execution options, mapped onto the message as Celery's apply_async maps them."""
+
+    queue: str | None = None
+    exchange: str | None = None
+    routing_key: str | None = None
+    priority: int | None = None
+    expires: timedelta | None = None
+    headers: dict[str, Any] = field(default_factory=dict)
+    time_limit: float | None = None
+    soft_time_limit: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Source:
+    """Where an entry was defined, so every message about it can point there."""
+
+    path: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Entry:
+    """One named schedule: what task to send, when, and how.
+
+    `timezone` is the zone the entry's times are shown in (and cron reads); `source`
+    says where it was defined, for messages.
+    """
+
+    name: str
+    task: str
+    schedule: Schedule
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    options: Options = field(default_factory=Options)
+    enabled: bool = True
+    catchup: CatchUp = CatchUp.LATEST
+    jitter: timedelta | None = None
+    timezone: tzinfo = timezone.utc
+    description: str = ""
+    source: Source | None = None
+
+    def jitter_offset(self) -> timedelta:
+        """A stable delay in [0, jitter) derived from the name, so restarts and peers agree."""
+        if not self.jitter:
+            return timedelta(0)
+        digest = hashlib.sha256(self.name.encode()).digest()
+        fraction = int.from_bytes(digest[:8], "big") / 2**64
+        return timedelta(microseconds=int(self.jitter / timedelta(microseconds=1) * fraction))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fire:
+    """One run of an entry: the slot it belongs to and when it may be published."""
+
+    entry: Entry
+    scheduled_at: datetime
+    publish_at: datetime
+
+    @property
+    def task_id(self) -> str:
+        """uuid5 of (entry name, scheduled instant): a re-send of the same run keeps its id."""
+        return task_id_for(self.entry.name, self.scheduled_at)
+
+
+def task_id_for(entry_name: str, scheduled_at: datetime) -> str:
+    """The deterministic task id of one run (DESIGN.md, Messages)."""
+    instant = scheduled_at.astimezone(timezone.utc).isoformat()
+    return str(uuid.uuid5(TASK_ID_NAMESPACE, f"{entry_name}\x00{instant}"))

@@ -1,0 +1,44 @@
+"""Interval schedules: fixed steps of real elapsed time from an anchor instant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from beatd.durations import format_duration
+from beatd.schedules.zones import UTC
+
+# Slots are counted from the Unix epoch unless an entry has a `start`, so `every: 30s`
+# fires at :00 and :30 on every instance: peers and restarts agree on the slots, and
+# so on the deterministic task ids derived from them.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntervalSchedule:
+    """Fires at anchor + k * every for whole k; DST never shifts it (real time only)."""
+
+    every: timedelta
+    anchor: datetime = EPOCH
+
+    def __post_init__(self) -> None:
+        if self.every <= timedelta(0):
+            raise ValueError(f"interval {self.every!r} must be greater than zero")
+        if self.anchor.tzinfo is None:
+            raise ValueError(f"interval anchor {self.anchor.isoformat()!r} must be timezone-aware")
+
+    @property
+    def kind(self) -> str:
+        return "interval"
+
+    def next_after(self, t: datetime) -> datetime:
+        """The first slot strictly after t, in UTC."""
+        # Whole microseconds keep the arithmetic exact for intervals such as 2.5 s.
+        step_us = self.every // _MICROSECOND
+        elapsed_us = (t - self.anchor) // _MICROSECOND
+        slots_passed = elapsed_us // step_us
+        return (self.anchor + (slots_passed + 1) * step_us * _MICROSECOND).astimezone(UTC)
+
+    def describe(self) -> str:
+        return f"every {format_duration(self.every)}"

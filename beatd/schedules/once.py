@@ -1,0 +1,27 @@
+"""One-off schedules: a single instant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OnceSchedule:
+    """Fires once, at `at`, and never again."""
+
+    at: datetime
+
+    def __post_init__(self) -> None:
+        if self.at.tzinfo is None:
+            raise ValueError(f"one-off time {self.at.isoformat()!r} must be timezone-aware")
+
+    @property
+    def kind(self) -> str:
+        return "once"
+
+    def next_after(self, t: datetime) -> datetime | None:
+        return self.at if self.at > t else None
+
+    def describe(self) -> str:
+        return f"once at {self.at.isoformat()}"

@@ -1,0 +1,430 @@
+"""Last-run state in a SQL database (SQLite, PostgreSQL, MariaDB/MySQL) through SQLAlchemy Core.
+
+Two tables, created when missing:
+
+    beatd_state        entry (primary key), scheduled_at_us, sent_at_us, run_count
+    beatd_state_meta   one row (id = 1): format_version, fence_token
+
+Instants are stored as whole microseconds since 1970-01-01T00:00:00Z in BIGINT columns:
+exact on every database (no driver time-zone conversion, no fractional-second rounding)
+and ordered as the instants are, so the upsert can compare them in SQL.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import sqlalchemy
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    case,
+    delete,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+)
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
+from beatd.state.base import STATE_FORMAT_VERSION, RunRecord, StateStore
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_MICROSECOND = timedelta(microseconds=1)
+
+# Entry names are primary keys; 255 characters keep the MariaDB key (4 bytes a character
+# in UTF-8 at most) well inside InnoDB's 3072-byte index limit.
+MAX_ENTRY_NAME_CHARS = 255
+# Tokens live in BIGINT columns.
+MAX_TOKEN = 2**63 - 1
+
+_META_ROW_ID = 1
+_DELETE_CHUNK = 500
+_MYSQL_DIALECTS = ("mysql", "mariadb")
+_SUPPORTED_DIALECTS = ("sqlite", "postgresql", *_MYSQL_DIALECTS)
+_PASSWORD_QUERY_KEYS = ("password", "passwd", "pass")
+
+
+class _EntryName(TypeDecorator[str]):
+    """An entry name that compares exactly: case, accents and trailing spaces included.
+
+    MariaDB/MySQL's default collations fold case and ignore trailing spaces, so 'report'
+    and 'Report ' would share one primary key there. On those servers the name is kept as
+    its UTF-8 bytes in VARBINARY, which compares byte for byte.
+    """
+
+    impl = String(MAX_ENTRY_NAME_CHARS)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in _MYSQL_DIALECTS:
+            return dialect.type_descriptor(mysql.VARBINARY(4 * MAX_ENTRY_NAME_CHARS))
+        return dialect.type_descriptor(String(MAX_ENTRY_NAME_CHARS))
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> Any:
+        if value is not None and dialect.name in _MYSQL_DIALECTS:
+            return value.encode("utf-8")
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        if isinstance(value, (bytes, bytearray)):
+            return bytes(value).decode("utf-8")
+        return value
+
+
+_metadata = MetaData()
+_MICROSECONDS_COMMENT = "microseconds since 1970-01-01T00:00:00Z"
+
+_state = Table(
+    "beatd_state",
+    _metadata,
+    Column("entry", _EntryName(), primary_key=True),
+    Column("scheduled_at_us", BigInteger, nullable=False, comment=_MICROSECONDS_COMMENT),
+    Column("sent_at_us", BigInteger, nullable=False, comment=_MICROSECONDS_COMMENT),
+    Column("run_count", BigInteger, nullable=False),
+    comment="beatd: the newest run recorded for each entry",
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+)
+
+_meta = Table(
+    "beatd_state_meta",
+    _metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("format_version", Integer, nullable=False),
+    Column("fence_token", BigInteger, nullable=False, comment="highest lease token that has written"),
+    comment="beatd: layout version and fencing token of beatd_state",
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+)
+
+
+class SqlStateStore(StateStore):
+    """A StateStore in two tables of a SQLite, PostgreSQL or MariaDB/MySQL database.
+
+    Pass a SQLAlchemy URL, or an existing engine to share its pool; the store disposes
+    only an engine it created. Opening connects, creates the tables when missing and
+    checks their format version. For SQLite files the store's own engine runs in WAL
+    mode with synchronous=FULL, so a committed record survives kill -9 and power loss.
+
+    Raises:
+        ConfigError: the URL or engine is unusable, or the tables were written by a newer
+            beatd (the message says which version and what to do).
+        BackendUnavailable: the database cannot be reached.
+    """
+
+    def __init__(self, url: str | None = None, *, engine: Engine | None = None) -> None:
+        if (url is None) == (engine is None):
+            raise TypeError("SqlStateStore takes exactly one of url or engine")
+        self._owns_engine = engine is None
+        if engine is None:
+            engine = _create_engine(str(url))
+        self.engine = engine
+        self._where = _redact_url(engine.url.render_as_string(hide_password=False))
+        if engine.dialect.name not in _SUPPORTED_DIALECTS:
+            self.close()
+            raise ConfigError(
+                f"state store {self._where}: database {engine.dialect.name!r} is not supported; "
+                f"use one of {', '.join(_SUPPORTED_DIALECTS)}, or a redis:// URL"
+            )
+        self._upsert = _upsert_statement(engine.dialect.name)
+        try:
+            self._prepare()
+        except BaseException:
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SqlStateStore({self._where!r})"
+
+    def load(self) -> dict[str, RunRecord]:
+        with self._backend_errors(), self.engine.connect() as connection:
+            self._check_format(connection.execute(select(_meta.c.format_version)).scalar_one_or_none())
+            rows = connection.execute(select(_state)).all()
+        return {
+            row.entry: RunRecord(
+                entry=row.entry,
+                scheduled_at=_from_microseconds(row.scheduled_at_us),
+                sent_at=_from_microseconds(row.sent_at_us),
+                run_count=row.run_count,
+            )
+            for row in rows
+        }
+
+    def record(self, records: Iterable[RunRecord], token: int) -> None:
+        rows = [
+            {
+                "entry": run.entry,
+                "scheduled_at_us": _to_microseconds(run.scheduled_at),
+                "sent_at_us": _to_microseconds(run.sent_at),
+                "run_count": run.run_count,
+            }
+            for run in _newest_per_entry(records)
+        ]
+        _check_token(token)
+        with self._backend_errors(), self.engine.begin() as connection:
+            self._claim_fence(connection, token)
+            if rows:
+                # A list of parameter sets runs as executemany; SQLAlchemy and the drivers
+                # batch it into multi-row INSERTs, so ten thousand rows are a few round trips.
+                connection.execute(self._upsert, rows)
+
+    def forget(self, entry_names: Iterable[str], token: int) -> None:
+        names = list(dict.fromkeys(entry_names))
+        _check_token(token)
+        with self._backend_errors(), self.engine.begin() as connection:
+            self._claim_fence(connection, token)
+            for start in range(0, len(names), _DELETE_CHUNK):
+                chunk = names[start : start + _DELETE_CHUNK]
+                connection.execute(delete(_state).where(_state.c.entry.in_(chunk)))
+
+    def close(self) -> None:
+        if self._owns_engine:
+            self.engine.dispose()
+
+    def _prepare(self) -> None:
+        """Create the tables and the meta row if missing, then check the format version."""
+        with self._backend_errors():
+            _check_sqlite_directory(self.engine)
+            self._create_tables()
+            try:
+                with self.engine.begin() as connection:
+                    if connection.execute(select(_meta.c.id)).first() is None:
+                        connection.execute(
+                            insert(_meta).values(
+                                id=_META_ROW_ID, format_version=STATE_FORMAT_VERSION, fence_token=0
+                            )
+                        )
+            except IntegrityError:
+                pass  # another instance inserted the row first; theirs is as good as ours
+            with self.engine.connect() as connection:
+                self._check_format(connection.execute(select(_meta.c.format_version)).scalar_one_or_none())
+
+    def _create_tables(self) -> None:
+        try:
+            _metadata.create_all(self.engine, checkfirst=True)
+            return
+        except DBAPIError:
+            # Another instance may have created the tables between our check and our
+            # CREATE TABLE; a second pass then finds them, and a second failure is real.
+            pass
+        try:
+            _metadata.create_all(self.engine, checkfirst=True)
+        except (OperationalError, InterfaceError):
+            raise
+        except DBAPIError as exc:
+            raise ConfigError(
+                f"state store {self._where}: cannot create tables beatd_state and "
+                f"beatd_state_meta: {_reason(exc)}; grant the database user CREATE, "
+                "or create them as an administrator"
+            ) from exc
+
+    def _claim_fence(self, connection: Connection, token: int) -> None:
+        """Lock the meta row, refuse a token lower than the stored one, raise the stored one.
+
+        The conditional UPDATE is the transaction's first statement, and it takes the lock
+        every other writer queues behind until we commit: the meta row's lock on PostgreSQL
+        and MariaDB (as SELECT ... FOR UPDATE would), the database's write lock on SQLite (a
+        write as the first statement takes it at once, as BEGIN IMMEDIATE would). So no
+        other leader can raise the token between our check and our upsert.
+        """
+        connection.execute(
+            update(_meta)
+            .where(_meta.c.id == _META_ROW_ID, _meta.c.fence_token <= token)
+            .values(fence_token=token)
+        )
+        row = connection.execute(
+            select(_meta.c.format_version, _meta.c.fence_token)
+            .where(_meta.c.id == _META_ROW_ID)
+            .with_for_update()
+        ).one_or_none()
+        if row is None:
+            raise ConfigError(
+                f"state store {self._where}: table beatd_state_meta has lost its row, and with it "
+                "the fencing token; restore it from a backup, or drop both beatd_state tables "
+                "to start afresh"
+            )
+        self._check_format(row.format_version)
+        if row.fence_token > token:
+            raise LeaseLost(
+                f"state store {self._where}: lease token {token} is fenced off, token "
+                f"{row.fence_token} has written since; nothing was written"
+            )
+
+    def _check_format(self, version: int | None) -> None:
+        if version is not None and version > STATE_FORMAT_VERSION:
+            raise ConfigError(_newer_format_message(self._where, version))
+
+    @contextmanager
+    def _backend_errors(self) -> Iterator[None]:
+        """Turn "cannot reach the database" into BackendUnavailable, without the password."""
+        try:
+            yield
+        except (OperationalError, InterfaceError, sqlalchemy.exc.TimeoutError) as exc:
+            raise BackendUnavailable(f"state store {self._where} is unavailable: {_reason(exc)}") from exc
+
+
+def _create_engine(url: str) -> Engine:
+    try:
+        # pre_ping replaces connections the server dropped (a restart, an idle timeout)
+        # instead of failing the next record with them.
+        engine = sqlalchemy.create_engine(url, pool_pre_ping=True)
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise ConfigError(f"state URL {_redact_url(url)!r} is not usable: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _tune_sqlite_connection)
+    return engine
+
+
+def _tune_sqlite_connection(dbapi_connection: Any, _connection_record: Any) -> None:
+    """WAL lets readers run beside the writer; synchronous=FULL fsyncs the WAL at each commit.
+
+    A commit that returned is then on disk: it survives kill -9 of beatd (any mode would)
+    and also a crash of the machine (NORMAL would not promise that).
+    """
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+    finally:
+        cursor.close()
+
+
+def _check_sqlite_directory(engine: Engine) -> None:
+    """A SQLite path in a missing directory is a configuration mistake, not an outage."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return
+    directory = os.path.dirname(os.path.abspath(database))
+    if not os.path.isdir(directory):
+        raise ConfigError(
+            f"state store {_redact_url(str(engine.url))}: directory {directory!r} does not exist; "
+            "create it or fix the path in `state:`"
+        )
+
+
+def _upsert_statement(dialect_name: str) -> Insert:
+    """INSERT the row, or update the stored one unless that would move scheduled_at back.
+
+    A stale record (an older scheduled_at) leaves the whole stored row as it is.
+    """
+    if dialect_name in _MYSQL_DIALECTS:
+        mysql_insert = mysql.insert(_state)
+        incoming = mysql_insert.inserted
+        not_older = incoming.scheduled_at_us >= _state.c.scheduled_at_us
+        # MariaDB/MySQL apply these assignments left to right, and each later one sees the
+        # values set before it; scheduled_at_us, which the condition reads, must go last.
+        return mysql_insert.on_duplicate_key_update(
+            [
+                (column, case((not_older, incoming[column]), else_=_state.c[column]))
+                for column in ("sent_at_us", "run_count", "scheduled_at_us")
+            ]
+        )
+    conflict_insert = sqlite.insert(_state) if dialect_name == "sqlite" else postgresql.insert(_state)
+    excluded = conflict_insert.excluded
+    return conflict_insert.on_conflict_do_update(
+        index_elements=[_state.c.entry],
+        set_={column: excluded[column] for column in ("scheduled_at_us", "sent_at_us", "run_count")},
+        where=excluded.scheduled_at_us >= _state.c.scheduled_at_us,
+    )
+
+
+def _to_microseconds(instant: datetime) -> int:
+    """Whole microseconds since the epoch of an aware instant, exact (no float on the way)."""
+    return (instant - _EPOCH) // _ONE_MICROSECOND
+
+
+def _from_microseconds(microseconds: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=microseconds)
+
+
+def _newer_format_message(where: str, version: int) -> str:
+    return (
+        f"state store {where} holds state format version {version}, but this beatd reads "
+        f"versions up to {STATE_FORMAT_VERSION}: a newer beatd has written it. Upgrade beatd, "
+        "or point `state:` at another database"
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own words, first line only, without SQLAlchemy's statement and links."""
+    original = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    text = str(original).strip() or type(original).__name__
+    return text.splitlines()[0]
+
+
+# Helpers the Redis store shares. They belong in a module both backends import (see the
+# report that introduced them); until then they live here, where the first user is.
+
+
+def _redact_url(url: str) -> str:
+    """The URL with its password, in the user part or the query, replaced by ***."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    netloc = parts.netloc
+    userinfo, at, host = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.partition(':')[0]}:***@{host}"
+    query = "&".join(_redact_query_pair(pair) for pair in parts.query.split("&") if pair)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def _redact_query_pair(pair: str) -> str:
+    key = pair.partition("=")[0]
+    return f"{key}=***" if key.lower() in _PASSWORD_QUERY_KEYS else pair
+
+
+def _check_token(token: int) -> None:
+    if isinstance(token, bool) or not isinstance(token, int) or not 0 <= token <= MAX_TOKEN:
+        raise ValueError(f"lease token {token!r} is not an integer from 0 to {MAX_TOKEN}")
+
+
+def _newest_per_entry(records: Iterable[RunRecord]) -> Sequence[RunRecord]:
+    """One record per entry (the one with the latest scheduled_at, the later on a tie), checked.
+
+    A batch naming an entry twice would otherwise make PostgreSQL refuse the upsert
+    ("cannot affect row a second time") and leave the outcome to row order elsewhere.
+
+    Raises:
+        ConfigError: an entry name is longer than any store keeps.
+        ValueError: a record holds a naive instant or a negative run count.
+    """
+    newest: dict[str, RunRecord] = {}
+    for run in records:
+        if len(run.entry) > MAX_ENTRY_NAME_CHARS:
+            raise ConfigError(
+                f"entry name {run.entry[:40]!r}... is {len(run.entry)} characters long; state "
+                f"stores keep names of up to {MAX_ENTRY_NAME_CHARS}"
+            )
+        for instant in (run.scheduled_at, run.sent_at):
+            if instant.tzinfo is None or instant.utcoffset() is None:
+                raise ValueError(f"entry {run.entry!r}: instant {instant!r} is naive; record aware datetimes")
+        if run.run_count < 0:
+            raise ValueError(f"entry {run.entry!r}: run_count {run.run_count!r} is negative")
+        held = newest.get(run.entry)
+        if held is None or run.scheduled_at >= held.scheduled_at:
+            newest[run.entry] = run
+    return list(newest.values())
