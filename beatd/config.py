@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import glob
 import json
+import math
 import os
 import re
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
@@ -62,50 +64,157 @@ class Config:
 # ---------------------------------------------------------------------------------------
 # YAML with line numbers
 
+_YAML_TAG = "tag:yaml.org,2002:"
+# What an unquoted ${VAR} may turn into besides text (never null: an empty variable is "").
+_INTERPOLATED_TYPES = {_YAML_TAG + name for name in ("bool", "int", "float")}
+
+_Mark = tuple[int, int]
+"""A 0-based (line, column) place in a YAML file."""
+
 
 class _LineDict(dict[str, Any]):
     """A mapping that remembers the line of itself and of each of its keys."""
 
     line: int = 0
     key_lines: dict[str, int]
+    # Where the mapping and each key start and where the mapping ends, 0-based
+    # (line, column): enough to tell which entry any place in the file belongs to.
+    mark: _Mark = (0, 0)
+    end_mark: _Mark = (0, 0)
+    key_marks: dict[str, _Mark]
+
+
+def _new_line_dict(line: int = 1) -> _LineDict:
+    data = _LineDict()
+    data.line, data.key_lines, data.key_marks = line, {}, {}
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class _Problem:
+    """Something wrong that the loader noticed; reported after loading, when the entry it is in is known."""
+
+    mark: _Mark
+    message: str
+    # For a problem with a mapping key: the mapping and the key, so that a repeated or
+    # unusable entry name is reported as that entry.
+    mapping: _LineDict | None = None
+    key: Any = None
+
+
+def _mark_of(node: yaml.Node) -> _Mark:
+    return (node.start_mark.line, node.start_mark.column)
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len(_YAML_TAG):] if tag.startswith(_YAML_TAG) else tag
 
 
 class _Loader(yaml.SafeLoader):
-    """safe_load with line numbers, ${VAR} interpolation, and ISO timestamps left as strings."""
+    """safe_load with line numbers, ${VAR} interpolation, and ISO timestamps left as strings.
 
-    # Keep timestamps as strings so `at`/`start`/`end` are read one way, in one place.
-    yaml_implicit_resolvers = {
-        first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    Problems that safe_load would raise on, or let through silently (a repeated key, a key
+    that YAML reads as a number or boolean, an unset variable, a Python or other non-data
+    tag), are collected in `problems` with their place, so the caller can name the entry.
+    """
+
+    # Keep timestamps as strings so `at`/`start`/`end` are read one way, in one place;
+    # and read a lone `=` as text (YAML 1.1's "value" type has no constructor).
+    yaml_implicit_resolvers: ClassVar[dict[Any, Any]] = {
+        first: [(tag, pattern) for tag, pattern in resolvers
+                if tag not in (_YAML_TAG + "timestamp", _YAML_TAG + "value")]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
+    # A copy of its own, so the constructors added below leave yaml.SafeLoader alone.
+    yaml_constructors: ClassVar[dict[Any, Any]] = dict(yaml.SafeLoader.yaml_constructors)
 
     def __init__(self, stream: str, path: Path) -> None:
         super().__init__(stream)
         self.path = path
+        self.problems: list[_Problem] = []
 
     def construct_line_mapping(self, node: yaml.MappingNode) -> Iterator[_LineDict]:
-        data = _LineDict()
-        data.line = node.start_mark.line + 1
-        data.key_lines = {}
+        # `<<: *anchor` merge keys, as safe_load reads them: flatten_mapping puts the
+        # merged pairs first, and a key written here overrides a merged one.
+        written = sum(1 for key_node, _ in node.value if key_node.tag != _YAML_TAG + "merge")
+        self.flatten_mapping(node)
+        merged = len(node.value) - written
+        data = _new_line_dict(node.start_mark.line + 1)
+        data.mark, data.end_mark = _mark_of(node), (node.end_mark.line, node.end_mark.column)
         yield data
-        for key_node, value_node in node.value:
-            key = self.construct_object(key_node)
-            if key in data:
-                raise ConfigError(f"{self.path}:{key_node.start_mark.line + 1}: key {key!r} appears twice in one mapping")
+        written_keys: set[str] = set()
+        for index, (key_node, value_node) in enumerate(node.value):
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                self.problems.append(_Problem(_mark_of(key_node), _key_not_text(key_node, key), data, key))
+                continue
+            if index >= merged:
+                if key in written_keys:
+                    message = f"key {key!r} appears twice in one mapping; the first is at line {data.key_lines[key]}"
+                    self.problems.append(_Problem(_mark_of(key_node), message, data, key))
+                    continue
+                written_keys.add(key)
             data[key] = self.construct_object(value_node, deep=True)
-            data.key_lines[str(key)] = key_node.start_mark.line + 1
+            data.key_lines[key] = key_node.start_mark.line + 1
+            data.key_marks[key] = _mark_of(key_node)
 
-    def construct_interpolated_str(self, node: yaml.ScalarNode) -> str:
-        text = self.construct_scalar(node)
-        return _interpolate(str(text), self.path, node.start_mark.line + 1)
+    def construct_interpolated_str(self, node: yaml.ScalarNode) -> Any:
+        text = str(self.construct_scalar(node))
+        if "${" not in text:
+            return text
+        value, missing = _interpolate(text)
+        for name in missing:
+            self.problems.append(_Problem(
+                _mark_of(node), f"environment variable {name} is not set (write ${{{name}:-default}} to give a default)"))
+        if missing or node.style is not None:
+            return value
+        # An unquoted ${VAR} is typed as YAML types the text it stands for, so
+        # `enabled: ${FLAG:-true}` is a boolean and `priority: ${PRIO:-5}` a number.
+        tag = self.resolve(yaml.ScalarNode, value, (True, False))
+        if tag not in _INTERPOLATED_TYPES:
+            return value
+        return self.construct_object(yaml.ScalarNode(tag, value, node.start_mark, node.end_mark, style=None))
+
+    def construct_timestamp_as_str(self, node: yaml.ScalarNode) -> str:
+        """An explicit !!timestamp stays text too; parse_instant reads it."""
+        return str(self.construct_scalar(node))
+
+    def construct_checked_scalar(self, node: yaml.ScalarNode) -> Any:
+        """!!int, !!float, !!bool with text that is not one (safe_load raises a bare ValueError)."""
+        try:
+            return yaml.SafeLoader.yaml_constructors[node.tag](self, node)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            self.problems.append(_Problem(_mark_of(node), f"{node.value!r} is not a valid {_short_tag(node.tag)}"))
+            return None
+
+    def construct_not_data(self, node: yaml.Node) -> None:
+        """Python objects, sets, binary and unknown tags: refused, never constructed."""
+        self.problems.append(_Problem(
+            _mark_of(node),
+            f"the YAML tag {_short_tag(node.tag)!r} is not allowed: beatd reads plain data "
+            "(mappings, lists, text, numbers, true/false), never objects"))
 
 
-_Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_line_mapping)
-_Loader.add_constructor("tag:yaml.org,2002:str", _Loader.construct_interpolated_str)
+def _key_not_text(key_node: yaml.Node, key: Any) -> str:
+    if isinstance(key_node, yaml.ScalarNode):
+        read_as = "null" if key is None else f"{type(key).__name__} {key!r}"
+        return f"key {key_node.value!r} is read as {read_as}, not text; quote it: {key_node.value!r}"
+    return f"a key must be text, not a {'list' if isinstance(key_node, yaml.SequenceNode) else 'mapping'}"
 
 
-def _interpolate(text: str, path: Path, line: int) -> str:
-    """Replace ${VAR} and ${VAR:-default} from the environment; a missing VAR without default is an error."""
+_Loader.add_constructor(_YAML_TAG + "map", _Loader.construct_line_mapping)
+_Loader.add_constructor(_YAML_TAG + "str", _Loader.construct_interpolated_str)
+_Loader.add_constructor(_YAML_TAG + "timestamp", _Loader.construct_timestamp_as_str)
+for _tag in ("int", "float", "bool"):
+    _Loader.add_constructor(_YAML_TAG + _tag, _Loader.construct_checked_scalar)
+for _tag in ("set", "omap", "pairs", "binary"):
+    _Loader.add_constructor(_YAML_TAG + _tag, _Loader.construct_not_data)
+_Loader.add_constructor(None, _Loader.construct_not_data)
+
+
+def _interpolate(text: str) -> tuple[str, list[str]]:
+    """Replace ${VAR} and ${VAR:-default} from the environment; also return the names that are unset without default."""
+    missing: list[str] = []
 
     def value_of(match: re.Match[str]) -> str:
         name, default = match.group("name"), match.group("default")
@@ -113,9 +222,35 @@ def _interpolate(text: str, path: Path, line: int) -> str:
             return os.environ[name]
         if default is not None:
             return default
-        raise ConfigError(f"{path}:{line}: environment variable {name} is not set (write ${{{name}:-default}} to give a default)")
+        missing.append(name)
+        return match.group(0)
 
-    return _INTERPOLATION.sub(value_of, text) if "${" in text else text
+    return _INTERPOLATION.sub(value_of, text), missing
+
+
+def _entry_name_at(document: Any, problem: _Problem) -> str | None:
+    """The name of the entry whose text holds the problem's place, if any."""
+    entries = document.get("entries") if isinstance(document, _LineDict) else None
+    if not isinstance(entries, _LineDict):
+        return None
+    if problem.mapping is entries:
+        return problem.key if isinstance(problem.key, str) else None
+    if not entries.mark <= problem.mark < entries.end_mark:
+        return None
+    before = [(mark, name) for name, mark in entries.key_marks.items() if mark <= problem.mark]
+    return max(before)[1] if before else None
+
+
+def _raise_first_problem(document: Any, path: Path, problems: list[_Problem]) -> None:
+    problem = min(problems, key=lambda problem: problem.mark)
+    where = f"{path}:{problem.mark[0] + 1}"
+    name = _entry_name_at(document, problem)
+    if name is None:
+        raise ConfigError(f"{where}: {problem.message}")
+    message = problem.message
+    if problem.mapping is not None and problem.mapping is document.get("entries"):
+        message = f"the name is used twice; first at {path}:{problem.mapping.key_lines[name]}"
+    raise ConfigError(f"{where}: entry {name!r}: {message}")
 
 
 def _read_yaml(path: Path) -> _LineDict:
@@ -124,23 +259,34 @@ def _read_yaml(path: Path) -> _LineDict:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the file: {exc.strerror or exc}") from exc
-    loader = _Loader(text, path)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: the file is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})") from exc
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text, path)
         document = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
-        raise ConfigError(f"{path}:{line}: invalid YAML: {exc.problem or exc.context}") from exc
+        message = exc.problem or exc.context
+        if exc.problem and exc.context and exc.context_mark and exc.context_mark.line + 1 != line:
+            message = f"{exc.problem} ({exc.context} at line {exc.context_mark.line + 1})"
+        raise ConfigError(f"{path}:{line}: invalid YAML: {message}") from exc
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(f"{path}:{line}: invalid YAML: character {exc.character:#x} is not allowed in YAML text") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+    if loader.problems:
+        _raise_first_problem(document, path, loader.problems)
     if document is None:
-        empty = _LineDict()
-        empty.line, empty.key_lines = 1, {}
-        return empty
+        return _new_line_dict()
     if not isinstance(document, _LineDict):
-        raise ConfigError(f"{path}:1: the file must be a mapping of settings and `entries:`, not a {type(document).__name__}")
+        kind = "list" if isinstance(document, list) else type(document).__name__
+        raise ConfigError(f"{path}:1: the file must be a mapping of settings and `entries:`, not a {kind}")
     return document
 
 
@@ -152,7 +298,10 @@ def _schema() -> dict[str, Any]:
     return json.loads(resources.files("beatd").joinpath("config.schema.json").read_text(encoding="utf-8"))
 
 
-_VALIDATOR = jsonschema.Draft202012Validator(_schema())
+_SCHEMA = _schema()
+_VALIDATOR = jsonschema.Draft202012Validator(_SCHEMA)
+_DURATION_SCHEMA = _SCHEMA["$defs"]["duration"]
+_ENTRY_SCHEMA = _SCHEMA["$defs"]["entry"]
 _INCLUDED_FILE_KEYS = {"entries"}
 
 
@@ -177,8 +326,9 @@ def _describe_schema_error(error: jsonschema.ValidationError) -> tuple[list[Any]
     location = list(error.absolute_path)
     what = f"{location[-1]!s}" if location else "the file"
     instance = error.instance
+    schema = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
+        allowed = sorted(schema.get("properties", {}))
         unknown = sorted(set(instance) - set(allowed))
         return location + [unknown[0]], f"unknown key {unknown[0]!r}; allowed keys: {', '.join(allowed)}"
     if error.validator == "required":
@@ -187,15 +337,31 @@ def _describe_schema_error(error: jsonschema.ValidationError) -> tuple[list[Any]
     if error.validator == "enum":
         choices = ", ".join(str(choice) for choice in error.validator_value)
         return location, f"{what} {instance!r} is not one of {choices}"
+    if error.validator == "type" and len(location) == 2 and location[0] == "entries":
+        return location, f"the entry must be a mapping of keys such as task and every, not {instance!r}"
     if error.validator == "type":
         expected = error.validator_value
         expected_words = " or ".join(expected) if isinstance(expected, list) else expected
         return location, f"{what} must be {_article(expected_words)}, not {instance!r}"
-    if error.validator in ("minimum", "maximum", "exclusiveMinimum", "minLength"):
-        return location, f"{what} {instance!r} is out of range ({error.message})"
-    if error.validator == "oneOf" and "duration" in str(error.schema.get("description", "")):
+    if error.validator in ("minimum", "maximum"):
+        low, high = schema.get("minimum"), schema.get("maximum")
+        if low is not None and high is not None:
+            return location, f"{what} {instance!r} is outside {low}..{high}"
+        if low is not None:
+            return location, f"{what} {instance!r} must be at least {low}"
+        return location, f"{what} {instance!r} must be at most {high}"
+    if error.validator == "minLength":
+        return location, f"{what} must not be empty"
+    if error.validator == "oneOf" and schema == _DURATION_SCHEMA:
+        if isinstance(instance, (int, float)) and not isinstance(instance, bool) and instance <= 0:
+            return location, f"{what} {instance!r} must be greater than zero"
         return location, f"{what} {instance!r} is not a duration; write seconds (30, 2.5) or 30s, 5m, 1h30m, 2d"
     return location, f"{what}: {error.message}"
+
+
+def _reported_by_build_entry(error: jsonschema.ValidationError) -> bool:
+    """The schema's which-schedule-keys rules, which build_entry words better and places on the key's line."""
+    return error.validator in ("oneOf", "dependentRequired") and error.schema == _ENTRY_SCHEMA
 
 
 def _article(type_name: str) -> str:
@@ -211,12 +377,13 @@ def _validate_schema(document: _LineDict, path: Path, included: bool) -> None:
         if extra:
             line = document.key_lines.get(extra[0], document.line)
             raise ConfigError(f"{path}:{line}: included files hold only `entries:`; move {extra[0]!r} to the main file")
-    errors = sorted(_VALIDATOR.iter_errors(document), key=lambda error: (len(error.absolute_path), list(map(str, error.absolute_path))))
-    if not errors:
+    described = [_describe_schema_error(error) for error in _VALIDATOR.iter_errors(document)
+                 if not _reported_by_build_entry(error)]
+    if not described:
         return
-    error = errors[0]
-    location, message = _describe_schema_error(error)
-    line = _line_of(document, location)
+    # The first problem in the file, the outermost one where two share a line.
+    line, location, message = min(((_line_of(document, location), location, message) for location, message in described),
+                                  key=lambda found: (found[0], len(found[1])))
     if len(location) >= 2 and location[0] == "entries":
         raise ConfigError(f"{path}:{line}: entry {location[1]!r}: {message}")
     raise ConfigError(f"{path}:{line}: {message}")
@@ -234,7 +401,7 @@ def parse_zone(name: str) -> ZoneInfo:
     """
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # "Europe" is a directory: IsADirectoryError
         raise ValueError(f"unknown time zone {name!r} (use an IANA name such as Europe/Berlin)") from exc
 
 
@@ -247,6 +414,52 @@ def parse_instant(text: str, zone: tzinfo, what: str) -> datetime:
     return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
 
 
+class _EntryKeyError(ValueError):
+    """A ValueError about one key of an entry (a path for nested keys), so the error can point at its line."""
+
+    def __init__(self, keys: tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.keys = keys
+
+
+@contextmanager
+def _about(*keys: str) -> Iterator[None]:
+    """Tag a ValueError raised inside with the entry key it is about."""
+    try:
+        yield
+    except _EntryKeyError:
+        raise
+    except ValueError as exc:
+        raise _EntryKeyError(keys, str(exc)) from exc
+
+
+def _duration(value: Any) -> timedelta:
+    """parse_duration, with non-finite and too-large numbers as ValueErrors that name the value."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"duration {value!r} is not a finite number of seconds")
+    try:
+        return parse_duration(value)
+    except OverflowError as exc:
+        raise ValueError(f"duration {value!r} is too long (at most {timedelta.max.days} days)") from exc
+
+
+def _degrees(raw: Mapping[str, Any], key: str) -> float:
+    with _about(key):
+        value = float(raw[key])
+        if not math.isfinite(value):
+            raise ValueError(f"{key} {raw[key]!r} is not a finite number")
+        return value
+
+
+def _solar_zone(zone: tzinfo) -> ZoneInfo:
+    """SolarSchedule wants an IANA zone; the default zone is the fixed datetime.timezone.utc."""
+    if isinstance(zone, ZoneInfo):
+        return zone
+    if zone is UTC:
+        return ZoneInfo("UTC")
+    raise ValueError(f"solar entries need an IANA time zone, not {zone!r}")
+
+
 def _schedule_of(raw: Mapping[str, Any], zone: tzinfo) -> Schedule:
     """The schedule named by the one schedule key of an entry, inside its active window."""
     kinds = [key for key in SCHEDULE_KEYS if key in raw]
@@ -257,36 +470,45 @@ def _schedule_of(raw: Mapping[str, Any], zone: tzinfo) -> Schedule:
     if kind != "solar":
         stray = [key for key in _SOLAR_ONLY_KEYS if key in raw]
         if stray:
-            raise ValueError(f"{stray[0]!r} applies only to solar entries")
-    start = parse_instant(raw["start"], zone, "start") if "start" in raw else None
-    end = parse_instant(raw["end"], zone, "end") if "end" in raw else None
+            raise _EntryKeyError((stray[0],), f"{stray[0]!r} applies only to solar entries")
+    with _about("start"):
+        start = parse_instant(raw["start"], zone, "start") if "start" in raw else None
+    with _about("end"):
+        end = parse_instant(raw["end"], zone, "end") if "end" in raw else None
     schedule: Schedule
-    if kind == "every":
-        schedule = IntervalSchedule(every=parse_duration(raw["every"]), anchor=start or EPOCH)
-    elif kind == "cron":
-        schedule = CronSchedule.parse(raw["cron"], zone)
-    elif kind == "solar":
-        if "lat" not in raw or "lon" not in raw:
-            raise ValueError("solar entries need lat and lon")
-        schedule = SolarSchedule(event=raw["solar"], latitude=float(raw["lat"]), longitude=float(raw["lon"]),
-                                 elevation=float(raw.get("elevation", 0.0)), zone=zone)
-    else:
-        schedule = OnceSchedule(at=parse_instant(raw["at"], zone, "at"))
+    with _about(kind):
+        if kind == "every":
+            schedule = IntervalSchedule(every=_duration(raw["every"]), anchor=start or EPOCH)
+        elif kind == "cron":
+            schedule = CronSchedule.parse(raw["cron"], zone)
+        elif kind == "solar":
+            if "lat" not in raw or "lon" not in raw:
+                raise _EntryKeyError((), "solar entries need lat and lon")
+            schedule = SolarSchedule(event=raw["solar"], latitude=_degrees(raw, "lat"), longitude=_degrees(raw, "lon"),
+                                     elevation=_degrees(raw, "elevation") if "elevation" in raw else 0.0,
+                                     zone=_solar_zone(zone))
+        else:
+            schedule = OnceSchedule(at=parse_instant(raw["at"], zone, "at"))
     if start is None and end is None:
         return schedule
-    return WindowedSchedule(inner=schedule, start=start, end=end)
+    with _about("end" if end is not None else "start"):
+        return WindowedSchedule(inner=schedule, start=start, end=end)
 
 
 def _options_of(raw: Mapping[str, Any]) -> Options:
     def seconds(key: str) -> float | None:
-        return parse_duration(raw[key]).total_seconds() if key in raw else None
+        with _about("options", key):
+            return _duration(raw[key]).total_seconds() if key in raw else None
 
+    with _about("options", "expires"):
+        expires = _duration(raw["expires"]) if "expires" in raw else None
     return Options(
         queue=raw.get("queue"),
         exchange=raw.get("exchange"),
         routing_key=raw.get("routing_key"),
-        priority=raw.get("priority"),
-        expires=parse_duration(raw["expires"]) if "expires" in raw else None,
+        # The schema lets 5.0 through as an integer; AMQP wants an int.
+        priority=int(raw["priority"]) if raw.get("priority") is not None else None,
+        expires=expires,
         headers=dict(raw.get("headers", {})),
         time_limit=seconds("time_limit"),
         soft_time_limit=seconds("soft_time_limit"),
@@ -298,19 +520,26 @@ def build_entry(name: str, raw: Mapping[str, Any], default_zone: tzinfo, source:
 
     Raises:
         ValueError: a semantic problem (bad cron, zone, duration, window); the message
-            names the value but not the place, which the caller adds.
+            names the value but not the place, which the caller adds. When the problem
+            is one key's, the exception has a `keys` attribute: the path to that key.
     """
-    zone = parse_zone(raw["timezone"]) if "timezone" in raw else default_zone
+    with _about("timezone"):
+        zone = parse_zone(raw["timezone"]) if "timezone" in raw else default_zone
+    schedule = _schedule_of(raw, zone)
+    with _about("catchup"):
+        catchup = CatchUp(raw.get("catchup", CatchUp.LATEST.value))
+    with _about("jitter"):
+        jitter = _duration(raw["jitter"]) if "jitter" in raw else None
     return Entry(
         name=name,
         task=raw["task"],
-        schedule=_schedule_of(raw, zone),
+        schedule=schedule,
         args=tuple(raw.get("args", ())),
         kwargs=dict(raw.get("kwargs", {})),
         options=_options_of(raw.get("options", {})),
         enabled=raw.get("enabled", True),
-        catchup=CatchUp(raw.get("catchup", CatchUp.LATEST.value)),
-        jitter=parse_duration(raw["jitter"]) if "jitter" in raw else None,
+        catchup=catchup,
+        jitter=jitter,
         timezone=zone,
         description=raw.get("description", ""),
         source=source,
@@ -318,13 +547,17 @@ def build_entry(name: str, raw: Mapping[str, Any], default_zone: tzinfo, source:
 
 
 def _entries_of(document: _LineDict, path: Path, default_zone: tzinfo) -> Iterator[Entry]:
-    raw_entries = document.get("entries") or {}
+    raw_entries = document.get("entries")
+    if not isinstance(raw_entries, _LineDict):
+        return
     for name, raw in raw_entries.items():
-        line = raw_entries.key_lines.get(str(name), raw_entries.line)
+        line = raw_entries.key_lines.get(name, raw_entries.line)
         try:
             yield build_entry(str(name), raw, default_zone, Source(path=str(path), line=line))
         except ValueError as exc:
-            raise ConfigError(f"{path}:{line}: entry {name!r}: {exc}") from exc
+            keys = list(getattr(exc, "keys", ()))
+            problem_line = _line_of(raw, keys) if keys and isinstance(raw, _LineDict) else line
+            raise ConfigError(f"{path}:{problem_line}: entry {name!r}: {exc}") from exc
 
 
 # ---------------------------------------------------------------------------------------
@@ -358,7 +591,7 @@ def _leader_of(raw: Mapping[str, Any]) -> LeaderConfig:
     if backend != "none" and not raw.get("url"):
         raise ValueError(f"backend {backend!r} needs a url")
     return LeaderConfig(backend=backend, url=raw.get("url"),
-                        ttl=parse_duration(raw.get("ttl", 10)), lock_file=raw.get("lock_file"))
+                        ttl=_duration(raw.get("ttl", 10)), lock_file=raw.get("lock_file"))
 
 
 def load_config(path: str | Path) -> Config:
@@ -392,5 +625,5 @@ def _reject_duplicate_names(entries: list[Entry]) -> None:
     first_seen: dict[str, Entry] = {}
     for entry in entries:
         if entry.name in first_seen:
-            raise ConfigError(f"{entry.source}: entry {entry.name!r} is defined twice; first at {first_seen[entry.name].source}")
+            raise ConfigError(f"{entry.source}: entry {entry.name!r}: the name is used twice; first at {first_seen[entry.name].source}")
         first_seen[entry.name] = entry

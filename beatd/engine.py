@@ -53,20 +53,19 @@ class _Pending:
 class Engine:
     """Hands out due runs of its entries, oldest first, at most once each.
 
-    Missed runs: a slot whose publish time had already passed at the previous call to
-    `due` (or at construction, for state loaded from a previous run) was missed, because
-    nobody published it then (beatd was down, on standby, or cut off from the broker).
-    Each entry's catch-up policy decides what happens to missed slots:
-    `latest` sends only the newest one, `all` sends each (the newest `catchup_limit`
-    of them), `skip` sends none. Slots that come due between two calls are on time
-    and always sent.
+    Missed runs: a slot whose publish time is more than `grace` behind `now` when `due`
+    is called was missed, because nobody published it in time (beatd was down, on
+    standby, or cut off from the broker). Each entry's catch-up policy decides what
+    happens to missed slots: `latest` sends only the newest due slot, `all` sends each
+    (the newest `catchup_limit` of them), `skip` sends none. Slots within `grace` are
+    on time and always sent.
     """
 
-    def __init__(self, *, now: datetime, catchup_limit: int = 100) -> None:
+    def __init__(self, *, catchup_limit: int = 100, grace: timedelta = timedelta(seconds=1)) -> None:
         if catchup_limit < 1:
             raise ValueError(f"catchup_limit {catchup_limit} must be at least 1")
         self.catchup_limit = catchup_limit
-        self._checked_until = now
+        self.grace = grace
         self._entries: dict[str, Entry] = {}
         self._generations: dict[str, int] = {}
         self._next: dict[str, datetime] = {}
@@ -77,13 +76,14 @@ class Engine:
         """The entries the engine knows, enabled or not, by name (do not mutate)."""
         return self._entries
 
-    def add(self, entry: Entry, last_scheduled: datetime | None = None) -> None:
+    def add(self, entry: Entry, *, now: datetime, last_scheduled: datetime | None = None) -> None:
         """Add or replace an entry.
 
         Args:
             last_scheduled: the newest slot already sent for it (from the state store).
-                With it, slots after it that are already due count as missed; without it
-                the entry starts with its first slot after the last check.
+                With it, the slots after it that are already due are handed out by the
+                next `due` under the catch-up policy; without it the entry starts with
+                its first slot published after `now`.
         """
         generation = self._generations.get(entry.name, 0) + 1
         self._generations[entry.name] = generation
@@ -91,7 +91,7 @@ class Engine:
         self._next.pop(entry.name, None)
         if not entry.enabled:
             return
-        after = last_scheduled if last_scheduled is not None else self._checked_until - entry.jitter_offset()
+        after = last_scheduled if last_scheduled is not None else now - entry.jitter_offset()
         self._push(entry, entry.schedule.next_after(after), generation)
 
     def remove(self, name: str) -> None:
@@ -122,20 +122,21 @@ class Engine:
                 continue
             entry = self._entries[pending.name]
             jitter = entry.jitter_offset()
-            slots, following = self._slots_to_send(entry, pending.scheduled_at, now - jitter, jitter)
+            # In slot terms: due at or before `newest`, on time from `on_time_from` on.
+            newest, on_time_from = now - jitter, now - self.grace - jitter
+            slots, following = self._slots_to_send(entry, pending.scheduled_at, newest, on_time_from)
             fires.extend(Fire(entry=entry, scheduled_at=slot, publish_at=slot + jitter) for slot in slots)
             self._push(entry, following, pending.generation)
-        self._checked_until = max(self._checked_until, now)
         return fires
 
-    def _slots_to_send(self, entry: Entry, first: datetime, newest: datetime, jitter: timedelta) -> tuple[list[datetime], datetime | None]:
-        """The slots to send from `first` up to `newest` under the entry's policy, and the slot after."""
+    def _slots_to_send(self, entry: Entry, first: datetime, newest: datetime,
+                       on_time_from: datetime) -> tuple[list[datetime], datetime | None]:
+        """The slots from `first` up to `newest` that the entry's policy sends, and the slot after them."""
         schedule = entry.schedule
         following = schedule.next_after(first)
-        missed_until = self._checked_until - jitter
         if following is None or following > newest:
             # The usual case: one slot, on time or the single missed one.
-            if entry.catchup is CatchUp.SKIP and first <= missed_until:
+            if entry.catchup is CatchUp.SKIP and first < on_time_from:
                 return [], following
             return [first], following
         after = first - _MICROSECOND
@@ -144,7 +145,7 @@ class Engine:
         elif entry.catchup is CatchUp.LATEST:
             slots = recent_slots(schedule, after, newest, 1)
         else:
-            slots = recent_slots(schedule, max(after, missed_until), newest, self.catchup_limit)
+            slots = recent_slots(schedule, max(after, on_time_from - _MICROSECOND), newest, self.catchup_limit)
         return slots, schedule.next_after(newest)
 
     def _push(self, entry: Entry, slot: datetime | None, generation: int) -> None:
@@ -158,7 +159,7 @@ class Engine:
         while self._heap and self._generations.get(self._heap[0].name) != self._heap[0].generation:
             heapq.heappop(self._heap)
 
-    def load(self, entries: Iterable[Entry], last_scheduled: dict[str, datetime]) -> None:
+    def load(self, entries: Iterable[Entry], *, now: datetime, last_scheduled: dict[str, datetime]) -> None:
         """Add many entries with their recorded last slots."""
         for entry in entries:
-            self.add(entry, last_scheduled.get(entry.name))
+            self.add(entry, now=now, last_scheduled=last_scheduled.get(entry.name))

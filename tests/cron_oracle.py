@@ -201,11 +201,42 @@ def fires(expression: str, zone: ZoneInfo, start: datetime, end: datetime) -> li
     start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)
     if cron.fixed_time:
         instants = _fixed_time_instants(cron, zone, start_utc, end_utc)
-    else:
+    elif end_utc - start_utc <= MINUTE_WALK_CACHE_LIMIT:
         instants = [
             instant for instant, wall in _walls(zone.key, _ceil_minute(start_utc), end_utc) if cron.wall_matches(wall)
         ]
+    else:
+        instants = _wildcard_instants_skipping_idle_hours(cron, zone, start_utc, end_utc)
     return [instant.astimezone(zone) for instant in instants]
+
+
+# Windows up to this long share a cached minute walk (the DST table asks many expressions
+# about the same window); longer ones walk afresh and skip idle hours.
+MINUTE_WALK_CACHE_LIMIT = timedelta(days=3)
+
+
+def _wildcard_instants_skipping_idle_hours(
+    cron: OracleCron, zone: ZoneInfo, start_utc: datetime, end_utc: datetime
+) -> list[datetime]:
+    """The minute walk, skipping real hours in which no wall date can match.
+
+    Within one real hour the wall clock stays within a few hours of where it started (no
+    zone jumps by more than 3 hours), so its dates lie within a day of the first one: if
+    none of those three dates matches the day rule, no minute of that hour can.
+    """
+    found = []
+    instant = _ceil_minute(start_utc)
+    while instant <= end_utc:
+        first_date = instant.astimezone(zone).date()
+        if not any(cron.day_matches(first_date + timedelta(days=shift)) for shift in (-1, 0, 1)):
+            instant += timedelta(hours=1)
+            continue
+        hour_end = min(instant + timedelta(hours=1), end_utc + ONE_MINUTE)
+        while instant < hour_end:
+            if cron.wall_matches(instant.astimezone(zone)):
+                found.append(instant)
+            instant += ONE_MINUTE
+    return found
 
 
 def _ceil_minute(instant: datetime) -> datetime:
@@ -213,7 +244,7 @@ def _ceil_minute(instant: datetime) -> datetime:
     return floor if floor == instant else floor + ONE_MINUTE
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=4)
 def _walls(zone_key: str, first_utc: datetime, end_utc: datetime) -> tuple[tuple[datetime, datetime], ...]:
     """Every real UTC minute from first_utc to end_utc, with its wall clock (cached: the slow part)."""
     zone = ZoneInfo(zone_key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from types import TracebackType
+from typing import Self
 
 from kombu.utils.url import maybe_sanitize_url
 
@@ -57,7 +58,7 @@ class Transport(ABC):
     def close(self) -> None:
         """Release the connection; safe to call twice. The transport is not used afterwards."""
 
-    def __enter__(self) -> Transport:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

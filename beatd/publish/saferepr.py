@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 from numbers import Number
-from typing import Any
+from typing import Any, cast
 
 # celery.app.amqp.AMQP.argsrepr_maxsize / kwargsrepr_maxsize and the default of the
 # task_repr_maxlevels setting: monitoring tools (Flower, `celery events`) show these
@@ -118,7 +118,7 @@ def _tokens(obj: object, level: int, maxlevels: int, path: set[int]) -> Iterator
             yield _Token(_Kind.SEPARATOR, ": ")
             yield from _tokens(value, level + 1, maxlevels, path)
     else:
-        for index, item in enumerate(obj):  # type: ignore[attr-defined]
+        for index, item in enumerate(cast("Iterable[Any]", obj)):
             if index:
                 yield _Token(_Kind.SEPARATOR, ", ")
             yield from _tokens(item, level + 1, maxlevels, path)
@@ -175,5 +175,5 @@ def _quote(value: str | bytes, maxlen: int | None) -> str:
 def _safe_repr(obj: object) -> str:
     try:
         return repr(obj)
-    except Exception as exc:  # a user's __repr__ may fail; a header must still be written
+    except Exception as exc:  # noqa: BLE001 - a user's __repr__ may fail; the header must still be written
         return f"<Unrepresentable {type(obj)!r}{id(obj):#x}: {exc!r}>"

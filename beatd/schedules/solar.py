@@ -1,40 +1,43 @@
 """Solar schedules: fire at dawn, sunrise, solar noon, sunset or dusk at a place on Earth.
 
 The events mean what `celery.schedules.solar` makes them mean (it asks PyEphem); here
-astral computes them, with no atmosphere model, so both agree to within seconds:
+astral's formulas for the sun's position (NOAA's) compute them. The two agree within
+seconds at mid-latitudes and within two minutes near the poles, where the sun crosses
+an altitude at a shallow angle (tests/test_solar.py walks 2026 against PyEphem):
 
     event                 the sun's centre is at ...         sun
     dawn_astronomical     -18°                                rising
     dawn_nautical         -12°                                rising
     dawn_civil            -6°                                 rising
     sunrise               -0°50' (upper limb at -0°34')       rising
-    solar_noon            its transit of the meridian         highest
+    solar_noon            the meridian (transit)              highest
     sunset                -0°50' (upper limb at -0°34')       setting
     dusk_civil            -6°                                 setting
     dusk_nautical         -12°                                setting
     dusk_astronomical     -18°                                setting
 
 Sunrise and sunset put the sun's upper limb 34' below the horizon, the usual allowance
-for refraction, which is the -0:34 horizon Celery sets with `use_center=False` and zero
-pressure; with a solar semi-diameter of 16' the centre is then 50' down. PyEphem uses the
-true semi-diameter (15.7' to 16.3' over the year); the difference is a few seconds of
-time. Twilight altitudes are geometric: no refraction is added, as with Celery's
+for refraction: the -0:34 horizon Celery sets with `use_center=False` and zero pressure.
+With a solar semi-diameter of 16' the centre is then 50' down; PyEphem uses the true
+semi-diameter (15.7' to 16.3' over the year), a difference of a few seconds of time.
+Twilight altitudes are geometric, with no refraction added, as with Celery's
 `pressure = 0`.
 
 Away from the polar circles every event happens once a day. Near and beyond them some
-do not: there is no sunrise in the polar night, no dusk while the sun stays above -6°
+do not: no sunrise in the polar night, no civil dusk while the sun stays above -6°
 (white nights). On such days the schedule does not fire; solar_noon fires every day.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
-from astral import Observer, SunDirection
-from astral.sun import noon, time_at_elevation
+from astral.julian import julianday, julianday_to_juliancentury
+from astral.sun import adjust_to_horizon, eq_of_time, sun_declination
 
 EVENTS = (
     "dawn_astronomical",
@@ -48,40 +51,39 @@ EVENTS = (
     "dusk_astronomical",
 )
 
-# Altitude of the sun's centre (degrees) and its direction for every event except
-# solar_noon. Sunrise and sunset: upper limb 34' below the horizon, semi-diameter 16'.
+# For every event but solar_noon: the altitude of the sun's centre in degrees, and
+# whether the sun is rising (before noon) or setting (after it). Sunrise and sunset:
+# upper limb 34' below the horizon, semi-diameter 16'.
 _HORIZON_DEG = -(34.0 + 16.0) / 60.0
-_CROSSINGS: dict[str, tuple[float, SunDirection]] = {
-    "dawn_astronomical": (-18.0, SunDirection.RISING),
-    "dawn_nautical": (-12.0, SunDirection.RISING),
-    "dawn_civil": (-6.0, SunDirection.RISING),
-    "sunrise": (_HORIZON_DEG, SunDirection.RISING),
-    "sunset": (_HORIZON_DEG, SunDirection.SETTING),
-    "dusk_civil": (-6.0, SunDirection.SETTING),
-    "dusk_nautical": (-12.0, SunDirection.SETTING),
-    "dusk_astronomical": (-18.0, SunDirection.SETTING),
+_CROSSINGS: dict[str, tuple[float, bool]] = {
+    "dawn_astronomical": (-18.0, True),
+    "dawn_nautical": (-12.0, True),
+    "dawn_civil": (-6.0, True),
+    "sunrise": (_HORIZON_DEG, True),
+    "sunset": (_HORIZON_DEG, False),
+    "dusk_civil": (-6.0, False),
+    "dusk_nautical": (-12.0, False),
+    "dusk_astronomical": (-18.0, False),
 }
 
-# How far ahead next_after looks before it answers None. The longest wait for an event
-# that happens at all is about a year: at the poles the sun rises once a year, and the
-# polar night at 78°N (Longyearbyen) keeps sunrise away for about four months. Every
+# How many days next_after looks ahead before it answers None. The longest wait for an
+# event that happens at all is about a year: near the poles the sun rises once a year,
+# and the polar night at 78°N (Longyearbyen) keeps sunrise away for four months. Every
 # event does happen at least once a year at every latitude (the sun's declination spans
-# ±23.4°), so None is only a guard against a search without end; 400 days leaves room
-# for astral's approximations near the poles moving an event by a day from year to year.
+# ±23.4°), so None is only a guard against a search without end; 400 days leave room
+# for an event near the poles moving by a day or two from one year to the next.
 SEARCH_DAYS = 400
 
-# Two answers closer than this are the same event computed from two dates (see
-# next_after). Events of one kind are about a day apart: a rising through a given
-# altitude happens once per turn of the Earth. Even next to a polar night, where
-# sunrise creeps towards noon, consecutive sunrises are more than 20 hours apart, while
-# the two computations of one event differ by seconds.
-_SAME_EVENT = timedelta(hours=12)
+# At the poles themselves the hour angle, and with it rising and setting, has no
+# meaning; like astral, compute as if 22 km away from them.
+_MAX_LATITUDE_DEG = 89.8
 
-# astral answers for a UTC date D with an instant no earlier than D 00:00 minus about
-# 16 minutes (its solar noon near longitude ±180° can wrap to the previous date by the
-# equation of time), so once a date's midnight minus this margin is past the best
-# answer so far, no later date can improve it.
-_EARLIEST_BEFORE_DATE = timedelta(hours=1)
+_UTC = ZoneInfo("UTC")
+
+# Event times are solved to within this; results are rounded to the second. The solver
+# needs about 8 steps; the cap only bounds the loop (and would still leave the bracket).
+_TOLERANCE_MINUTES = 1.0 / 60.0
+_MAX_STEPS = 100
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,17 +95,18 @@ class SolarSchedule:
         latitude: Degrees north, -90..90.
         longitude: Degrees east, -180..180.
         elevation: Metres above sea level. As in astral, a positive elevation lowers
-            the horizon by its dip (about 1.1° at 1,000 m), which makes every event
-            earlier (dawn, sunrise) or later (sunset, dusk); zero or below changes
+            the horizon by its dip (about 1° at 1,000 m) for every event, which makes
+            dawn and sunrise earlier and sunset and dusk later; zero or below changes
             nothing.
-        zone: The zone results are returned in; it does not change which instants fire.
+        zone: The zone results are returned in (a ZoneInfo, normally); it does not
+            change which instants fire.
     """
 
     event: str
     latitude: float
     longitude: float
     elevation: float = 0.0
-    zone: ZoneInfo = ZoneInfo("UTC")
+    zone: tzinfo = _UTC
 
     def __post_init__(self) -> None:
         if self.event not in EVENTS:
@@ -112,15 +115,15 @@ class SolarSchedule:
         object.__setattr__(self, "latitude", _number("latitude", self.latitude))
         object.__setattr__(self, "longitude", _number("longitude", self.longitude))
         object.__setattr__(self, "elevation", _number("elevation", self.elevation))
-        # Written so that NaN fails too.
+        # Comparisons written so that NaN fails them too.
         if not -90.0 <= self.latitude <= 90.0:
             raise ValueError(f"latitude {self.latitude!r} is outside -90..90")
         if not -180.0 <= self.longitude <= 180.0:
             raise ValueError(f"longitude {self.longitude!r} is outside -180..180")
         if not math.isfinite(self.elevation):
             raise ValueError(f"elevation {self.elevation!r} is not a finite number of metres")
-        if not isinstance(self.zone, ZoneInfo):
-            raise TypeError(f"zone {self.zone!r} is not a ZoneInfo; pass ZoneInfo({self.zone!r})")
+        if not isinstance(self.zone, tzinfo):
+            raise TypeError(f"zone {self.zone!r} is not a tzinfo; pass ZoneInfo({self.zone!r})")
 
     @property
     def kind(self) -> str:
@@ -128,7 +131,7 @@ class SolarSchedule:
         return "solar"
 
     def next_after(self, t: datetime) -> datetime | None:
-        """First event strictly after the aware instant t, in self.zone.
+        """First event strictly after the aware instant t, in self.zone, to the second.
 
         Returns None only if the event does not happen within SEARCH_DAYS days after t,
         which no place on Earth comes close to.
@@ -139,32 +142,15 @@ class SolarSchedule:
         if t.tzinfo is None or t.utcoffset() is None:
             raise ValueError(f"next_after needs an aware datetime, got naive {t.isoformat()!r}")
         after = t.astimezone(UTC)
-        observer = Observer(self.latitude, self.longitude, self.elevation)
-
-        # astral answers one instant per UTC date D, somewhere between D 00:00 and
-        # D+1 12:15: it computes the event of the solar day that starts near D and
-        # wraps the result by a day when its formula falls outside that range. The
-        # answers for neighbouring dates therefore neither tile the time line: an event
-        # just after midnight can come from D and again, seconds apart, from D-1 (a
-        # double); and the event a date "owns" can sit on the next date, so asking only
-        # for t's own date can jump over one (a skip). So collect answers from two dates
-        # before t's date onwards, treat answers closer than _SAME_EVENT as one event,
-        # and keep the one from the earliest date, a choice that depends on the event
-        # only, not on t. That keeps a walk (t = the previous fire) free of doubles.
-        first_day = after.date() - timedelta(days=2)
-        found: list[datetime] = []
-        best: datetime | None = None
+        # The event of day D lies between D-1 11:43 and D+1 12:17 UTC, later for each
+        # later day (see _event_of): the day two before t's date is over before t, and
+        # the first answer after t is the next event.
+        first_day = after.date() - timedelta(days=1)
         for offset_days in range(SEARCH_DAYS + 2):
-            day = first_day + timedelta(days=offset_days)
-            if best is not None and datetime.combine(day, time(), UTC) - _EARLIEST_BEFORE_DATE > best:
-                break
-            candidate = self._event_on(observer, day)
-            if candidate is None or any(abs(candidate - other) < _SAME_EVENT for other in found):
-                continue
-            found.append(candidate)
-            if candidate > after and (best is None or candidate < best):
-                best = candidate
-        return None if best is None else best.astimezone(self.zone)
+            event_at = self._event_of(first_day + timedelta(days=offset_days))
+            if event_at is not None and event_at > after:
+                return event_at.astimezone(self.zone)
+        return None
 
     def describe(self) -> str:
         """The schedule in words, e.g. "sunrise at -37.81, 144.96"."""
@@ -173,19 +159,118 @@ class SolarSchedule:
             place += f", {self.elevation:g} m"
         return f"{self.event} at {place}"
 
-    def _event_on(self, observer: Observer, day: date) -> datetime | None:
-        """astral's answer for the UTC date day (an aware UTC instant near it), or None.
+    def _event_of(self, day: date) -> datetime | None:
+        """The event of the solar day whose local noon falls near day 12:00 UTC.
 
-        None means the sun does not reach the event's altitude in the solar day astral
-        considers: polar day or polar night for this event.
+        Returns an aware UTC instant, rounded to the second, or None when the sun does
+        not cross the event's altitude on its side of that noon (polar day or night).
+
+        Each UTC date stands for one solar day, whose events may fall on the date before
+        or after: local noon is day 12:00 UTC minus 4 minutes per degree east, give or
+        take the equation of time (so between the previous date 23:43 and the next
+        date 00:17); rising events lie in the 12 hours before it, setting events in the
+        12 hours after. Successive days' events are thus about 24 hours apart and
+        strictly ordered: none is skipped, none found twice.
+
+        Why not astral.sun.sunrise, dawn or time_at_elevation: they compute the event of
+        a UTC date as "local noon minus (or plus) the hour angle" and, when that lands
+        before the date's midnight, add a day, which gives the next day's event instead.
+        Where events drift earlier across UTC midnight one is lost: at Berlin they give
+        astronomical dawn at 00:01 for 2026-05-13 and 23:47 for 2026-05-14, never the
+        dawn at 23:55 on the 13th, and no choice of dates or de-duplication brings it
+        back. They also decide "does not happen" from the sun's declination at a guess
+        up to 12 hours off, which drops events where the sun only just crosses the
+        altitude (Longyearbyen's civil dawn on 2026-04-03, 11' deep). So this solves
+        for the crossing itself, with astral's formulas for the sun's declination and
+        the equation of time.
         """
+        midnight_jd = julianday(day)
+        noon_minutes = _transit_minutes(midnight_jd, self.longitude)
         if self.event == "solar_noon":
-            return noon(observer, day)
-        altitude_deg, direction = _CROSSINGS[self.event]
-        try:
-            return time_at_elevation(observer, altitude_deg, day, direction, UTC, with_refraction=False)
-        except ValueError:
-            return None
+            return _utc_instant(day, noon_minutes)
+
+        altitude_deg, rising = _CROSSINGS[self.event]
+        latitude_rad = math.radians(max(-_MAX_LATITUDE_DEG, min(_MAX_LATITUDE_DEG, self.latitude)))
+        # astral's dip of the horizon seen from above sea level lowers every altitude.
+        target = math.sin(math.radians(altitude_deg - adjust_to_horizon(self.elevation)))
+        sign = 1.0 if rising else -1.0
+
+        def past_event(minutes: float) -> float:
+            """Positive once the sun has crossed the altitude this half day, else negative."""
+            return sign * (_sin_altitude(midnight_jd, minutes, latitude_rad, self.longitude) - target)
+
+        # From midnight (lower culmination) to noon the sun climbs, from noon to the next
+        # midnight it sinks, so a crossing is unique within its half day. (The drift of
+        # the declination undoes that only where the sun barely reaches the altitude,
+        # or right next to the poles.)
+        start = noon_minutes - 720.0 if rising else noon_minutes
+        minutes = _crossing(past_event, start, start + 720.0)
+        return None if minutes is None else _utc_instant(day, minutes)
+
+
+def _transit_minutes(midnight_jd: float, longitude: float) -> float:
+    """Local solar noon (the sun on the meridian), in minutes after the day's 00:00 UTC.
+
+    The mean noon moved by the equation of time; that is evaluated at the mean noon,
+    then again at the result (it changes by under 30 seconds a day).
+    """
+    minutes = 720.0 - 4.0 * longitude
+    for _ in range(2):
+        century = julianday_to_juliancentury(midnight_jd + minutes / 1440.0)
+        minutes = 720.0 - 4.0 * longitude - eq_of_time(century)
+    return minutes
+
+
+def _sin_altitude(midnight_jd: float, minutes: float, latitude_rad: float, longitude: float) -> float:
+    """Sine of the altitude of the sun's centre, without refraction.
+
+    minutes counts from the day's 00:00 UTC, whose Julian day is midnight_jd.
+    """
+    century = julianday_to_juliancentury(midnight_jd + minutes / 1440.0)
+    declination = math.radians(sun_declination(century))
+    # True solar time is 720 minutes at the transit; the Earth turns 1° in 4 minutes.
+    hour_angle = math.radians((minutes + 4.0 * longitude + eq_of_time(century) - 720.0) / 4.0)
+    overhead = math.sin(latitude_rad) * math.sin(declination)
+    turning = math.cos(latitude_rad) * math.cos(declination) * math.cos(hour_angle)
+    return overhead + turning
+
+
+def _crossing(rises: Callable[[float], float], start: float, end: float) -> float | None:
+    """Where rises() turns from negative to positive in start..end, to _TOLERANCE_MINUTES.
+
+    None unless rises(start) < 0 < rises(end): a sun that only touches the altitude at
+    a culmination does not cross it. Regula falsi, Illinois variant: it converges in a
+    few evaluations like a secant step, and it keeps the root bracketed where a Newton
+    step near a grazing culmination (slope near zero) would shoot off.
+    """
+    low, high = start, end
+    value_low, value_high = rises(low), rises(high)
+    if not value_low < 0.0 < value_high:
+        return None
+    kept = 0  # the end the last step kept: -1 low, +1 high, 0 none yet
+    for _ in range(_MAX_STEPS):
+        if high - low <= _TOLERANCE_MINUTES:
+            break
+        guess = (low * value_high - high * value_low) / (value_high - value_low)
+        value = rises(guess)
+        if value == 0.0:
+            return guess
+        if value < 0.0:
+            low, value_low = guess, value
+            if kept == +1:  # high kept twice: halve its weight so the next guess moves
+                value_high /= 2.0
+            kept = +1
+        else:
+            high, value_high = guess, value
+            if kept == -1:
+                value_low /= 2.0
+            kept = -1
+    return (low + high) / 2.0
+
+
+def _utc_instant(day: date, minutes: float) -> datetime:
+    """day 00:00 UTC plus minutes, rounded to the second."""
+    return datetime.combine(day, time(), UTC) + timedelta(seconds=round(minutes * 60.0))
 
 
 def _number(name: str, value: object) -> float:

@@ -13,11 +13,11 @@ and ordered as the instants are, so the upsert can compare them in SQL.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy
 from sqlalchemy import (
@@ -44,13 +44,13 @@ from sqlalchemy.exc import (
     NoSuchModuleError,
     OperationalError,
 )
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.base import Executable
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
 from beatd.state.base import STATE_FORMAT_VERSION, RunRecord, StateStore
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MICROSECOND = timedelta(microseconds=1)
 
 # Entry names are primary keys; 255 characters keep the MariaDB key (4 bytes a character
@@ -63,7 +63,10 @@ _META_ROW_ID = 1
 _DELETE_CHUNK = 500
 _MYSQL_DIALECTS = ("mysql", "mariadb")
 _SUPPORTED_DIALECTS = ("sqlite", "postgresql", *_MYSQL_DIALECTS)
-_PASSWORD_QUERY_KEYS = ("password", "passwd", "pass")
+# scheme://user:password@host: the password runs to the authority's last "@".
+_USERINFO_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@]*):[^/?#]*@")
+# ?password=... or &password=... (redis-py and libpq both read it from the query).
+_QUERY_PASSWORD = re.compile(r"([?&](?:password|passwd|pass)=)[^&#]*", re.IGNORECASE)
 
 
 class _EntryName(TypeDecorator[str]):
@@ -90,7 +93,7 @@ class _EntryName(TypeDecorator[str]):
     def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
         if isinstance(value, (bytes, bytearray)):
             return bytes(value).decode("utf-8")
-        return value
+        return None if value is None else str(value)
 
 
 _metadata = MetaData()
@@ -291,7 +294,11 @@ def _create_engine(url: str) -> Engine:
         # instead of failing the next record with them.
         engine = sqlalchemy.create_engine(url, pool_pre_ping=True)
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
-        raise ConfigError(f"state URL {_redact_url(url)!r} is not usable: {exc}") from exc
+        raise ConfigError(
+            f"state URL {_redact_url(url)!r} is not usable: {exc}; expected a URL such as "
+            "sqlite:///var/lib/beatd/state.sqlite3, postgresql+psycopg2://user@host/db, "
+            "mysql+pymysql://user@host/db or redis://host:6379/0"
+        ) from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _tune_sqlite_connection)
     return engine
@@ -324,7 +331,7 @@ def _check_sqlite_directory(engine: Engine) -> None:
         )
 
 
-def _upsert_statement(dialect_name: str) -> Insert:
+def _upsert_statement(dialect_name: str) -> Executable:
     """INSERT the row, or update the stored one unless that would move scheduled_at back.
 
     A stale record (an older scheduled_at) leaves the whole stored row as it is.
@@ -343,11 +350,18 @@ def _upsert_statement(dialect_name: str) -> Insert:
         )
     conflict_insert = sqlite.insert(_state) if dialect_name == "sqlite" else postgresql.insert(_state)
     excluded = conflict_insert.excluded
-    return conflict_insert.on_conflict_do_update(
+    upsert = conflict_insert.on_conflict_do_update(
         index_elements=[_state.c.entry],
         set_={column: excluded[column] for column in ("scheduled_at_us", "sent_at_us", "run_count")},
         where=excluded.scheduled_at_us >= _state.c.scheduled_at_us,
     )
+    if dialect_name != "postgresql":
+        return upsert
+    # SQLAlchemy batches an executemany into multi-row INSERTs ("insertmanyvalues") for an
+    # ON CONFLICT statement only when it has RETURNING (sqlalchemy#13130); without it,
+    # psycopg2 sends one statement per row: 10,000 records took 1.1 s instead of 0.4 s.
+    # The returned names are not used.
+    return upsert.returning(_state.c.entry)
 
 
 def _to_microseconds(instant: datetime) -> int:
@@ -380,21 +394,7 @@ def _reason(exc: BaseException) -> str:
 
 def _redact_url(url: str) -> str:
     """The URL with its password, in the user part or the query, replaced by ***."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    netloc = parts.netloc
-    userinfo, at, host = netloc.rpartition("@")
-    if at and ":" in userinfo:
-        netloc = f"{userinfo.partition(':')[0]}:***@{host}"
-    query = "&".join(_redact_query_pair(pair) for pair in parts.query.split("&") if pair)
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
-
-
-def _redact_query_pair(pair: str) -> str:
-    key = pair.partition("=")[0]
-    return f"{key}=***" if key.lower() in _PASSWORD_QUERY_KEYS else pair
+    return _QUERY_PASSWORD.sub(r"\1***", _USERINFO_PASSWORD.sub(r"\1:***@", url))
 
 
 def _check_token(token: int) -> None:

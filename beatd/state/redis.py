@@ -1,0 +1,212 @@
+"""Last-run state in Redis: one hash of records, fenced and upserted by Lua scripts.
+
+Keys, for prefix "beatd":
+
+    beatd:state          hash: entry name -> {"scheduled_at": ISO, "sent_at": ISO, "run_count": n}
+    beatd:state:fence    the highest lease token that has written (decimal string)
+    beatd:state:format   the state format version of the hash's values
+
+Instants are UTC ISO strings of one fixed width (2026-03-29T01:00:00.000000Z), so the
+scripts compare them as strings and they read well in redis-cli. Each write is one script,
+and Redis runs a script atomically: the fence check, the no-backwards rule and the HSET
+see no other client in between.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import redis
+from redis.commands.core import Script
+
+from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
+from beatd.state.base import STATE_FORMAT_VERSION, RunRecord, StateStore
+from beatd.state.sql import (
+    _check_token,
+    _newer_format_message,
+    _newest_per_entry,
+    _redact_url,
+)
+
+# Run by both scripts before anything else. KEYS: the records hash, the fence token, the
+# format version. ARGV[1]: the writer's token, ARGV[2]: the format version it writes.
+# Tokens are compared as decimal strings (shorter is smaller, then character order), which
+# stays exact beyond the 2^53 where Lua's numbers stop counting whole units.
+_FENCE_CHECK = """
+local function below(a, b)
+  if #a ~= #b then return #a < #b end
+  return a < b
+end
+local format = redis.call('GET', KEYS[3])
+if format and tonumber(format) > tonumber(ARGV[2]) then
+  return {'newer-format', format}
+end
+local fence = redis.call('GET', KEYS[2]) or '0'
+if below(ARGV[1], fence) then
+  return {'fenced', fence}
+end
+local function raise_fence()
+  if below(fence, ARGV[1]) then redis.call('SET', KEYS[2], ARGV[1]) end
+  if not format then redis.call('SET', KEYS[3], ARGV[2]) end
+end
+-- HSET and HDEL get at most this many arguments a call: unpack() is bounded by Lua's C stack.
+local chunk = 1000
+"""
+
+# ARGV[3..]: name, scheduled_at, value for each record. Every decision is made before the
+# first write, so an error (a stored value that is not JSON) leaves the batch unwritten.
+_RECORD = (
+    _FENCE_CHECK
+    + """
+local updates = {}
+for i = 3, #ARGV, 3 do
+  local current = redis.call('HGET', KEYS[1], ARGV[i])
+  -- Equal widths make string order time order; an equal instant may be re-recorded.
+  if not current or cjson.decode(current).scheduled_at <= ARGV[i + 1] then
+    updates[#updates + 1] = ARGV[i]
+    updates[#updates + 1] = ARGV[i + 2]
+  end
+end
+raise_fence()
+for i = 1, #updates, chunk do
+  redis.call('HSET', KEYS[1], unpack(updates, i, math.min(i + chunk - 1, #updates)))
+end
+return {'ok'}
+"""
+)
+
+# ARGV[3..]: the entry names to drop.
+_FORGET = (
+    _FENCE_CHECK
+    + """
+raise_fence()
+for i = 3, #ARGV, chunk do
+  redis.call('HDEL', KEYS[1], unpack(ARGV, i, math.min(i + chunk - 1, #ARGV)))
+end
+return {'ok'}
+"""
+)
+
+
+class RedisStateStore(StateStore):
+    """A StateStore in one Redis hash, for a redis://, rediss:// or unix:// URL or a client.
+
+    The store closes only a client it created. Durability after `record` returns is the
+    server's: with `appendonly yes` and `appendfsync always` a recorded run survives a
+    crash of Redis itself; a kill -9 of beatd never loses one in any configuration.
+    A timeout while a script runs leaves its outcome unknown (BackendUnavailable); the
+    next record settles it, as runs are idempotent under the no-backwards rule.
+
+    Raises:
+        ConfigError: the hash was written by a newer beatd.
+        BackendUnavailable: Redis cannot be reached.
+    """
+
+    def __init__(self, url: str | None = None, *, client: redis.Redis | None = None, prefix: str = "beatd") -> None:
+        if (url is None) == (client is None):
+            raise TypeError("RedisStateStore takes exactly one of url or client")
+        self._owns_client = client is None
+        if client is None:
+            # Fail fast with BackendUnavailable instead of hanging when the server is gone;
+            # timeouts given in the URL's query take precedence over these.
+            client = redis.Redis.from_url(str(url), socket_connect_timeout=5.0, socket_timeout=30.0)
+        self.client = client
+        self._where = _redact_url(url) if url is not None else _describe(client)
+        self._prefix = prefix
+        self._keys = [f"{prefix}:state", f"{prefix}:state:fence", f"{prefix}:state:format"]
+        self._record_script = client.register_script(_RECORD)
+        self._forget_script = client.register_script(_FORGET)
+        try:
+            with self._backend_errors():
+                client.set(self._keys[2], STATE_FORMAT_VERSION, nx=True)
+                self._check_format(client.get(self._keys[2]))
+        except BaseException:
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"RedisStateStore({self._where!r}, prefix={self._prefix!r})"
+
+    def load(self) -> dict[str, RunRecord]:
+        with self._backend_errors():
+            pipeline = self.client.pipeline(transaction=True)
+            pipeline.get(self._keys[2])
+            pipeline.hgetall(self._keys[0])
+            stored_format, values = pipeline.execute()
+        self._check_format(stored_format)
+        records = {}
+        for raw_name, raw_value in values.items():
+            name = _text(raw_name)
+            fields = json.loads(raw_value)
+            records[name] = RunRecord(
+                entry=name,
+                scheduled_at=_parse_instant(fields["scheduled_at"]),
+                sent_at=_parse_instant(fields["sent_at"]),
+                run_count=fields["run_count"],
+            )
+        return records
+
+    def record(self, records: Iterable[RunRecord], token: int) -> None:
+        arguments: list[str] = []
+        for run in _newest_per_entry(records):
+            scheduled_at = _format_instant(run.scheduled_at)
+            value = {"scheduled_at": scheduled_at, "sent_at": _format_instant(run.sent_at), "run_count": run.run_count}
+            arguments += [run.entry, scheduled_at, json.dumps(value, separators=(",", ":"))]
+        self._run(self._record_script, token, arguments)
+
+    def forget(self, entry_names: Iterable[str], token: int) -> None:
+        self._run(self._forget_script, token, list(dict.fromkeys(entry_names)))
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
+
+    def _run(self, script: Script, token: int, arguments: Sequence[str]) -> None:
+        _check_token(token)
+        with self._backend_errors():
+            reply = script(keys=self._keys, args=[str(token), str(STATE_FORMAT_VERSION), *arguments])
+        status, detail = _text(reply[0]), _text(reply[1]) if len(reply) > 1 else ""
+        if status == "newer-format":
+            raise ConfigError(_newer_format_message(self._where, int(detail)))
+        if status == "fenced":
+            raise LeaseLost(
+                f"state store {self._where}: lease token {token} is fenced off, token "
+                f"{detail} has written since; nothing was written"
+            )
+
+    def _check_format(self, stored: bytes | str | None) -> None:
+        if stored is not None and int(stored) > STATE_FORMAT_VERSION:
+            raise ConfigError(_newer_format_message(self._where, int(stored)))
+
+    @contextmanager
+    def _backend_errors(self) -> Iterator[None]:
+        """Turn "cannot reach Redis" into BackendUnavailable, without the password."""
+        try:
+            yield
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise BackendUnavailable(f"state store {self._where} is unavailable: {exc}") from exc
+
+
+def _format_instant(instant: datetime) -> str:
+    """UTC, always with six fractional digits and a four-digit year: one width for all."""
+    return instant.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def _parse_instant(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def _text(value: bytes | str) -> str:
+    """Replies are bytes unless the caller's client decodes them."""
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def _describe(client: redis.Redis) -> str:
+    """A URL-like name for a client we did not build, for messages (it holds no password)."""
+    options = client.connection_pool.connection_kwargs
+    if "path" in options:
+        return f"unix://{options['path']}?db={options.get('db', 0)}"
+    return f"redis://{options.get('host', 'localhost')}:{options.get('port', 6379)}/{options.get('db', 0)}"

@@ -1,0 +1,610 @@
+"""Message building against Celery's own as_task_v2, and the transports against real brokers."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from beatd.entry import Entry, Fire, Options, Source
+from beatd.errors import BackendUnavailable, ConfigError
+from beatd.publish import KombuTransport, RedisTransport, build_message, open_transport
+from beatd.publish.base import PublishFailed
+from beatd.publish.kombu_transport import celery_queue
+from beatd.publish.message import PROTOCOL_HEADERS, Message, expiration_ms
+from beatd.publish.redis_transport import queue_key
+from beatd.publish.saferepr import saferepr
+from beatd.schedules.interval import IntervalSchedule
+
+BERLIN = ZoneInfo("Europe/Berlin")
+EVERY_30S = IntervalSchedule(every=timedelta(seconds=30))
+SCHEDULED = datetime(2026, 3, 30, 11, 30, tzinfo=UTC)
+ORIGIN = "beatd@test-host"
+
+# The conftest's Redis database (9) is flushed by every test that uses it, including
+# other test runs sharing the server; these tests use a database of their own and
+# unique queue names, and delete their keys afterwards.
+PUBLISH_TEST_DB = 14
+
+
+def make_entry(name: str = "add-every-30s", **fields: Any) -> Entry:
+    defaults: dict[str, Any] = {"task": "tasks.add", "schedule": EVERY_30S, "args": (16, 16)}
+    return Entry(name=name, **{**defaults, **fields})
+
+
+def make_fire(entry: Entry, scheduled_at: datetime = SCHEDULED) -> Fire:
+    return Fire(entry=entry, scheduled_at=scheduled_at, publish_at=scheduled_at)
+
+
+def build(entry: Entry, scheduled_at: datetime = SCHEDULED, now: datetime | None = None) -> Message:
+    return build_message(make_fire(entry, scheduled_at), ORIGIN, now or scheduled_at)
+
+
+# --- message building ---------------------------------------------------------------
+
+
+def test_headers_are_protocol_v2_plus_beatd_headers() -> None:
+    entry = make_entry(kwargs={"format": "pdf"}, options=Options(headers={"tenant": "acme"}))
+    task_id = str(uuid.uuid5(uuid.UUID("6f1c9a52-43f4-5c8e-9d0b-6265617464e1"), "add-every-30s\x002026-03-30T11:30:00+00:00"))
+
+    message = build(entry)
+
+    assert message.headers == {
+        "lang": "py",
+        "task": "tasks.add",
+        "id": task_id,
+        "shadow": None,
+        "eta": None,
+        "expires": None,
+        "group": None,
+        "group_index": None,
+        "retries": 0,
+        "timelimit": [None, None],
+        "root_id": task_id,
+        "parent_id": None,
+        "argsrepr": "(16, 16)",
+        "kwargsrepr": "{'format': 'pdf'}",
+        "origin": ORIGIN,
+        "ignore_result": False,
+        "replaced_task_nesting": 0,
+        "stamped_headers": None,
+        "stamps": {},
+        "beatd_entry": "add-every-30s",
+        "beatd_scheduled_at": "2026-03-30T11:30:00+00:00",
+        "tenant": "acme",
+    }
+    assert message.properties == {"correlation_id": task_id, "reply_to": "", "delivery_mode": 2, "priority": 0}
+    assert (message.content_type, message.content_encoding) == ("application/json", "utf-8")
+
+
+def test_message_equals_what_celery_as_task_v2_builds() -> None:
+    """Celery itself is the oracle: same headers (ours add beatd_*), properties and body."""
+    from celery import Celery
+
+    celery_app = Celery("oracle", set_as_current=False)
+    entry = make_entry(
+        args=(16, [1, 2], {"deep": {"er": {"est": 1}}}),
+        kwargs={"format": "pdf", "when": "x" * 2000},
+        options=Options(expires=timedelta(hours=1), time_limit=30, soft_time_limit=20),
+    )
+    message = build(entry)
+
+    oracle = celery_app.amqp.as_task_v2(
+        message.task_id,
+        "tasks.add",
+        entry.args,
+        entry.kwargs,
+        expires=message.headers["expires"],
+        time_limit=30,
+        soft_time_limit=20,
+        origin=ORIGIN,
+        ignore_result=False,
+    )
+
+    ours = {name: value for name, value in message.headers.items() if not name.startswith("beatd_")}
+    assert ours == oracle.headers
+    assert list(ours) == list(oracle.headers) == list(PROTOCOL_HEADERS)
+    assert message.properties["correlation_id"] == oracle.properties["correlation_id"]
+    assert message.properties["reply_to"] == oracle.properties["reply_to"]
+    assert json.loads(message.body) == json.loads(json.dumps(oracle.body))
+
+
+@pytest.mark.parametrize(
+    ("other_name", "other_instant", "same"),
+    [
+        ("add-every-30s", SCHEDULED, True),
+        ("add-every-30s", SCHEDULED.astimezone(BERLIN), True),
+        ("add-every-30s", SCHEDULED + timedelta(seconds=30), False),
+        ("add-every-30s", SCHEDULED + timedelta(microseconds=1), False),
+        ("add-every-31s", SCHEDULED, False),
+    ],
+    ids=["same-run", "same-instant-other-zone", "next-slot", "one-microsecond-later", "other-entry"],
+)
+def test_task_id_is_stable_per_entry_and_instant(other_name: str, other_instant: datetime, same: bool) -> None:
+    first = build(make_entry("add-every-30s"))
+    second = build(make_entry(other_name), other_instant)
+
+    assert (first.task_id == second.task_id) is same
+    assert first.headers["root_id"] == first.properties["correlation_id"] == first.task_id
+    uuid.UUID(first.task_id)
+
+
+@pytest.mark.parametrize(
+    ("published_after", "expiration_s"),
+    [(timedelta(0), 3600.0), (timedelta(minutes=10), 3000.0), (timedelta(hours=1), 0.0), (timedelta(hours=5), 0.0)],
+    ids=["on-time", "ten-minutes-late", "exactly-expired", "long-expired"],
+)
+def test_expires_counts_from_the_scheduled_instant(published_after: timedelta, expiration_s: float) -> None:
+    entry = make_entry(options=Options(expires=timedelta(hours=1)))
+
+    message = build(entry, now=SCHEDULED + published_after)
+
+    assert message.headers["expires"] == "2026-03-30T12:30:00+00:00"
+    assert message.properties["expiration"] == expiration_s
+
+
+def test_expires_across_a_dst_change_is_real_elapsed_time() -> None:
+    # Europe/Berlin falls back at 2026-10-25 03:00 CEST (01:00 UTC) to 02:00 CET.
+    scheduled = datetime(2026, 10, 25, 1, 30, tzinfo=BERLIN)  # 23:30 UTC the day before
+    entry = make_entry(options=Options(expires=timedelta(hours=2)))
+
+    message = build(entry, scheduled_at=scheduled)
+
+    assert message.headers["expires"] == "2026-10-25T01:30:00+00:00"
+    assert message.headers["beatd_scheduled_at"] == "2026-10-24T23:30:00+00:00"
+    assert message.properties["expiration"] == 7200.0
+
+
+@pytest.mark.parametrize(
+    ("options", "timelimit"),
+    [(Options(), [None, None]), (Options(time_limit=30, soft_time_limit=20.5), [30, 20.5]), (Options(soft_time_limit=5), [None, 5])],
+    ids=["none", "both", "soft-only"],
+)
+def test_timelimit_header_is_hard_then_soft(options: Options, timelimit: list[float | None]) -> None:
+    assert build(make_entry(options=options)).headers["timelimit"] == timelimit
+
+
+@pytest.mark.parametrize(
+    ("options", "queue", "exchange", "routing_key"),
+    [
+        (Options(), "celery", "", "celery"),
+        (Options(queue="reports"), "reports", "", "reports"),
+        (Options(queue="reports", routing_key="ignored"), "reports", "", "reports"),
+        (Options(queue="reports", exchange="ignored"), "reports", "", "reports"),
+        (Options(queue="reports", exchange="topics", routing_key="reports.daily"), "reports", "topics", "reports.daily"),
+        (Options(exchange="topics", routing_key="any.key"), "celery", "topics", "any.key"),
+    ],
+    ids=["default", "queue", "key-without-exchange", "exchange-without-key", "exchange-and-key", "exchange-no-queue"],
+)
+def test_routing_follows_celery_send_task_message(options: Options, queue: str, exchange: str, routing_key: str) -> None:
+    message = build(make_entry(options=options))
+
+    assert (message.queue, message.exchange, message.routing_key) == (queue, exchange, routing_key)
+
+
+def test_routing_matches_celery_for_the_same_options() -> None:
+    """Celery's router and send_task_message are the oracle for queue/exchange/key."""
+    from celery import Celery
+
+    celery_app = Celery("oracle", set_as_current=False)
+    seen: list[dict[str, Any]] = []
+
+    class RecordingProducer:
+        def publish(self, body: Any, **kwargs: Any) -> None:
+            seen.append(kwargs)
+
+    for options in (Options(), Options(queue="reports"), Options(queue="reports", exchange="ex", routing_key="rk"), Options(queue="reports", exchange="ex")):
+        given_options = {name: value for name in ("queue", "exchange", "routing_key") if (value := getattr(options, name))}
+        routed = celery_app.amqp.router.route(dict(given_options), "tasks.add")
+        celery_message = celery_app.amqp.as_task_v2("id", "tasks.add", (), {})
+        celery_app.amqp.send_task_message(RecordingProducer(), "tasks.add", celery_message, **routed)
+        ours = build(make_entry(options=options))
+        assert (ours.exchange, ours.routing_key) == (seen[-1]["exchange"], seen[-1]["routing_key"]), options
+
+
+def test_entries_of_the_same_name_keep_their_own_arguments() -> None:
+    # Message parts are kept per entry object; a reloaded entry must not see the old ones.
+    before = build(make_entry(args=(1,), options=Options(queue="old")))
+    after = build(make_entry(args=(2,), options=Options(queue="new")))
+
+    assert (json.loads(before.body)[0], before.headers["argsrepr"], before.queue) == ([1], "(1,)", "old")
+    assert (json.loads(after.body)[0], after.headers["argsrepr"], after.queue) == ([2], "(2,)", "new")
+
+
+def test_priority_defaults_to_zero_and_is_carried() -> None:
+    assert build(make_entry()).priority == 0
+    assert build(make_entry(options=Options(priority=5))).properties["priority"] == 5
+
+
+def test_body_is_json_and_dates_use_kombus_tagged_form() -> None:
+    from kombu.utils.json import loads as kombu_json_loads
+
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    entry = make_entry(args=(1, "two"), kwargs={"day": date(2026, 1, 2), "when": when, "amount": Decimal("1.50")})
+
+    message = build(entry)
+
+    assert message.content_type == "application/json"
+    assert not message.body.startswith(b"\x80")  # a pickle stream starts with PROTO
+    assert json.loads(message.body)[0] == [1, "two"]
+    assert json.loads(message.body)[2] == {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+    assert kombu_json_loads(message.body)[1] == {"day": date(2026, 1, 2), "when": when, "amount": Decimal("1.50")}
+
+
+def test_arguments_json_cannot_carry_are_a_config_error() -> None:
+    entry = make_entry(kwargs={"callback": object()}, source=Source(path="schedules/a.yaml", line=7))
+
+    with pytest.raises(ConfigError, match=r"^schedules/a.yaml:7: entry 'add-every-30s': args and kwargs must be JSON-serializable"):
+        build(entry)
+
+
+def test_custom_header_may_not_replace_a_protocol_header() -> None:
+    entry = make_entry(options=Options(headers={"id": "mine", "beatd_entry": "x", "tenant": "ok"}))
+
+    with pytest.raises(ConfigError, match=r"entry 'add-every-30s': options.headers may not set 'beatd_entry', 'id'"):
+        build(entry)
+
+
+def test_naive_instants_are_refused() -> None:
+    with pytest.raises(ValueError, match="must be timezone-aware"):
+        build_message(make_fire(make_entry()), ORIGIN, datetime(2026, 3, 30, 12, 0))
+
+
+def test_argsrepr_is_truncated_like_celery() -> None:
+    from celery.utils.saferepr import saferepr as celery_saferepr
+
+    entry = make_entry(args=tuple(range(2000)), kwargs={"text": "word " * 400, "nested": [[[[["deep"]]]]]})
+
+    message = build(entry)
+
+    assert message.headers["argsrepr"] == celery_saferepr(entry.args, 1024, maxlevels=3)
+    assert message.headers["kwargsrepr"] == celery_saferepr(entry.kwargs, 1024, maxlevels=3)
+    assert message.headers["argsrepr"].endswith(", ...)")
+
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.decimals(allow_nan=False, allow_infinity=False),
+    st.text(alphabet=st.sampled_from("ab '\"\\\né"), max_size=30),
+    st.binary(max_size=12),
+)
+NESTED = st.recursive(
+    SCALARS,
+    lambda children: st.one_of(
+        st.lists(children, max_size=6),
+        st.lists(children, max_size=6).map(tuple),
+        st.dictionaries(st.one_of(st.text(max_size=8), st.integers()), children, max_size=5),
+        st.sets(st.integers(), max_size=4),
+        st.frozensets(st.text(max_size=3), max_size=3),
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=NESTED, maxlen=st.one_of(st.none(), st.integers(min_value=1, max_value=120)), maxlevels=st.integers(min_value=0, max_value=4))
+def test_saferepr_matches_celery(value: Any, maxlen: int | None, maxlevels: int) -> None:
+    from celery.utils.saferepr import saferepr as celery_saferepr
+
+    assert saferepr(value, maxlen, maxlevels) == celery_saferepr(value, maxlen, maxlevels)
+
+
+# --- the Redis fast path --------------------------------------------------------------
+
+
+@pytest.fixture
+def publish_redis_url(redis_url: str) -> Iterator[str]:
+    """A Redis URL on PUBLISH_TEST_DB; every key of the test's unique queues is deleted after."""
+    import redis
+
+    url = redis_url.rsplit("/", 1)[0] + f"/{PUBLISH_TEST_DB}"
+    yield url
+    client = redis.Redis.from_url(url)
+    for key in client.scan_iter(match=f"*{TOKEN_PREFIX}*"):
+        client.delete(key)
+    client.close()
+
+
+TOKEN_PREFIX = "beatd-test-"
+
+
+def unique(name: str) -> str:
+    return f"{name}.{TOKEN_PREFIX}{uuid.uuid4().hex[:10]}"
+
+
+def redis_snapshot(url: str, token: str) -> dict[str, Any]:
+    """Every key naming token, decoded, with the run-specific delivery tags blanked."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    snapshot: dict[str, Any] = {}
+    for key in sorted(client.scan_iter(match=f"*{token}*")):
+        kind = client.type(key).decode()
+        if kind == "list":
+            envelopes = [json.loads(raw) for raw in client.lrange(key, 0, -1)]
+            for envelope in envelopes:
+                envelope["properties"]["delivery_tag"] = "<tag>"
+            snapshot[key.decode()] = envelopes
+        else:
+            snapshot[key.decode()] = sorted(member.decode() for member in client.smembers(key))
+        client.delete(key)
+    client.close()
+    return snapshot
+
+
+def sample_messages(queue: str, reports: str) -> list[Message]:
+    when = datetime.now(UTC).replace(microsecond=0)
+    entries = [
+        make_entry("plain", options=Options(queue=queue), kwargs={"x": [1, 2]}),
+        make_entry("routed", options=Options(queue=reports, priority=5, expires=timedelta(hours=1), time_limit=30)),
+        make_entry("urgent", options=Options(queue=reports, priority=9, headers={"tenant": "acme"})),
+        make_entry("low", options=Options(queue=reports, priority=1)),
+    ]
+    return [build(entry, when + timedelta(seconds=offset), now=when) for offset in range(2) for entry in entries]
+
+
+def test_fast_path_writes_exactly_what_kombus_producer_writes(publish_redis_url: str) -> None:
+    queue, reports = unique("plain"), unique("reports")
+    token = queue.rsplit(".", 1)[1]
+    reports_token = reports.rsplit(".", 1)[1]
+    messages = sample_messages(queue, reports)
+
+    with RedisTransport(publish_redis_url) as fast:
+        fast.publish(messages)
+    written_fast = {**redis_snapshot(publish_redis_url, token), **redis_snapshot(publish_redis_url, reports_token)}
+    with KombuTransport(publish_redis_url) as through_kombu:
+        through_kombu.publish(messages)
+    written_by_kombu = {**redis_snapshot(publish_redis_url, token), **redis_snapshot(publish_redis_url, reports_token)}
+
+    assert written_fast == written_by_kombu
+    # The keys kombu uses: the bare queue for priority 0-2, "queue\x06\x16<step>" above,
+    # and the binding sets of each queue's direct exchange.
+    assert sorted(written_fast) == sorted(
+        [
+            queue,
+            reports,
+            f"{reports}\x06\x163",
+            f"{reports}\x06\x169",
+            f"_kombu.binding.{queue}",
+            f"_kombu.binding.{reports}",
+            f"_kombu.binding_permanent.{queue}",
+            f"_kombu.binding_permanent.{reports}",
+        ]
+    )
+
+
+def test_fast_path_messages_are_consumed_by_kombus_redis_consumer(publish_redis_url: str) -> None:
+    from kombu import Connection
+
+    queue, reports = unique("plain"), unique("reports")
+    messages = sample_messages(queue, reports)
+
+    with RedisTransport(publish_redis_url) as transport:
+        transport.publish(messages)
+
+    received: dict[str, Any] = {}
+    with Connection(publish_redis_url) as connection:
+        for name in (queue, reports):
+            simple = connection.SimpleQueue(name)
+            for _ in range(sum(message.queue == name for message in messages)):
+                consumed = simple.get(timeout=5)
+                received[consumed.headers["id"]] = consumed
+                consumed.ack()
+            simple.close()
+
+    assert len(received) == len(messages)
+    for message in messages:
+        consumed = received[message.task_id]
+        assert consumed.payload == json.loads(message.body)
+        assert consumed.headers == message.headers
+        assert consumed.delivery_info == {"exchange": "", "routing_key": message.queue}
+        assert consumed.properties["priority"] == message.priority
+        assert consumed.properties["correlation_id"] == message.task_id
+        assert consumed.properties["delivery_mode"] == 2
+        if "expiration" in message.properties:
+            assert consumed.properties["expiration"] == expiration_ms(message.properties["expiration"])
+
+
+def test_fast_path_keeps_order_and_sends_one_round_trip_per_batch(publish_redis_url: str) -> None:
+    import redis
+
+    class CountingRedis(redis.Redis):
+        pipelines = 0
+
+        def pipeline(self, *args: Any, **kwargs: Any) -> Any:
+            CountingRedis.pipelines += 1
+            return super().pipeline(*args, **kwargs)
+
+    queue = unique("bulk")
+    entry = make_entry(options=Options(queue=queue))
+    messages = [build(entry, SCHEDULED + timedelta(seconds=30 * index)) for index in range(2500)]
+    client = CountingRedis.from_url(publish_redis_url)
+
+    with RedisTransport(publish_redis_url, client=client, batch_size=1000) as transport:
+        transport.publish(messages)
+
+    assert CountingRedis.pipelines == 3
+    # Workers BRPOP from the right: the oldest message must sit at the tail.
+    consumed_order = [json.loads(raw)["headers"]["id"] for raw in reversed(client.lrange(queue, 0, -1))]
+    assert consumed_order == [message.task_id for message in messages]
+    client.close()
+
+
+def test_fast_path_routes_a_named_exchange_through_its_bindings(publish_redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    import redis
+
+    queue, exchange = unique("bound"), unique("ex")
+    client = redis.Redis.from_url(publish_redis_url)
+    client.sadd(f"_kombu.binding.{exchange}", f"daily\x06\x16\x06\x16{queue}")
+    routed = build(make_entry("routed", options=Options(queue=queue, exchange=exchange, routing_key="daily")))
+    unroutable = build(make_entry("lost", options=Options(queue=queue, exchange=exchange, routing_key="weekly")))
+
+    with RedisTransport(publish_redis_url) as transport:
+        transport.publish([routed, unroutable])
+
+    envelopes = [json.loads(raw) for raw in client.lrange(queue, 0, -1)]
+    assert [envelope["headers"]["id"] for envelope in envelopes] == [routed.task_id]
+    assert envelopes[0]["properties"]["delivery_info"] == {"exchange": exchange, "routing_key": "daily"}
+    assert "dropped unroutable message" in caplog.text and "entry lost" in caplog.text
+    client.close()
+
+
+@pytest.mark.parametrize(("priority", "suffix"), [(0, ""), (2, ""), (3, "\x06\x163"), (5, "\x06\x163"), (8, "\x06\x166"), (9, "\x06\x169"), (42, "\x06\x169"), (-1, "")])
+def test_priority_picks_kombus_list_for_its_step(priority: int, suffix: str) -> None:
+    assert queue_key("q", priority) == f"q{suffix}"
+
+
+def test_fast_path_failure_says_how_many_were_published(publish_redis_url: str) -> None:
+    import redis
+
+    good, broken = unique("good"), unique("broken")
+    client = redis.Redis.from_url(publish_redis_url)
+    client.set(broken, "not a list")  # LPUSH onto it fails with WRONGTYPE
+    messages = [build(make_entry(options=Options(queue=name)), SCHEDULED + timedelta(seconds=30 * index)) for index, name in enumerate([good, good, broken])]
+
+    with RedisTransport(publish_redis_url, batch_size=1) as transport, pytest.raises(PublishFailed) as failure:
+        transport.publish(messages)
+
+    assert isinstance(failure.value, BackendUnavailable)
+    assert (failure.value.published, failure.value.total) == (2, 3)
+    assert "after 2 of 3 messages were published" in str(failure.value)
+    assert client.llen(good) == 2
+    client.close()
+
+
+@pytest.mark.parametrize("url", ["redis://:secret@127.0.0.1:1/0", "amqp://guest:secret@127.0.0.1:1//"], ids=["redis", "amqp"])
+def test_unreachable_broker_is_backend_unavailable_without_the_password(url: str) -> None:
+    with open_transport(url) as transport, pytest.raises(BackendUnavailable) as failure:
+        transport.publish([build(make_entry())])
+
+    assert "after 0 of 1 messages were published" in str(failure.value)
+    assert "secret" not in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "fast_path", "kind"),
+    [
+        ("redis://localhost:6379/0", True, RedisTransport),
+        ("rediss://localhost:6380/1", True, RedisTransport),
+        ("redis://localhost:6379/0", False, KombuTransport),
+        ("sentinel://localhost:26379", True, KombuTransport),
+        ("amqp://guest:guest@localhost//", True, KombuTransport),
+        ("sqla+sqlite:///beatd-broker.sqlite3", True, KombuTransport),
+    ],
+    ids=["redis", "rediss", "redis-without-fast-path", "sentinel", "amqp", "sqla"],
+)
+def test_open_transport_chooses_by_scheme(url: str, fast_path: bool, kind: type) -> None:
+    transport = open_transport(url, fast_path=fast_path)
+    assert type(transport) is kind
+    transport.close()
+
+
+# --- kombu on RabbitMQ and SQL ---------------------------------------------------------
+
+
+@pytest.fixture
+def amqp_queues(amqp_url: str) -> Iterator[list[str]]:
+    """Names for test queues on RabbitMQ; the queues and their exchanges are deleted after."""
+    from kombu import Connection
+
+    names: list[str] = []
+    yield names
+    with Connection(amqp_url) as connection:
+        channel = connection.channel()
+        for name in names:
+            channel.queue_delete(name)
+            channel.exchange_delete(name)
+        channel.close()
+
+
+def drain(url: str, queue: str, count: int) -> list[Any]:
+    from kombu import Connection
+
+    with Connection(url) as connection:
+        simple = connection.SimpleQueue(celery_queue(queue))
+        received = []
+        for _ in range(count):
+            message = simple.get(timeout=5)
+            message.ack()
+            received.append(message)
+        simple.close()
+    return received
+
+
+def test_amqp_publish_is_confirmed_and_declares_the_queue_like_a_worker(amqp_url: str, amqp_queues: list[str]) -> None:
+    queue = unique("amqp")
+    amqp_queues.append(queue)
+    messages = [build(make_entry(options=Options(queue=queue, priority=5, expires=timedelta(hours=1))))]
+
+    with KombuTransport(amqp_url) as transport:
+        transport.publish(messages)
+
+    # A worker's `-Q queue` declaration must agree with ours (else PRECONDITION_FAILED).
+    (received,) = drain(amqp_url, queue, 1)
+    assert received.headers["id"] == messages[0].task_id
+    assert received.properties["priority"] == 5
+    assert received.properties["expiration"] == "3600000"
+    assert received.delivery_info["routing_key"] == queue
+
+
+def test_amqp_refused_publish_is_reported_with_the_confirmed_count(amqp_url: str, amqp_queues: list[str]) -> None:
+    from kombu import Connection, Exchange, Queue
+
+    # Given a queue that holds two messages and makes RabbitMQ nack any further publish
+    queue = unique("full")
+    amqp_queues.append(queue)
+    arguments = {"x-max-length": 2, "x-overflow": "reject-publish"}
+    with Connection(amqp_url) as connection:
+        Queue(queue, Exchange(queue), routing_key=queue, queue_arguments=arguments).bind(connection.default_channel).declare()
+    messages = [build(make_entry(options=Options(queue=queue)), SCHEDULED + timedelta(seconds=30 * index)) for index in range(4)]
+
+    # When four messages are published, the third is refused, and only a confirm says so
+    with KombuTransport(amqp_url) as transport, pytest.raises(PublishFailed) as failure:
+        transport.publish(messages)
+
+    assert (failure.value.published, failure.value.total) == (2, 4)
+    assert "refused message 3 of this publish" in str(failure.value)
+
+
+def test_amqp_leaves_an_existing_queue_with_other_arguments_alone(amqp_url: str, amqp_queues: list[str]) -> None:
+    from kombu import Connection, Exchange, Queue
+
+    queue = unique("priority-queue")
+    amqp_queues.append(queue)
+    operators_queue = Queue(queue, Exchange(queue), routing_key=queue, queue_arguments={"x-max-priority": 10})
+    with Connection(amqp_url) as connection:
+        operators_queue.bind(connection.default_channel).declare()
+
+    with KombuTransport(amqp_url) as transport:
+        transport.publish([build(make_entry(options=Options(queue=queue, priority=7)))])
+
+    with Connection(amqp_url) as connection:
+        simple = connection.SimpleQueue(operators_queue)
+        received = simple.get(timeout=5)
+        received.ack()
+        simple.close()
+    assert received.properties["priority"] == 7
+
+
+def test_sqla_broker_round_trip(tmp_path: Any) -> None:
+    url = f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}"
+    queue = unique("sqla")
+    messages = [build(make_entry(options=Options(queue=queue)), SCHEDULED + timedelta(seconds=30 * index)) for index in range(3)]
+
+    with open_transport(url) as transport:
+        transport.publish(messages)
+
+    received = drain(url, queue, 3)
+    assert [message.headers["id"] for message in received] == [message.task_id for message in messages]
+    assert received[0].payload == json.loads(messages[0].body)
