@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import signal
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, Any
 
 import click
 
 from beatd import __version__
 from beatd.config import Config, load_config
-from beatd.entry import Entry
+from beatd.daemon import Daemon, SystemClock, origin_name
+from beatd.entry import Entry, Fire
 from beatd.errors import BeatdError
+from beatd.leader import LeaseBackend, default_lock_path, holder_id, open_lease_backend
+from beatd.publish import Transport, build_message, open_transport
+from beatd.state import StateStore, open_state_store
+from beatd.urls import redact_url
 
 CONFIG_OPTION = click.option(
     "--config", "-c", "config_path", required=True, envvar="BEATD_CONFIG", show_envvar=True,
@@ -79,7 +87,7 @@ def _fires_of(entry: Entry, start: datetime, until: datetime | None, count: int 
 
 
 def _utc_text(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _in_words(delta_seconds: float) -> str:
@@ -114,7 +122,7 @@ def next_command(config_path: str, from_text: str | None, until_text: str | None
     Disabled entries are left out.
     """
     config = _load(config_path)
-    start = _parse_instant_option(from_text, "--from") or datetime.now(timezone.utc)
+    start = _parse_instant_option(from_text, "--from") or datetime.now(UTC)
     until = _parse_instant_option(until_text, "--until")
     if count is None and until is None:
         count = 5
@@ -126,7 +134,7 @@ def next_command(config_path: str, from_text: str | None, until_text: str | None
             raise UserError(f"{config.path}: no entry named {unknown[0]!r}")
         entries = [entry for entry in entries if entry.name in entry_names]
     rows = sorted(
-        ((fire_at.astimezone(timezone.utc), entry.name, fire_at.astimezone(entry.timezone), entry)
+        ((fire_at.astimezone(UTC), entry.name, fire_at.astimezone(entry.timezone), entry)
          for entry in entries for fire_at in _fires_of(entry, start, until, count)),
         key=lambda row: (row[0], row[1]),
     )
@@ -138,6 +146,153 @@ def next_command(config_path: str, from_text: str | None, until_text: str | None
     table = [("ENTRY", "TASK", "KIND", "NEXT", "WHEN")]
     table += [(name, entry.task, entry.schedule.kind, local.isoformat(sep=" "), _in_words((utc - start).total_seconds()))
               for utc, name, local, entry in rows]
+    _print_table(table)
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+                "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line)
+
+
+def _configure_logging(level: str, log_format: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JsonLogFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def _open_parts(config: Config) -> tuple[Transport, StateStore]:
+    """The broker transport and the state store that the config names."""
+    try:
+        transport = open_transport(config.broker)
+        state = open_state_store(config.state)
+    except BeatdError as exc:
+        raise UserError(str(exc)) from exc
+    return transport, state
+
+
+def _lease_backend(config: Config) -> LeaseBackend:
+    lock_path = config.leader.lock_file or default_lock_path(config.state)
+    try:
+        return open_lease_backend(config.leader.backend, config.leader.url, lock_path=lock_path)
+    except BeatdError as exc:
+        raise UserError(str(exc)) from exc
+
+
+LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=False)
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--log-level", type=LOG_LEVELS, default="info", show_default=True, envvar="BEATD_LOG_LEVEL",
+              help="Lowest level logged. `info` logs one line per published run.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              envvar="BEATD_LOG_FORMAT", help="Plain text lines or one JSON object per line.")
+def run(config_path: str, log_level: str, log_format: str) -> None:
+    """Run the scheduler daemon: publish every due run to the broker and record it.
+
+    Several instances may run against one lease store (`leader:`); one leads and the
+    others stand by. SIGTERM or SIGINT stops gracefully (the batch in flight finishes,
+    state is flushed, the lease released, exit 0); SIGHUP reloads the config file.
+    """
+    _configure_logging(log_level, log_format)
+    config = _load(config_path)
+    transport, state = _open_parts(config)
+    lease_backend = _lease_backend(config)
+    daemon = Daemon(config, clock=SystemClock(), transport=transport, state=state,
+                    lease_backend=lease_backend, holder=holder_id(), origin=origin_name())
+    logging.getLogger("beatd").info("broker %s, state %s, leader backend %s", redact_url(config.broker),
+                                    redact_url(config.state), config.leader.backend)
+    signal.signal(signal.SIGTERM, lambda signum, frame: daemon.stop())
+    signal.signal(signal.SIGINT, lambda signum, frame: daemon.stop())
+    signal.signal(signal.SIGHUP, lambda signum, frame: daemon.reload())
+    try:
+        daemon.run()
+    except BeatdError as exc:
+        raise UserError(str(exc)) from exc
+
+
+@main.command()
+@CONFIG_OPTION
+@click.argument("name")
+def trigger(config_path: str, name: str) -> None:
+    """Publish one run of entry NAME now, outside its schedule (its state is not changed)."""
+    config = _load(config_path)
+    entry = next((entry for entry in config.entries if entry.name == name), None)
+    if entry is None:
+        raise UserError(f"{config.path}: no entry named {name!r}")
+    now = datetime.now(UTC)
+    fire = Fire(entry=entry, scheduled_at=now, publish_at=now)
+    transport = open_transport(config.broker)
+    try:
+        with transport:
+            transport.publish([build_message(fire, origin_name(), now)])
+    except BeatdError as exc:
+        raise UserError(str(exc)) from exc
+    click.echo(f"published {name} ({entry.task}) task id {fire.task_id}")
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--json", "as_json", is_flag=True, help="One JSON document: leader and per-entry status.")
+def status(config_path: str, as_json: bool) -> None:
+    """Show the leader and, per entry, the last run, the next run and the run count.
+
+    Reads the state and lease stores, so it works from any host that can reach them.
+    """
+    config = _load(config_path)
+    now = datetime.now(UTC)
+    try:
+        state = open_state_store(config.state)
+        with contextlib.closing(state):
+            records = state.load()
+        leader = _leader_info(config)
+    except BeatdError as exc:
+        raise UserError(str(exc)) from exc
+    rows = []
+    for entry in config.entries:
+        record = records.get(entry.name)
+        after = max(now, record.scheduled_at) if record else now
+        next_run = entry.schedule.next_after(after) if entry.enabled else None
+        rows.append({
+            "entry": entry.name, "task": entry.task, "kind": entry.schedule.kind, "enabled": entry.enabled,
+            "last_run": record.scheduled_at.astimezone(entry.timezone).isoformat() if record else None,
+            "next_run": next_run.astimezone(entry.timezone).isoformat() if next_run else None,
+            "run_count": record.run_count if record else 0,
+        })
+    if as_json:
+        click.echo(json.dumps({"leader": leader, "entries": rows}, indent=2))
+        return
+    if leader:
+        click.echo(f"leader: {leader['holder']} (token {leader['token']}, lease expires {leader['expires']})")
+    else:
+        click.echo("leader: none")
+    table = [("ENTRY", "TASK", "KIND", "LAST RUN", "NEXT RUN", "RUNS")]
+    table += [(row["entry"], row["task"], row["kind"] if row["enabled"] else "disabled",
+               row["last_run"] or "-", row["next_run"] or "-", str(row["run_count"])) for row in rows]
+    _print_table(table)
+
+
+def _leader_info(config: Config) -> dict[str, Any] | None:
+    backend = _lease_backend(config)
+    with contextlib.closing(backend):
+        info = backend.current()
+    if info is None:
+        return None
+    return {"holder": info.holder, "token": info.token, "expires": info.expires_at.isoformat()}
+
+
+def _print_table(table: list[tuple[str, ...]]) -> None:
     widths = [max(len(row[column]) for row in table) for column in range(len(table[0]))]
     for row in table:
-        out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() + "\n")
+        sys.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() + "\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import Enum
 from typing import Any
 
@@ -66,7 +66,7 @@ class Entry:
     enabled: bool = True
     catchup: CatchUp = CatchUp.LATEST
     jitter: timedelta | None = None
-    timezone: tzinfo = timezone.utc
+    timezone: tzinfo = UTC
     description: str = ""
     source: Source | None = None
 
@@ -95,5 +95,5 @@ class Fire:
 
 def task_id_for(entry_name: str, scheduled_at: datetime) -> str:
     """The deterministic task id of one run (DESIGN.md, Messages)."""
-    instant = scheduled_at.astimezone(timezone.utc).isoformat()
+    instant = scheduled_at.astimezone(UTC).isoformat()
     return str(uuid.uuid5(TASK_ID_NAMESPACE, f"{entry_name}\x00{instant}"))

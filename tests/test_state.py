@@ -26,7 +26,8 @@ from sqlalchemy.pool import NullPool
 from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
 from beatd.state import STATE_FORMAT_VERSION, RunRecord, StateStore, open_state_store
 from beatd.state.redis import RedisStateStore
-from beatd.state.sql import SqlStateStore, _redact_url
+from beatd.state.sql import SqlStateStore
+from beatd.urls import redact_url
 
 T0 = datetime(2026, 3, 29, 0, 59, 59, 999_999, tzinfo=UTC)
 PASSWORD = "s3cr3t-Pw"
@@ -502,7 +503,7 @@ def test_a_closed_port_raises_backend_unavailable_without_the_password(url_templ
     ids=["user-password", "password-only", "encoded-password", "raw-at-sign", "query-password", "no-password", "sqlite"],
 )
 def test_redact_url_hides_passwords(url: str, redacted: str) -> None:
-    assert _redact_url(url) == redacted
+    assert redact_url(url) == redacted
 
 
 @pytest.mark.parametrize(

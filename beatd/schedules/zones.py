@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 
-UTC = timezone.utc
+UTC = UTC
 
 # No zone in the IANA database changes its offset twice within six hours, so probing
 # every six hours finds every transition; bisection then pins it to the second.

@@ -28,8 +28,8 @@ from beatd.state.sql import (
     _check_token,
     _newer_format_message,
     _newest_per_entry,
-    _redact_url,
 )
+from beatd.urls import redact_url
 
 # Run by both scripts before anything else. KEYS: the records hash, the fence token, the
 # format version. ARGV[1]: the writer's token, ARGV[2]: the format version it writes.
@@ -114,7 +114,7 @@ class RedisStateStore(StateStore):
             # timeouts given in the URL's query take precedence over these.
             client = redis.Redis.from_url(str(url), socket_connect_timeout=5.0, socket_timeout=30.0)
         self.client = client
-        self._where = _redact_url(url) if url is not None else _describe(client)
+        self._where = redact_url(url) if url is not None else _describe(client)
         self._prefix = prefix
         self._keys = [f"{prefix}:state", f"{prefix}:state:fence", f"{prefix}:state:format"]
         self._record_script = client.register_script(_RECORD)

@@ -13,7 +13,6 @@ and ordered as the instants are, so the upsert can compare them in SQL.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -49,6 +48,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
 from beatd.state.base import STATE_FORMAT_VERSION, RunRecord, StateStore
+from beatd.urls import redact_url
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MICROSECOND = timedelta(microseconds=1)
@@ -64,9 +64,6 @@ _DELETE_CHUNK = 500
 _MYSQL_DIALECTS = ("mysql", "mariadb")
 _SUPPORTED_DIALECTS = ("sqlite", "postgresql", *_MYSQL_DIALECTS)
 # scheme://user:password@host: the password runs to the authority's last "@".
-_USERINFO_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@]*):[^/?#]*@")
-# ?password=... or &password=... (redis-py and libpq both read it from the query).
-_QUERY_PASSWORD = re.compile(r"([?&](?:password|passwd|pass)=)[^&#]*", re.IGNORECASE)
 
 
 class _EntryName(TypeDecorator[str]):
@@ -144,7 +141,7 @@ class SqlStateStore(StateStore):
         if engine is None:
             engine = _create_engine(str(url))
         self.engine = engine
-        self._where = _redact_url(engine.url.render_as_string(hide_password=False))
+        self._where = redact_url(engine.url.render_as_string(hide_password=False))
         if engine.dialect.name not in _SUPPORTED_DIALECTS:
             self.close()
             raise ConfigError(
@@ -295,7 +292,7 @@ def _create_engine(url: str) -> Engine:
         engine = sqlalchemy.create_engine(url, pool_pre_ping=True)
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
         raise ConfigError(
-            f"state URL {_redact_url(url)!r} is not usable: {exc}; expected a URL such as "
+            f"state URL {redact_url(url)!r} is not usable: {exc}; expected a URL such as "
             "sqlite:///var/lib/beatd/state.sqlite3, postgresql+psycopg2://user@host/db, "
             "mysql+pymysql://user@host/db or redis://host:6379/0"
         ) from exc
@@ -326,7 +323,7 @@ def _check_sqlite_directory(engine: Engine) -> None:
     directory = os.path.dirname(os.path.abspath(database))
     if not os.path.isdir(directory):
         raise ConfigError(
-            f"state store {_redact_url(str(engine.url))}: directory {directory!r} does not exist; "
+            f"state store {redact_url(str(engine.url))}: directory {directory!r} does not exist; "
             "create it or fix the path in `state:`"
         )
 
@@ -391,10 +388,6 @@ def _reason(exc: BaseException) -> str:
 # Helpers the Redis store shares. They belong in a module both backends import (see the
 # report that introduced them); until then they live here, where the first user is.
 
-
-def _redact_url(url: str) -> str:
-    """The URL with its password, in the user part or the query, replaced by ***."""
-    return _QUERY_PASSWORD.sub(r"\1***", _USERINFO_PASSWORD.sub(r"\1:***@", url))
 
 
 def _check_token(token: int) -> None:

@@ -1,0 +1,366 @@
+"""The daemon: wires config, lease, engine, publisher and state into the scheduling loop.
+
+One thread does everything, in this order each turn: keep the lease, publish what is
+due (only while the lease allows it, checked on the monotonic clock right before each
+batch), record what was published (fenced by the lease token), then sleep until the
+next run or lease renewal. Faults (broker, state store or lease store down) are logged
+once per change of state and retried with backoff; runs wait and lose nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from beatd.config import Config, load_config
+from beatd.engine import Engine
+from beatd.entry import Fire
+from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
+from beatd.leader import Lease, LeaseBackend, LeaseKeeper, monotonic_clock
+from beatd.publish import PublishFailed, Transport, build_message
+from beatd.state import RunRecord, StateStore
+
+log = logging.getLogger("beatd")
+
+UTC = UTC
+# Most messages handed to the broker in one call: large enough to amortise round trips,
+# small enough that the lease is re-checked often while a big backlog goes out.
+PUBLISH_BATCH = 5000
+# A sleeping daemon wakes at least this often, so a stepped wall clock is noticed.
+MAX_SLEEP_S = 30.0
+# How often a standby asks for the lease: failover then takes at most ttl plus this.
+STANDBY_POLL_S = 1.0
+
+
+class Clock(Protocol):
+    """Where the daemon reads time and waits; tests pass a simulated one."""
+
+    def now(self) -> datetime:
+        """The aware wall-clock time (UTC)."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never steps back (the lease's clock)."""
+        ...
+
+    def wait(self, seconds: float, wake: threading.Event) -> None:
+        """Sleep up to `seconds`, returning early when `wake` is set."""
+        ...
+
+
+class SystemClock:
+    """The real clocks."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return monotonic_clock()
+
+    def wait(self, seconds: float, wake: threading.Event) -> None:
+        wake.wait(max(0.0, seconds))
+
+
+@dataclass(slots=True)
+class Backoff:
+    """Exponential retry delays for one failing dependency, and whether it is down."""
+
+    what: str
+    initial_s: float = 0.5
+    maximum_s: float = 30.0
+    retry_at: float = 0.0
+    delay_s: float = 0.0
+    down_since: float | None = None
+
+    def failed(self, monotonic_now: float, error: Exception) -> None:
+        """Schedule the next attempt; log only when the dependency goes down."""
+        if self.down_since is None:
+            self.down_since = monotonic_now
+            log.error("%s unavailable, retrying with backoff: %s", self.what, error)
+        self.delay_s = min(self.maximum_s, self.delay_s * 2 or self.initial_s)
+        self.retry_at = monotonic_now + self.delay_s
+
+    def succeeded(self, monotonic_now: float) -> None:
+        if self.down_since is not None:
+            log.warning("%s available again after %.1f s", self.what, monotonic_now - self.down_since)
+        self.down_since, self.delay_s, self.retry_at = None, 0.0, 0.0
+
+    def ready(self, monotonic_now: float) -> bool:
+        return monotonic_now >= self.retry_at
+
+
+def origin_name() -> str:
+    """`beatd-<pid>@<host>`, the `origin` header of every message this process sends."""
+    return f"beatd-{os.getpid()}@{socket.gethostname()}"
+
+
+@dataclass(slots=True)
+class _Term:
+    """What a leader keeps for one lease term; a new term starts from the state store."""
+
+    lease: Lease
+    engine: Engine
+    run_counts: dict[str, int]
+    unsent: list[Fire] = field(default_factory=list)
+    unrecorded: dict[str, RunRecord] = field(default_factory=dict)
+
+
+class Daemon:
+    """The scheduling loop. `run` returns when `stop` is called (from a signal handler)."""
+
+    def __init__(self, config: Config, *, clock: Clock, transport: Transport, state: StateStore,
+                 lease_backend: LeaseBackend, holder: str, origin: str,
+                 on_event: Callable[[str], None] = lambda event: None) -> None:
+        self.config = config
+        self.clock = clock
+        self.transport = transport
+        self.state = state
+        self.lease_backend = lease_backend
+        self.holder = holder
+        self.origin = origin
+        # Lets the edge (systemd notify, metrics) hear about "ready", "leader", "standby", "loop".
+        self.on_event = on_event
+        self.keeper = LeaseKeeper(config.leader.ttl)
+        self.term: _Term | None = None
+        self.published_total = 0
+        self._wake = threading.Event()
+        self._stopping = False
+        self._reload_requested = False
+        self._lease_backoff = Backoff("lease store")
+        self._broker_backoff = Backoff("broker")
+        self._state_backoff = Backoff("state store")
+        self._next_lease_attempt = 0.0
+
+    # -- control, safe to call from signal handlers --------------------------------------
+
+    def stop(self) -> None:
+        """Finish the batch in flight, flush state, release the lease, and return from run."""
+        self._stopping = True
+        self._wake.set()
+
+    def reload(self) -> None:
+        """Re-read the config file at the next turn of the loop."""
+        self._reload_requested = True
+        self._wake.set()
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        log.info("beatd started: %d entries, holder %s", len(self.config.entries), self.holder)
+        self.on_event("ready")
+        try:
+            while not self._stopping:
+                self._turn()
+                self.on_event("loop")
+                self._sleep()
+        finally:
+            self._shut_down()
+
+    def _turn(self) -> None:
+        if self._reload_requested:
+            self._reload_requested = False
+            self._reload()
+        self._keep_lease()
+        term = self.term
+        if term is None:
+            return
+        try:
+            self._publish_due(term)
+            self._flush_records(term)
+        except LeaseLost as exc:
+            self._step_down(f"{exc}")
+
+    def _keep_lease(self) -> None:
+        monotonic_now = self.clock.monotonic()
+        if not self.keeper.renew_due(monotonic_now) or monotonic_now < self._next_lease_attempt:
+            return
+        if not self._lease_backoff.ready(monotonic_now):
+            return
+        try:
+            lease = self.lease_backend.acquire(self.holder, self.config.leader.ttl)
+        except BackendUnavailable as exc:
+            self._lease_backoff.failed(monotonic_now, exc)
+            if self.term is not None and not self.keeper.may_publish(self.clock.monotonic()):
+                self._step_down("lease could not be renewed before its deadline")
+            return
+        self._lease_backoff.succeeded(monotonic_now)
+        new_term = self.keeper.hold(lease)
+        if lease is None:
+            self._next_lease_attempt = monotonic_now + min(STANDBY_POLL_S, self.config.leader.ttl.total_seconds() / 3)
+            if self.term is not None:
+                self._step_down("another instance holds the lease")
+            return
+        if new_term:
+            self._start_term(lease)
+
+    def _start_term(self, lease: Lease) -> None:
+        """Become leader: load state and let the engine apply catch-up from it."""
+        try:
+            records = self.state.load()
+        except BackendUnavailable as exc:
+            self._state_backoff.failed(self.clock.monotonic(), exc)
+            self.keeper.hold(None)
+            self._release(lease)
+            return
+        now = self.clock.now()
+        engine = Engine(catchup_limit=self.config.catchup_limit)
+        engine.load(self.config.entries, now=now,
+                    last_scheduled={name: record.scheduled_at for name, record in records.items()})
+        self.term = _Term(lease=lease, engine=engine,
+                          run_counts={name: record.run_count for name, record in records.items()})
+        log.info("leading with lease token %d: %d entries loaded, %d with recorded runs",
+                 lease.token, len(self.config.entries), len(records))
+        self.on_event("leader")
+
+    def _step_down(self, reason: str) -> None:
+        if self.term is None:
+            return
+        log.warning("stepping down, publishing stopped: %s", reason)
+        self.term = None
+        self.keeper.hold(None)
+        self.on_event("standby")
+
+    def _publish_due(self, term: _Term) -> None:
+        """Publish the backlog left by a broker outage, then everything due now."""
+        monotonic_now = self.clock.monotonic()
+        if term.unsent and not self._broker_backoff.ready(monotonic_now):
+            return
+        now = self.clock.now()
+        # While runs wait for the broker the engine is not asked again, so slots that
+        # come due meanwhile are missed ones and follow their catch-up policy.
+        fires = term.unsent if term.unsent else term.engine.due(now)
+        term.unsent = []
+        for start in range(0, len(fires), PUBLISH_BATCH):
+            batch = fires[start:start + PUBLISH_BATCH]
+            self.keeper.check(self.clock.monotonic())
+            sent = self._publish_batch(batch, term)
+            if sent < len(batch):
+                term.unsent = self._still_worth_sending(batch[sent:] + fires[start + PUBLISH_BATCH:])
+                return
+
+    def _publish_batch(self, batch: Sequence[Fire], term: _Term) -> int:
+        """Publish one batch and queue its records; returns how many are known to be sent."""
+        now = self.clock.now()
+        messages = [build_message(fire, self.origin, now) for fire in batch]
+        try:
+            self.transport.publish(messages)
+            sent = len(batch)
+            self._broker_backoff.succeeded(self.clock.monotonic())
+        except PublishFailed as exc:
+            sent = exc.published
+            self._broker_backoff.failed(self.clock.monotonic(), exc)
+        except BackendUnavailable as exc:
+            sent = 0
+            self._broker_backoff.failed(self.clock.monotonic(), exc)
+        sent_at = self.clock.now()
+        for fire, message in zip(batch[:sent], messages):
+            self._note_sent(term, fire, message.task_id, sent_at)
+        return sent
+
+    def _note_sent(self, term: _Term, fire: Fire, task_id: str, sent_at: datetime) -> None:
+        name = fire.entry.name
+        term.run_counts[name] = term.run_counts.get(name, 0) + 1
+        term.unrecorded[name] = RunRecord(entry=name, scheduled_at=fire.scheduled_at.astimezone(UTC),
+                                          sent_at=sent_at, run_count=term.run_counts[name])
+        self.published_total += 1
+        if log.isEnabledFor(logging.INFO):
+            log.info("published entry %s task %s id %s scheduled %s lateness %.3fs", name, fire.entry.task, task_id,
+                     fire.scheduled_at.astimezone(UTC).isoformat(), (sent_at - fire.publish_at).total_seconds())
+
+    def _still_worth_sending(self, fires: list[Fire]) -> list[Fire]:
+        """Drop waiting runs whose message would already be expired: a worker would discard them."""
+        now = self.clock.now()
+        keep = []
+        for fire in fires:
+            expires = fire.entry.options.expires
+            if expires is not None and fire.scheduled_at + expires <= now:
+                log.warning("dropped entry %s scheduled %s: expired while the broker was down",
+                            fire.entry.name, fire.scheduled_at.astimezone(UTC).isoformat())
+                continue
+            keep.append(fire)
+        return keep
+
+    def _flush_records(self, term: _Term) -> None:
+        """Record what was published, fenced by the lease token; a refused write means stepping down."""
+        if not term.unrecorded or not self._state_backoff.ready(self.clock.monotonic()):
+            return
+        try:
+            self.state.record(term.unrecorded.values(), term.lease.token)
+        except BackendUnavailable as exc:
+            self._state_backoff.failed(self.clock.monotonic(), exc)
+            return
+        self._state_backoff.succeeded(self.clock.monotonic())
+        term.unrecorded = {}
+
+    def _sleep(self) -> None:
+        if self._stopping or self._reload_requested:
+            return
+        monotonic_now = self.clock.monotonic()
+        deadlines = [monotonic_now + MAX_SLEEP_S]
+        renew_at = self.keeper.renew_at()
+        deadlines.append(renew_at if renew_at is not None else max(self._next_lease_attempt, self._lease_backoff.retry_at))
+        term = self.term
+        if term is not None:
+            if term.unsent:
+                deadlines.append(self._broker_backoff.retry_at)
+            else:
+                wakeup = term.engine.next_wakeup()
+                if wakeup is not None:
+                    deadlines.append(monotonic_now + (wakeup - self.clock.now()).total_seconds())
+            if term.unrecorded:
+                deadlines.append(self._state_backoff.retry_at)
+        self.clock.wait(min(deadlines) - monotonic_now, self._wake)
+        self._wake.clear()
+
+    # -- reload and shutdown ------------------------------------------------------------------
+
+    def _reload(self) -> None:
+        """Apply a changed config file: entries added, changed and removed; state of the rest kept."""
+        try:
+            config = load_config(self.config.path)
+        except ConfigError as exc:
+            log.error("config reload failed, keeping the running config: %s", exc)
+            return
+        for setting in ("broker", "state", "leader"):
+            if getattr(config, setting) != getattr(self.config, setting):
+                log.warning("config reload: %s changed; restart beatd to apply it", setting)
+        old = {entry.name: entry for entry in self.config.entries}
+        new = {entry.name: entry for entry in config.entries}
+        added = [entry for name, entry in new.items() if name not in old]
+        changed = [entry for name, entry in new.items() if name in old and old[name] != entry]
+        removed = [name for name in old if name not in new]
+        self.config = config
+        if self.term is not None:
+            now = self.clock.now()
+            for entry in added + changed:
+                self.term.engine.add(entry, now=now)
+            for name in removed:
+                self.term.engine.remove(name)
+        log.info("config reloaded: %d added, %d changed, %d removed, %d unchanged",
+                 len(added), len(changed), len(removed), len(new) - len(added) - len(changed))
+
+    def _shut_down(self) -> None:
+        term = self.term
+        if term is not None:
+            self._flush_records(term)
+            if term.unrecorded:
+                log.error("could not record %d published runs before stopping; they may be re-sent "
+                          "with the same task ids", len(term.unrecorded))
+            self._release(term.lease)
+        self.transport.close()
+        self.state.close()
+        self.lease_backend.close()
+        log.info("beatd stopped: %d runs published", self.published_total)
+
+    def _release(self, lease: Lease) -> None:
+        try:
+            self.lease_backend.release(lease)
+        except BackendUnavailable as exc:
+            log.warning("could not release the lease (it will expire on its own): %s", exc)
+
