@@ -18,7 +18,7 @@ from beatd.config import Config, load_config
 from beatd.daemon import Daemon, SystemClock, origin_name
 from beatd.entry import Entry, Fire
 from beatd.errors import BeatdError
-from beatd.leader import LeaseBackend, default_lock_path, holder_id, open_lease_backend
+from beatd.leader import NEVER_EXPIRES, LeaseBackend, default_lock_path, holder_id, open_lease_backend
 from beatd.publish import Transport, build_message, open_transport
 from beatd.state import StateStore, open_state_store
 from beatd.urls import redact_url
@@ -274,7 +274,8 @@ def status(config_path: str, as_json: bool) -> None:
         click.echo(json.dumps({"leader": leader, "entries": rows}, indent=2))
         return
     if leader:
-        click.echo(f"leader: {leader['holder']} (token {leader['token']}, lease expires {leader['expires']})")
+        expiry = f"lease expires {leader['expires']}" if leader["expires"] else "single instance"
+        click.echo(f"leader: {leader['holder']} (token {leader['token']}, {expiry})")
     else:
         click.echo("leader: none")
     table = [("ENTRY", "TASK", "KIND", "LAST RUN", "NEXT RUN", "RUNS")]
@@ -289,7 +290,8 @@ def _leader_info(config: Config) -> dict[str, Any] | None:
         info = backend.current()
     if info is None:
         return None
-    return {"holder": info.holder, "token": info.token, "expires": info.expires_at.isoformat()}
+    expires = None if info.expires_at == NEVER_EXPIRES else info.expires_at.isoformat()
+    return {"holder": info.holder, "token": info.token, "expires": expires}
 
 
 def _print_table(table: list[tuple[str, ...]]) -> None:

@@ -14,13 +14,13 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from beatd.config import Config, load_config
 from beatd.engine import Engine
-from beatd.entry import Fire
+from beatd.entry import Entry, Fire
 from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
 from beatd.leader import Lease, LeaseBackend, LeaseKeeper, monotonic_clock
 from beatd.publish import PublishFailed, Transport, build_message
@@ -34,6 +34,8 @@ UTC = UTC
 PUBLISH_BATCH = 5000
 # A sleeping daemon wakes at least this often, so a stepped wall clock is noticed.
 MAX_SLEEP_S = 30.0
+# A single instance's lock never expires; renewing it once a day keeps the loop asleep.
+SINGLE_INSTANCE_TTL = timedelta(days=3)
 # How often a standby asks for the lease: failover then takes at most ttl plus this.
 STANDBY_POLL_S = 1.0
 
@@ -73,7 +75,9 @@ class Backoff:
 
     what: str
     initial_s: float = 0.5
-    maximum_s: float = 30.0
+    # Short enough that a recovered broker is noticed within seconds (runs with a short
+    # `expires` would otherwise lapse while beatd waits), long enough not to hammer it.
+    maximum_s: float = 5.0
     retry_at: float = 0.0
     delay_s: float = 0.0
     down_since: float | None = None
@@ -93,6 +97,11 @@ class Backoff:
 
     def ready(self, monotonic_now: float) -> bool:
         return monotonic_now >= self.retry_at
+
+
+def _same_entry(old: Entry, new: Entry) -> bool:
+    """Whether a reload left an entry as it was; moving it in the file does not change it."""
+    return replace(old, source=None) == replace(new, source=None)
 
 
 def origin_name() -> str:
@@ -126,7 +135,7 @@ class Daemon:
         self.origin = origin
         # Lets the edge (systemd notify, metrics) hear about "ready", "leader", "standby", "loop".
         self.on_event = on_event
-        self.keeper = LeaseKeeper(config.leader.ttl)
+        self.keeper = LeaseKeeper(config.leader.ttl if config.leader.backend != "none" else SINGLE_INSTANCE_TTL)
         self.term: _Term | None = None
         self.published_total = 0
         self._wake = threading.Event()
@@ -190,6 +199,9 @@ class Daemon:
                 self._step_down("lease could not be renewed before its deadline")
             return
         self._lease_backoff.succeeded(monotonic_now)
+        if lease is not None and self.term is not None and lease.token != self.term.lease.token:
+            # Our lease lapsed and was taken anew: finish the old term before the new one.
+            self._step_down(f"lease token changed from {self.term.lease.token} to {lease.token}")
         new_term = self.keeper.hold(lease)
         if lease is None:
             self._next_lease_attempt = monotonic_now + min(STANDBY_POLL_S, self.config.leader.ttl.total_seconds() / 3)
@@ -219,10 +231,18 @@ class Daemon:
         self.on_event("leader")
 
     def _step_down(self, reason: str) -> None:
-        if self.term is None:
+        """Stop publishing; record what was sent if the fence still allows it (else it is re-sent)."""
+        term = self.term
+        if term is None:
             return
         log.warning("stepping down, publishing stopped: %s", reason)
         self.term = None
+        if term.unrecorded:
+            try:
+                self.state.record(term.unrecorded.values(), term.lease.token)
+            except (BackendUnavailable, LeaseLost) as exc:
+                log.warning("%d published runs not recorded (a new leader re-sends them with the same task ids): %s",
+                            len(term.unrecorded), exc)
         self.keeper.hold(None)
         self.on_event("standby")
 
@@ -333,15 +353,20 @@ class Daemon:
         old = {entry.name: entry for entry in self.config.entries}
         new = {entry.name: entry for entry in config.entries}
         added = [entry for name, entry in new.items() if name not in old]
-        changed = [entry for name, entry in new.items() if name in old and old[name] != entry]
+        changed = [entry for name, entry in new.items() if name in old and not _same_entry(old[name], entry)]
         removed = [name for name in old if name not in new]
         self.config = config
         if self.term is not None:
-            now = self.clock.now()
-            for entry in added + changed:
-                self.term.engine.add(entry, now=now)
+            engine, now = self.term.engine, self.clock.now()
+            for entry in added:
+                engine.add(entry, now=now)
+            for entry in changed:
+                # Same schedule: continue from the last run sent, so waiting runs are not lost.
+                # New schedule: its slots start now; the old schedule's misses do not carry over.
+                keeps_slots = entry.schedule == old[entry.name].schedule and entry.enabled
+                engine.add(entry, now=now, last_scheduled=engine.last_handed_out(entry.name) if keeps_slots else None)
             for name in removed:
-                self.term.engine.remove(name)
+                engine.remove(name)
         log.info("config reloaded: %d added, %d changed, %d removed, %d unchanged",
                  len(added), len(changed), len(removed), len(new) - len(added) - len(changed))
 

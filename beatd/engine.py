@@ -69,6 +69,7 @@ class Engine:
         self._entries: dict[str, Entry] = {}
         self._generations: dict[str, int] = {}
         self._next: dict[str, datetime] = {}
+        self._last_handed_out: dict[str, datetime] = {}
         self._heap: list[_Pending] = []
 
     @property
@@ -98,7 +99,12 @@ class Engine:
         """Forget an entry; its slot left in the heap is skipped when it surfaces."""
         self._entries.pop(name, None)
         self._next.pop(name, None)
+        self._last_handed_out.pop(name, None)
         self._generations[name] = self._generations.get(name, 0) + 1
+
+    def last_handed_out(self, name: str) -> datetime | None:
+        """The newest slot of an entry that `due` returned, or None if none yet."""
+        return self._last_handed_out.get(name)
 
     def next_fire(self, name: str) -> datetime | None:
         """The next slot of an entry, or None if it is disabled, done or unknown."""
@@ -126,6 +132,8 @@ class Engine:
             newest, on_time_from = now - jitter, now - self.grace - jitter
             slots, following = self._slots_to_send(entry, pending.scheduled_at, newest, on_time_from)
             fires.extend(Fire(entry=entry, scheduled_at=slot, publish_at=slot + jitter) for slot in slots)
+            if slots:
+                self._last_handed_out[entry.name] = slots[-1]
             self._push(entry, following, pending.generation)
         return fires
 

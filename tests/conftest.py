@@ -61,7 +61,9 @@ def postgres_url() -> Iterator[str]:
     import sqlalchemy
 
     name = f"beatd_test_{uuid.uuid4().hex[:10]}"
-    admin = sqlalchemy.create_engine("postgresql+psycopg2://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+    admin = sqlalchemy.create_engine(
+        "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as connection:
         connection.exec_driver_sql(f"CREATE DATABASE {name}")
     yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"

@@ -21,14 +21,17 @@ from __future__ import annotations
 import calendar
 import functools
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-UTC = timezone.utc
 ONE_MINUTE = timedelta(minutes=1)
 
-MONTH_NAMES = {name: number for number, name in enumerate(
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
+MONTH_NAMES = {
+    name: number
+    for number, name in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1
+    )
+}
 WEEKDAY_NAMES = {name: number for number, name in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
 
 # (name, smallest, largest, names allowed in the field)
@@ -156,7 +159,10 @@ def parse(expression: str) -> OracleCron:
     texts = expression.split()
     if len(texts) != 5:
         raise ValueError(f"expected 5 fields, got {len(texts)} in {expression!r}")
-    parsed = [_parse_field(text, name, low, high, names) for text, (name, low, high, names) in zip(texts, FIELDS)]
+    parsed = [
+        _parse_field(text, name, low, high, names)
+        for text, (name, low, high, names) in zip(texts, FIELDS, strict=False)
+    ]
     day_extensions, weekday_extensions = parsed[2][1], parsed[4][1]
     if parsed[0][1] or parsed[1][1] or parsed[3][1]:
         raise ValueError("extensions only belong in the day fields")
@@ -172,7 +178,12 @@ def parse(expression: str) -> OracleCron:
     for item in weekday_extensions:
         if "#" in item:
             weekday_text, _, k_text = item.partition("#")
-            nth.add((_number(weekday_text, "day-of-week", 0, 7, WEEKDAY_NAMES) % 7, _number(k_text, "day-of-week", 1, 5, {})))
+            nth.add(
+                (
+                    _number(weekday_text, "day-of-week", 0, 7, WEEKDAY_NAMES) % 7,
+                    _number(k_text, "day-of-week", 1, 5, {}),
+                )
+            )
         else:
             weekday_text = item[1:] if item.startswith("L") else item[:-1]
             last_weekdays.add(_number(weekday_text, "day-of-week", 0, 7, WEEKDAY_NAMES) % 7)
@@ -231,8 +242,8 @@ def _wildcard_instants_skipping_idle_hours(
         if not any(cron.day_matches(first_date + timedelta(days=shift)) for shift in (-1, 0, 1)):
             instant += timedelta(hours=1)
             continue
-        hour_end = min(instant + timedelta(hours=1), end_utc + ONE_MINUTE)
-        while instant < hour_end:
+        hour_end = instant + timedelta(hours=1)
+        while instant < hour_end and instant <= end_utc:
             if cron.wall_matches(instant.astimezone(zone)):
                 found.append(instant)
             instant += ONE_MINUTE

@@ -103,13 +103,24 @@ def test_fires_at_until_are_included_and_after_it_left_out(config: Path) -> None
     at_slot = beatd_next(config, *common, "--until", "2026-01-10T12:01:30Z")
     before_slot = beatd_next(config, *common, "--until", "2026-01-10T12:01:29.999999Z")
     assert [row["utc"] for row in json_rows(at_slot)] == [
-        "2026-01-10T12:00:30Z", "2026-01-10T12:01:00Z", "2026-01-10T12:01:30Z"]
+        "2026-01-10T12:00:30Z",
+        "2026-01-10T12:01:00Z",
+        "2026-01-10T12:01:30Z",
+    ]
     assert [row["utc"] for row in json_rows(before_slot)] == ["2026-01-10T12:00:30Z", "2026-01-10T12:01:00Z"]
 
 
 def test_until_without_count_lists_every_fire_in_the_window(config: Path) -> None:
-    result = beatd_next(config, "--from", "2026-01-10T12:00:00Z", "--until", "2026-01-10T12:10:00Z",
-                        "--entry", "add-every-30s", "--json")
+    result = beatd_next(
+        config,
+        "--from",
+        "2026-01-10T12:00:00Z",
+        "--until",
+        "2026-01-10T12:10:00Z",
+        "--entry",
+        "add-every-30s",
+        "--json",
+    )
     utcs = [row["utc"] for row in json_rows(result)]
     # 12:00:30 ... 12:10:00 every 30 s: 20 slots, more than the default 5.
     assert len(utcs) == 20
@@ -117,8 +128,7 @@ def test_until_without_count_lists_every_fire_in_the_window(config: Path) -> Non
 
 
 def test_until_without_count_covers_all_entries(config: Path) -> None:
-    result = beatd_next(config, "--from", "2026-01-10T12:00:00+01:00", "--until", "2026-01-10T14:00:00+01:00",
-                        "--json")
+    result = beatd_next(config, "--from", "2026-01-10T12:00:00+01:00", "--until", "2026-01-10T14:00:00+01:00", "--json")
     counts: dict[str, int] = {}
     for row in json_rows(result):
         counts[row["entry"]] = counts.get(row["entry"], 0) + 1
@@ -126,8 +136,20 @@ def test_until_without_count_covers_all_entries(config: Path) -> None:
 
 
 def test_count_gives_the_first_n_fires_of_each_entry(config: Path) -> None:
-    result = beatd_next(config, "--from", "2026-01-10T12:00:00Z", "--count", "3",
-                        "--entry", "hourly", "--entry", "launch", "--entry", "a-tick", "--json")
+    result = beatd_next(
+        config,
+        "--from",
+        "2026-01-10T12:00:00Z",
+        "--count",
+        "3",
+        "--entry",
+        "hourly",
+        "--entry",
+        "launch",
+        "--entry",
+        "a-tick",
+        "--json",
+    )
     by_entry: dict[str, list[str]] = {}
     for row in json_rows(result):
         by_entry.setdefault(row["entry"], []).append(row["at"])
@@ -140,8 +162,20 @@ def test_count_gives_the_first_n_fires_of_each_entry(config: Path) -> None:
 
 
 def test_count_and_until_together_stop_at_whichever_comes_first(config: Path) -> None:
-    result = beatd_next(config, "--from", "2026-01-10T12:00:00Z", "--until", "2026-01-10T12:02:00Z",
-                        "--count", "10", "--entry", "a-tick", "--entry", "add-every-30s", "--json")
+    result = beatd_next(
+        config,
+        "--from",
+        "2026-01-10T12:00:00Z",
+        "--until",
+        "2026-01-10T12:02:00Z",
+        "--count",
+        "10",
+        "--entry",
+        "a-tick",
+        "--entry",
+        "add-every-30s",
+        "--json",
+    )
     rows = json_rows(result)
     assert [(row["entry"], row["utc"]) for row in rows] == [
         ("add-every-30s", "2026-01-10T12:00:30Z"),
@@ -158,8 +192,16 @@ def test_default_is_five_fires_per_entry(config: Path) -> None:
     counts: dict[str, int] = {}
     for row in json_rows(result):
         counts[row["entry"]] = counts.get(row["entry"], 0) + 1
-    assert counts == {"add-every-30s": 5, "weekday-report": 5, "wake-up": 5, "launch": 1, "nightly-cleanup": 5,
-                      "hourly": 5, "b-tick": 5, "a-tick": 5}
+    assert counts == {
+        "add-every-30s": 5,
+        "weekday-report": 5,
+        "wake-up": 5,
+        "launch": 1,
+        "nightly-cleanup": 5,
+        "hourly": 5,
+        "b-tick": 5,
+        "a-tick": 5,
+    }
 
 
 def test_window_that_ends_before_it_starts_lists_nothing(config: Path) -> None:
@@ -216,11 +258,12 @@ def test_bad_config_is_reported_by_next_too(tmp_path: Path) -> None:
 
 
 def test_json_example_line_from_design(config: Path) -> None:
-    result = beatd_next(config, "--from", "2026-03-28T00:00:00Z", "--count", "1", "--entry", "weekday-report",
-                        "--json")
+    result = beatd_next(config, "--from", "2026-03-28T00:00:00Z", "--count", "1", "--entry", "weekday-report", "--json")
     assert result.exit_code == 0, result.output
-    assert result.stdout == ('{"entry": "weekday-report", "task": "reports.send", '
-                             '"at": "2026-03-30T07:30:00-04:00", "utc": "2026-03-30T11:30:00Z"}\n')
+    assert result.stdout == (
+        '{"entry": "weekday-report", "task": "reports.send", '
+        '"at": "2026-03-30T07:30:00-04:00", "utc": "2026-03-30T11:30:00Z"}\n'
+    )
 
 
 def test_json_lines_have_exactly_four_keys_in_order(config: Path) -> None:
@@ -243,13 +286,17 @@ def test_json_rows_are_sorted_by_time_then_entry_name(config: Path) -> None:
     assert ticks == ["a-tick", "b-tick"] * 3
 
 
-@pytest.mark.parametrize(("entry", "minute", "offset"), [
-    ("weekday-report", "2026-01-12T07:30", "-05:00"),  # its own zone, winter time
-    ("nightly-cleanup", "2026-01-11T02:30", "+01:00"),  # no zone: the config's
-    ("add-every-30s", "2026-01-10T13:00", "+01:00"),  # an interval, shown in the config's zone
-    # Melbourne's sunrise (about 06:10 AEDT, 19:10 UTC), shown in the config's zone.
-    ("wake-up", "2026-01-10T20:10", "+01:00"),
-], ids=["entry-zone", "config-zone-cron", "config-zone-interval", "config-zone-solar"])
+@pytest.mark.parametrize(
+    ("entry", "minute", "offset"),
+    [
+        ("weekday-report", "2026-01-12T07:30", "-05:00"),  # its own zone, winter time
+        ("nightly-cleanup", "2026-01-11T02:30", "+01:00"),  # no zone: the config's
+        ("add-every-30s", "2026-01-10T13:00", "+01:00"),  # an interval, shown in the config's zone
+        # Melbourne's sunrise (about 06:10 AEDT, 19:10 UTC), shown in the config's zone.
+        ("wake-up", "2026-01-10T20:10", "+01:00"),
+    ],
+    ids=["entry-zone", "config-zone-cron", "config-zone-interval", "config-zone-solar"],
+)
 def test_json_at_is_in_the_entry_zone(config: Path, entry: str, minute: str, offset: str) -> None:
     rows = json_rows(beatd_next(config, "--from", "2026-01-10T12:00:00Z", "--count", "1", "--entry", entry, "--json"))
     assert len(rows) == 1
@@ -268,25 +315,50 @@ def test_config_without_timezone_shows_utc(tmp_path: Path) -> None:
 
 
 def test_berlin_spring_forward_fixed_time_fires_after_the_gap(config: Path) -> None:
-    result = beatd_next(config, "--from", "2026-03-28T12:00:00+01:00", "--count", "3",
-                        "--entry", "nightly-cleanup", "--json")
+    result = beatd_next(
+        config, "--from", "2026-03-28T12:00:00+01:00", "--count", "3", "--entry", "nightly-cleanup", "--json"
+    )
     assert ats(result) == ["2026-03-29T03:00:00+02:00", "2026-03-30T02:30:00+02:00", "2026-03-31T02:30:00+02:00"]
 
 
 def test_berlin_fall_back_fixed_time_fires_once_in_the_first_pass(config: Path) -> None:
-    result = beatd_next(config, "--from", "2026-10-24T12:00:00+02:00", "--until", "2026-10-26T12:00:00+01:00",
-                        "--entry", "nightly-cleanup", "--json")
+    result = beatd_next(
+        config,
+        "--from",
+        "2026-10-24T12:00:00+02:00",
+        "--until",
+        "2026-10-26T12:00:00+01:00",
+        "--entry",
+        "nightly-cleanup",
+        "--json",
+    )
     assert json_rows(result) == [
-        {"entry": "nightly-cleanup", "task": "tasks.cleanup", "at": "2026-10-25T02:30:00+02:00",
-         "utc": "2026-10-25T00:30:00Z"},
-        {"entry": "nightly-cleanup", "task": "tasks.cleanup", "at": "2026-10-26T02:30:00+01:00",
-         "utc": "2026-10-26T01:30:00Z"},
+        {
+            "entry": "nightly-cleanup",
+            "task": "tasks.cleanup",
+            "at": "2026-10-25T02:30:00+02:00",
+            "utc": "2026-10-25T00:30:00Z",
+        },
+        {
+            "entry": "nightly-cleanup",
+            "task": "tasks.cleanup",
+            "at": "2026-10-26T02:30:00+01:00",
+            "utc": "2026-10-26T01:30:00Z",
+        },
     ]
 
 
 def test_berlin_fall_back_wildcard_fires_in_both_passes(config: Path) -> None:
-    result = beatd_next(config, "--from", "2026-10-25T01:30:00+02:00", "--until", "2026-10-25T03:30:00+01:00",
-                        "--entry", "hourly", "--json")
+    result = beatd_next(
+        config,
+        "--from",
+        "2026-10-25T01:30:00+02:00",
+        "--until",
+        "2026-10-25T03:30:00+01:00",
+        "--entry",
+        "hourly",
+        "--json",
+    )
     assert ats(result) == ["2026-10-25T02:00:00+02:00", "2026-10-25T02:00:00+01:00", "2026-10-25T03:00:00+01:00"]
 
 
@@ -320,19 +392,31 @@ def test_table_lists_kinds_and_columns(config: Path) -> None:
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["ENTRY", "TASK", "KIND", "NEXT", "WHEN"]
     kinds = {line.split()[0]: line.split()[2] for line in lines[1:]}
-    assert kinds == {"add-every-30s": "interval", "a-tick": "interval", "b-tick": "interval", "hourly": "cron",
-                     "wake-up": "solar", "nightly-cleanup": "cron", "weekday-report": "cron", "launch": "once"}
+    assert kinds == {
+        "add-every-30s": "interval",
+        "a-tick": "interval",
+        "b-tick": "interval",
+        "hourly": "cron",
+        "wake-up": "solar",
+        "nightly-cleanup": "cron",
+        "weekday-report": "cron",
+        "launch": "once",
+    }
     # Columns line up: every row starts its NEXT column where the header's does.
     next_column = lines[0].index("NEXT")
-    assert all(line[next_column:next_column + 4] == "2026" for line in lines[1:])
+    assert all(line[next_column : next_column + 4] == "2026" for line in lines[1:])
 
 
-@pytest.mark.parametrize(("from_text", "expected"), [
-    ("2026-12-01T09:59:15+01:00", "in 45s"),
-    ("2026-12-01T09:55:00+01:00", "in 5m 0s"),
-    ("2026-12-01T06:48:00+01:00", "in 3h 12m"),
-    ("2026-11-29T06:00:00+01:00", "in 2d 4h"),
-], ids=["seconds", "minutes", "hours", "days"])
+@pytest.mark.parametrize(
+    ("from_text", "expected"),
+    [
+        ("2026-12-01T09:59:15+01:00", "in 45s"),
+        ("2026-12-01T09:55:00+01:00", "in 5m 0s"),
+        ("2026-12-01T06:48:00+01:00", "in 3h 12m"),
+        ("2026-11-29T06:00:00+01:00", "in 2d 4h"),
+    ],
+    ids=["seconds", "minutes", "hours", "days"],
+)
 def test_table_when_column_in_words(config: Path, from_text: str, expected: str) -> None:
     result = beatd_next(config, "--from", from_text, "--entry", "launch")
     assert result.exit_code == 0, result.output
@@ -349,13 +433,22 @@ def test_table_with_no_fires_is_only_the_header(config: Path) -> None:
 # Usage errors: click's, exit 2
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("--from", "2026-01-10T12:00:00"), "Invalid value for --from: '2026-01-10T12:00:00' needs a UTC offset"),
-    (("--from", "2026-01-10T12:00:00Z", "--until", "2026-01-10T13:00:00"),
-     "Invalid value for --until: '2026-01-10T13:00:00' needs a UTC offset"),
-    (("--from", "yesterday"), "Invalid value for --from: 'yesterday' is not an ISO 8601 date-time"),
-    (("--from", "2026-01-10T12:00:00Z", "--count", "0"), "Invalid value for '--count' / '-n': 0 is not in the range x>=1."),
-], ids=["from-without-offset", "until-without-offset", "from-not-iso", "count-zero"])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--from", "2026-01-10T12:00:00"), "Invalid value for --from: '2026-01-10T12:00:00' needs a UTC offset"),
+        (
+            ("--from", "2026-01-10T12:00:00Z", "--until", "2026-01-10T13:00:00"),
+            "Invalid value for --until: '2026-01-10T13:00:00' needs a UTC offset",
+        ),
+        (("--from", "yesterday"), "Invalid value for --from: 'yesterday' is not an ISO 8601 date-time"),
+        (
+            ("--from", "2026-01-10T12:00:00Z", "--count", "0"),
+            "Invalid value for '--count' / '-n': 0 is not in the range x>=1.",
+        ),
+    ],
+    ids=["from-without-offset", "until-without-offset", "from-not-iso", "count-zero"],
+)
 def test_bad_options_are_usage_errors(config: Path, args: tuple[str, ...], message: str) -> None:
     result = beatd_next(config, *args)
     assert result.exit_code == 2
@@ -365,8 +458,17 @@ def test_bad_options_are_usage_errors(config: Path, args: tuple[str, ...], messa
 
 
 def test_config_comes_from_the_environment(config: Path) -> None:
-    result = invoke("next", "--from", "2026-03-28T00:00:00Z", "-n", "1", "-e", "weekday-report", "--json",
-                    env={"BEATD_CONFIG": str(config)})
+    result = invoke(
+        "next",
+        "--from",
+        "2026-03-28T00:00:00Z",
+        "-n",
+        "1",
+        "-e",
+        "weekday-report",
+        "--json",
+        env={"BEATD_CONFIG": str(config)},
+    )
     assert json_rows(result)[0]["utc"] == "2026-03-30T11:30:00Z"
 
 
@@ -380,11 +482,15 @@ def test_missing_config_option_is_a_usage_error() -> None:
 # Help and version
 
 
-@pytest.mark.parametrize(("args", "must_mention"), [
-    ((), ["--version", "--help", "check", "next"]),
-    (("next",), ["--config", "--from", "--until", "--count", "--entry", "--json", "--help", "BEATD_CONFIG"]),
-    (("check",), ["--config", "--help", "BEATD_CONFIG"]),
-], ids=["beatd", "next", "check"])
+@pytest.mark.parametrize(
+    ("args", "must_mention"),
+    [
+        ((), ["--version", "--help", "check", "next"]),
+        (("next",), ["--config", "--from", "--until", "--count", "--entry", "--json", "--help", "BEATD_CONFIG"]),
+        (("check",), ["--config", "--help", "BEATD_CONFIG"]),
+    ],
+    ids=["beatd", "next", "check"],
+)
 def test_help_mentions_every_option(args: tuple[str, ...], must_mention: list[str]) -> None:
     result = invoke(*args, "--help")
     assert result.exit_code == 0
@@ -394,8 +500,9 @@ def test_help_mentions_every_option(args: tuple[str, ...], must_mention: list[st
 
 
 def test_python_m_beatd_version() -> None:
-    completed = subprocess.run([sys.executable, "-m", "beatd", "--version"], capture_output=True, text=True,
-                               timeout=60, check=False)
+    completed = subprocess.run(
+        [sys.executable, "-m", "beatd", "--version"], capture_output=True, text=True, timeout=60, check=False
+    )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout == f"beatd, version {beatd.__version__}\n"
     assert beatd.__version__ == "0.1.0"
@@ -403,9 +510,26 @@ def test_python_m_beatd_version() -> None:
 
 def test_next_runs_as_a_subprocess_too(config: Path) -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "beatd", "next", "--config", str(config), "--from", "2026-03-28T00:00:00Z",
-         "--count", "1", "--entry", "weekday-report", "--json"],
-        capture_output=True, text=True, timeout=60, check=False)
+        [
+            sys.executable,
+            "-m",
+            "beatd",
+            "next",
+            "--config",
+            str(config),
+            "--from",
+            "2026-03-28T00:00:00Z",
+            "--count",
+            "1",
+            "--entry",
+            "weekday-report",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout)["at"] == "2026-03-30T07:30:00-04:00"
 

@@ -78,8 +78,10 @@ class Bad:
     prefix: bool = False
 
 
-ENTRY_KEYS = ("args, at, catchup, cron, description, elevation, enabled, end, every, jitter, kwargs, lat, lon, "
-              "options, solar, start, task, timezone")
+ENTRY_KEYS = (
+    "args, at, catchup, cron, description, elevation, enabled, end, every, jitter, kwargs, lat, lon, "
+    "options, solar, start, task, timezone"
+)
 TOP_KEYS = "broker, catchup_limit, entries, include, leader, state, timezone"
 OPTION_KEYS = "exchange, expires, headers, priority, queue, routing_key, soft_time_limit, time_limit"
 NOT_A_DURATION = "is not a duration; write seconds (30, 2.5) or 30s, 5m, 1h30m, 2d"
@@ -87,19 +89,28 @@ NOT_PLAIN_DATA = "is not allowed: beatd reads plain data (mappings, lists, text,
 
 BAD = {
     # -- structure: unknown and missing keys ------------------------------------------
-    "unknown-top-level-key": Bad("""
+    "unknown-top-level-key": Bad(
+        """
         timezone: UTC
         brokr: redis://localhost
         entries: {}
-        """, 2, f"unknown key 'brokr'; allowed keys: {TOP_KEYS}"),
-    "unknown-entry-key": Bad("""
+        """,
+        2,
+        f"unknown key 'brokr'; allowed keys: {TOP_KEYS}",
+    ),
+    "unknown-entry-key": Bad(
+        """
         entries:
           report:
             task: reports.send
             every: 30s
             colour: red
-        """, 5, f"entry 'report': unknown key 'colour'; allowed keys: {ENTRY_KEYS}"),
-    "unknown-options-key": Bad("""
+        """,
+        5,
+        f"entry 'report': unknown key 'colour'; allowed keys: {ENTRY_KEYS}",
+    ),
+    "unknown-options-key": Bad(
+        """
         entries:
           report:
             task: reports.send
@@ -107,272 +118,427 @@ BAD = {
             options:
               queue: reports
               retry: 3
-        """, 7, f"entry 'report': unknown key 'retry'; allowed keys: {OPTION_KEYS}"),
-    "missing-task": Bad("""
+        """,
+        7,
+        f"entry 'report': unknown key 'retry'; allowed keys: {OPTION_KEYS}",
+    ),
+    "missing-task": Bad(
+        """
         entries:
           report:
             every: 30s
-        """, 2, "entry 'report': missing required key 'task'"),
-    "empty-task": Bad("""
+        """,
+        2,
+        "entry 'report': missing required key 'task'",
+    ),
+    "empty-task": Bad(
+        """
         entries:
           report:
             task: ''
             every: 30s
-        """, 3, "entry 'report': task must not be empty"),
-    "no-schedule-key": Bad("""
+        """,
+        3,
+        "entry 'report': task must not be empty",
+    ),
+    "no-schedule-key": Bad(
+        """
         entries:
           report:
             task: reports.send
-        """, 2, "entry 'report': needs exactly one of every, cron, solar, at (found: none)"),
-    "two-schedule-keys": Bad("""
+        """,
+        2,
+        "entry 'report': needs exactly one of every, cron, solar, at (found: none)",
+    ),
+    "two-schedule-keys": Bad(
+        """
         entries:
           report:
             task: reports.send
             every: 30s
             cron: "* * * * *"
-        """, 2, "entry 'report': needs exactly one of every, cron, solar, at (found: every, cron)"),
-    "entry-not-a-mapping": Bad("""
+        """,
+        2,
+        "entry 'report': needs exactly one of every, cron, solar, at (found: every, cron)",
+    ),
+    "entry-not-a-mapping": Bad(
+        """
         entries:
           report: reports.send
-        """, 2, "entry 'report': the entry must be a mapping of keys such as task and every, not 'reports.send'"),
+        """,
+        2,
+        "entry 'report': the entry must be a mapping of keys such as task and every, not 'reports.send'",
+    ),
     # -- cron --------------------------------------------------------------------------
-    "cron-minute-61": Bad("""
+    "cron-minute-61": Bad(
+        """
         entries:
           report:
             task: reports.send
             cron: "61 7 * * *"
-        """, 4, "entry 'report': cron minute field '61' is out of range 0-59"),
-    "cron-four-fields": Bad("""
+        """,
+        4,
+        "entry 'report': cron minute field '61' is out of range 0-59",
+    ),
+    "cron-four-fields": Bad(
+        """
         entries:
           report:
             task: reports.send
             cron: "30 7 * *"
-        """, 4, "entry 'report': cron expression '30 7 * *' has 4 fields; expected 5 "
-                "(minute hour day-of-month month day-of-week) or an alias such as @daily"),
-    "cron-unknown-alias": Bad("""
+        """,
+        4,
+        "entry 'report': cron expression '30 7 * *' has 4 fields; expected 5 "
+        "(minute hour day-of-month month day-of-week) or an alias such as @daily",
+    ),
+    "cron-unknown-alias": Bad(
+        """
         entries:
           report:
             task: reports.send
             cron: "@fortnightly"
-        """, 4, "entry 'report': cron alias '@fortnightly' is not one of "
-                "@yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly"),
-    "cron-feb-31-never-matches": Bad("""
+        """,
+        4,
+        "entry 'report': cron alias '@fortnightly' is not one of "
+        "@yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly",
+    ),
+    "cron-feb-31-never-matches": Bad(
+        """
         entries:
           report:
             task: reports.send
             cron: "0 0 31 2 *"
-        """, 4, "entry 'report': cron expression '0 0 31 2 *' never matches a date"),
-    "cron-not-text": Bad("""
+        """,
+        4,
+        "entry 'report': cron expression '0 0 31 2 *' never matches a date",
+    ),
+    "cron-not-text": Bad(
+        """
         entries:
           report:
             task: reports.send
             cron: 5
-        """, 4, "entry 'report': cron must be a string, not 5"),
+        """,
+        4,
+        "entry 'report': cron must be a string, not 5",
+    ),
     # -- durations -----------------------------------------------------------------------
-    "every-zero": Bad("""
+    "every-zero": Bad(
+        """
         entries:
           tick:
             task: t.tick
             every: 0
-        """, 4, "entry 'tick': every 0 must be greater than zero"),
-    "every-5x": Bad("""
+        """,
+        4,
+        "entry 'tick': every 0 must be greater than zero",
+    ),
+    "every-5x": Bad(
+        """
         entries:
           tick:
             task: t.tick
             every: 5x
-        """, 4, f"entry 'tick': every '5x' {NOT_A_DURATION}"),
-    "every-negative": Bad("""
+        """,
+        4,
+        f"entry 'tick': every '5x' {NOT_A_DURATION}",
+    ),
+    "every-negative": Bad(
+        """
         entries:
           tick:
             task: t.tick
             every: -3
-        """, 4, "entry 'tick': every -3 must be greater than zero"),
-    "every-infinite": Bad("""
+        """,
+        4,
+        "entry 'tick': every -3 must be greater than zero",
+    ),
+    "every-infinite": Bad(
+        """
         entries:
           tick:
             task: t.tick
             every: .inf
-        """, 4, "entry 'tick': duration inf is not a finite number of seconds"),
-    "every-beyond-timedelta": Bad("""
+        """,
+        4,
+        "entry 'tick': duration inf is not a finite number of seconds",
+    ),
+    "every-beyond-timedelta": Bad(
+        """
         entries:
           tick:
             task: t.tick
             every: 99999999999999999999
-        """, 4, "entry 'tick': duration 99999999999999999999 is too long (at most 999999999 days)"),
-    "jitter-zero": Bad("""
+        """,
+        4,
+        "entry 'tick': duration 99999999999999999999 is too long (at most 999999999 days)",
+    ),
+    "jitter-zero": Bad(
+        """
         entries:
           tick:
             task: t.tick
             every: 10s
             jitter: 0
-        """, 5, "entry 'tick': jitter 0 must be greater than zero"),
-    "options-expires-not-a-duration": Bad("""
+        """,
+        5,
+        "entry 'tick': jitter 0 must be greater than zero",
+    ),
+    "options-expires-not-a-duration": Bad(
+        """
         entries:
           tick:
             task: t.tick
             every: 10s
             options:
               expires: soon
-        """, 6, f"entry 'tick': expires 'soon' {NOT_A_DURATION}"),
+        """,
+        6,
+        f"entry 'tick': expires 'soon' {NOT_A_DURATION}",
+    ),
     # -- zones -----------------------------------------------------------------------------
-    "zone-unknown-in-entry": Bad("""
+    "zone-unknown-in-entry": Bad(
+        """
         timezone: Europe/Berlin
         entries:
           report:
             task: reports.send
             cron: "30 7 * * *"
             timezone: Europe/Atlantis
-        """, 6, "entry 'report': unknown time zone 'Europe/Atlantis' (use an IANA name such as Europe/Berlin)"),
-    "zone-is-a-tzdata-folder": Bad("""
+        """,
+        6,
+        "entry 'report': unknown time zone 'Europe/Atlantis' (use an IANA name such as Europe/Berlin)",
+    ),
+    "zone-is-a-tzdata-folder": Bad(
+        """
         entries:
           report:
             task: reports.send
             cron: "30 7 * * *"
             timezone: America
-        """, 5, "entry 'report': unknown time zone 'America' (use an IANA name such as Europe/Berlin)"),
-    "zone-unknown-top-level": Bad("""
+        """,
+        5,
+        "entry 'report': unknown time zone 'America' (use an IANA name such as Europe/Berlin)",
+    ),
+    "zone-unknown-top-level": Bad(
+        """
         # the default zone for every entry
         timezone: Mars/Olympus
         entries: {}
-        """, 2, "timezone: unknown time zone 'Mars/Olympus' (use an IANA name such as Europe/Berlin)"),
+        """,
+        2,
+        "timezone: unknown time zone 'Mars/Olympus' (use an IANA name such as Europe/Berlin)",
+    ),
     # -- solar -----------------------------------------------------------------------------
-    "solar-unknown-event": Bad("""
+    "solar-unknown-event": Bad(
+        """
         entries:
           wake:
             task: home.wake
             solar: moonrise
             lat: 52.5
             lon: 13.4
-        """, 4, "entry 'wake': solar 'moonrise' is not one of dawn_astronomical, dawn_nautical, dawn_civil, "
-                "sunrise, solar_noon, sunset, dusk_civil, dusk_nautical, dusk_astronomical"),
-    "solar-lat-91": Bad("""
+        """,
+        4,
+        "entry 'wake': solar 'moonrise' is not one of dawn_astronomical, dawn_nautical, dawn_civil, "
+        "sunrise, solar_noon, sunset, dusk_civil, dusk_nautical, dusk_astronomical",
+    ),
+    "solar-lat-91": Bad(
+        """
         entries:
           wake:
             task: home.wake
             solar: sunrise
             lat: 91
             lon: 13.4
-        """, 5, "entry 'wake': lat 91 is outside -90..90"),
-    "solar-lon-200": Bad("""
+        """,
+        5,
+        "entry 'wake': lat 91 is outside -90..90",
+    ),
+    "solar-lon-200": Bad(
+        """
         entries:
           wake:
             task: home.wake
             solar: sunrise
             lat: 52.5
             lon: 200
-        """, 6, "entry 'wake': lon 200 is outside -180..180"),
-    "solar-lat-nan": Bad("""
+        """,
+        6,
+        "entry 'wake': lon 200 is outside -180..180",
+    ),
+    "solar-lat-nan": Bad(
+        """
         entries:
           wake:
             task: home.wake
             solar: sunrise
             lat: .nan
             lon: 13.4
-        """, 5, "entry 'wake': lat nan is not a finite number"),
-    "solar-without-lat": Bad("""
+        """,
+        5,
+        "entry 'wake': lat nan is not a finite number",
+    ),
+    "solar-without-lat": Bad(
+        """
         entries:
           wake:
             task: home.wake
             solar: sunrise
             lon: 13.4
-        """, 2, "entry 'wake': solar entries need lat and lon"),
-    "lat-on-cron-entry": Bad("""
+        """,
+        2,
+        "entry 'wake': solar entries need lat and lon",
+    ),
+    "lat-on-cron-entry": Bad(
+        """
         entries:
           report:
             task: reports.send
             cron: "30 7 * * *"
             lat: 52.5
-        """, 5, "entry 'report': 'lat' applies only to solar entries"),
-    "elevation-on-interval-entry": Bad("""
+        """,
+        5,
+        "entry 'report': 'lat' applies only to solar entries",
+    ),
+    "elevation-on-interval-entry": Bad(
+        """
         entries:
           tick:
             task: t.tick
             every: 10s
             elevation: 300
-        """, 5, "entry 'tick': 'elevation' applies only to solar entries"),
+        """,
+        5,
+        "entry 'tick': 'elevation' applies only to solar entries",
+    ),
     # -- instants and windows --------------------------------------------------------------
-    "at-not-iso": Bad("""
+    "at-not-iso": Bad(
+        """
         entries:
           launch:
             task: rockets.launch
             at: next tuesday
-        """, 4, "entry 'launch': at 'next tuesday' is not an ISO 8601 date-time such as 2026-12-01T10:00:00+01:00"),
-    "start-month-13": Bad("""
+        """,
+        4,
+        "entry 'launch': at 'next tuesday' is not an ISO 8601 date-time such as 2026-12-01T10:00:00+01:00",
+    ),
+    "start-month-13": Bad(
+        """
         entries:
           tick:
             task: t.tick
             every: 10s
             start: 2026-13-01T00:00:00Z
-        """, 5, "entry 'tick': start '2026-13-01T00:00:00Z' is not an ISO 8601 date-time "
-                "such as 2026-12-01T10:00:00+01:00"),
-    "end-before-start": Bad("""
+        """,
+        5,
+        "entry 'tick': start '2026-13-01T00:00:00Z' is not an ISO 8601 date-time such as 2026-12-01T10:00:00+01:00",
+    ),
+    "end-before-start": Bad(
+        """
         entries:
           tick:
             task: t.tick
             every: 10s
             start: 2026-06-02T00:00:00+00:00
             end: 2026-06-01T00:00:00+00:00
-        """, 6, "entry 'tick': end '2026-06-01T00:00:00+00:00' is before start '2026-06-02T00:00:00+00:00'"),
+        """,
+        6,
+        "entry 'tick': end '2026-06-01T00:00:00+00:00' is before start '2026-06-02T00:00:00+00:00'",
+    ),
     # -- other entry keys ------------------------------------------------------------------
-    "catchup-unknown": Bad("""
+    "catchup-unknown": Bad(
+        """
         entries:
           tick:
             task: t.tick
             every: 10s
             catchup: sometimes
-        """, 5, "entry 'tick': catchup 'sometimes' is not one of skip, latest, all"),
-    "priority-300": Bad("""
+        """,
+        5,
+        "entry 'tick': catchup 'sometimes' is not one of skip, latest, all",
+    ),
+    "priority-300": Bad(
+        """
         entries:
           tick:
             task: t.tick
             every: 10s
             options: {queue: q, priority: 300}
-        """, 5, "entry 'tick': priority 300 is outside 0..255"),
-    "args-not-a-list": Bad("""
+        """,
+        5,
+        "entry 'tick': priority 300 is outside 0..255",
+    ),
+    "args-not-a-list": Bad(
+        """
         entries:
           add:
             task: tasks.add
             every: 10s
             args: 16
-        """, 5, "entry 'add': args must be a list, not 16"),
-    "kwargs-not-a-mapping": Bad("""
+        """,
+        5,
+        "entry 'add': args must be a list, not 16",
+    ),
+    "kwargs-not-a-mapping": Bad(
+        """
         entries:
           add:
             task: tasks.add
             every: 10s
             kwargs: [16, 16]
-        """, 5, "entry 'add': kwargs must be a mapping, not [16, 16]"),
-    "enabled-not-a-bool": Bad("""
+        """,
+        5,
+        "entry 'add': kwargs must be a mapping, not [16, 16]",
+    ),
+    "enabled-not-a-bool": Bad(
+        """
         entries:
           add:
             task: tasks.add
             every: 10s
             enabled: "no"
-        """, 5, "entry 'add': enabled must be true or false, not 'no'"),
+        """,
+        5,
+        "entry 'add': enabled must be true or false, not 'no'",
+    ),
     # -- environment interpolation -----------------------------------------------------------
-    "env-var-unset-in-entry": Bad("""
+    "env-var-unset-in-entry": Bad(
+        """
         entries:
           add:
             task: tasks.add
             every: 10s
             options:
               queue: ${BEATD_TEST_UNSET_QUEUE}
-        """, 6, "entry 'add': environment variable BEATD_TEST_UNSET_QUEUE is not set "
-                "(write ${BEATD_TEST_UNSET_QUEUE:-default} to give a default)"),
-    "env-var-unset-top-level": Bad("""
+        """,
+        6,
+        "entry 'add': environment variable BEATD_TEST_UNSET_QUEUE is not set "
+        "(write ${BEATD_TEST_UNSET_QUEUE:-default} to give a default)",
+    ),
+    "env-var-unset-top-level": Bad(
+        """
         timezone: UTC
         broker: ${BEATD_TEST_UNSET_BROKER}
-        """, 2, "environment variable BEATD_TEST_UNSET_BROKER is not set "
-                "(write ${BEATD_TEST_UNSET_BROKER:-default} to give a default)"),
+        """,
+        2,
+        "environment variable BEATD_TEST_UNSET_BROKER is not set "
+        "(write ${BEATD_TEST_UNSET_BROKER:-default} to give a default)",
+    ),
     # -- includes --------------------------------------------------------------------------
-    "duplicate-name-across-include": Bad("""
+    "duplicate-name-across-include": Bad(
+        """
         include: [conf.d/*.yaml]
         entries:
           report:
             task: reports.send
             every: 1h
-        """, 5, "entry 'report': the name is used twice; first at {dir}/beatd.yaml:3", at="conf.d/extra.yaml",
-        files={"conf.d/extra.yaml": """
+        """,
+        5,
+        "entry 'report': the name is used twice; first at {dir}/beatd.yaml:3",
+        at="conf.d/extra.yaml",
+        files={
+            "conf.d/extra.yaml": """
             entries:
               cleanup:
                 task: tasks.cleanup
@@ -380,8 +546,11 @@ BAD = {
               report:
                 task: reports.other
                 every: 2h
-            """}),
-    "duplicate-name-in-one-file": Bad("""
+            """
+        },
+    ),
+    "duplicate-name-in-one-file": Bad(
+        """
         entries:
           report:
             task: reports.send
@@ -392,114 +561,202 @@ BAD = {
           report:
             task: reports.other
             every: 2h
-        """, 8, "entry 'report': the name is used twice; first at {dir}/beatd.yaml:2"),
-    "include-glob-matches-nothing": Bad("""
+        """,
+        8,
+        "entry 'report': the name is used twice; first at {dir}/beatd.yaml:2",
+    ),
+    "include-glob-matches-nothing": Bad(
+        """
         include:
           - conf.d/*.yaml
         entries: {}
-        """, 1, "include 'conf.d/*.yaml' matches no file"),
-    "included-file-with-settings": Bad("""
+        """,
+        1,
+        "include 'conf.d/*.yaml' matches no file",
+    ),
+    "included-file-with-settings": Bad(
+        """
         include: [conf.d/*.yaml]
-        """, 2, "included files hold only `entries:`; move 'broker' to the main file", at="conf.d/extra.yaml",
-        files={"conf.d/extra.yaml": """
+        """,
+        2,
+        "included files hold only `entries:`; move 'broker' to the main file",
+        at="conf.d/extra.yaml",
+        files={
+            "conf.d/extra.yaml": """
             entries: {}
             broker: redis://localhost
-            """}),
-    "bad-entry-in-included-file": Bad("""
+            """
+        },
+    ),
+    "bad-entry-in-included-file": Bad(
+        """
         include: [conf.d/*.yaml]
-        """, 4, "entry 'cleanup': cron hour field '24' is out of range 0-23", at="conf.d/extra.yaml",
-        files={"conf.d/extra.yaml": """
+        """,
+        4,
+        "entry 'cleanup': cron hour field '24' is out of range 0-23",
+        at="conf.d/extra.yaml",
+        files={
+            "conf.d/extra.yaml": """
             entries:
               cleanup:
                 task: tasks.cleanup
                 cron: "0 24 * * *"
-            """}),
+            """
+        },
+    ),
     # -- YAML itself -----------------------------------------------------------------------
-    "duplicate-key-in-one-mapping": Bad("""
+    "duplicate-key-in-one-mapping": Bad(
+        """
         entries:
           report:
             task: reports.send
             every: 1h
             task: reports.other
-        """, 5, "entry 'report': key 'task' appears twice in one mapping; the first is at line 3"),
-    "entry-name-read-as-bool": Bad("""
+        """,
+        5,
+        "entry 'report': key 'task' appears twice in one mapping; the first is at line 3",
+    ),
+    "entry-name-read-as-bool": Bad(
+        """
         entries:
           on:
             task: lights.on
             every: 1h
-        """, 2, "key 'on' is read as bool True, not text; quote it: 'on'"),
-    "entry-name-null": Bad("""
+        """,
+        2,
+        "key 'on' is read as bool True, not text; quote it: 'on'",
+    ),
+    "entry-name-null": Bad(
+        """
         entries:
           ~:
             task: t.tick
             every: 1h
-        """, 2, "key '~' is read as null, not text; quote it: '~'"),
-    "list-as-key": Bad("""
+        """,
+        2,
+        "key '~' is read as null, not text; quote it: '~'",
+    ),
+    "list-as-key": Bad(
+        """
         entries:
           ? [a, b]
           : {task: t.tick, every: 1h}
-        """, 2, "a key must be text, not a list"),
-    "invalid-yaml-syntax": Bad("""
+        """,
+        2,
+        "a key must be text, not a list",
+    ),
+    "invalid-yaml-syntax": Bad(
+        """
         entries:
           add:
             task: tasks.add
             args: [16, 16
             every: 10s
-        """, 5, "invalid YAML: expected ',' or ']', but got ':' (while parsing a flow sequence at line 4)"),
-    "bad-indentation": Bad("""
+        """,
+        5,
+        "invalid YAML: expected ',' or ']', but got ':' (while parsing a flow sequence at line 4)",
+    ),
+    "bad-indentation": Bad(
+        """
         entries:
           add:
             task: tasks.add
            every: 10s
-        """, 4, "invalid YAML: expected <block end>, but found ", prefix=True),
-    "tab-indentation": Bad("entries:\n  add:\n\ttask: tasks.add\n", 3, "invalid YAML: found character '\\t'",
-                           prefix=True),
-    "control-character": Bad("entries:\n  add:\n    task: tasks.add\x07\n", 3,
-                             "invalid YAML: character 0x7 is not allowed in YAML text"),
-    "explicit-int-tag-on-text": Bad("""
+        """,
+        4,
+        "invalid YAML: expected <block end>, but found ",
+        prefix=True,
+    ),
+    "tab-indentation": Bad(
+        "entries:\n  add:\n\ttask: tasks.add\n", 3, "invalid YAML: found character '\\t'", prefix=True
+    ),
+    "control-character": Bad(
+        "entries:\n  add:\n    task: tasks.add\x07\n", 3, "invalid YAML: character 0x7 is not allowed in YAML text"
+    ),
+    "explicit-int-tag-on-text": Bad(
+        """
         entries:
           add:
             task: tasks.add
             every: !!int ten
-        """, 4, "entry 'add': 'ten' is not a valid !!int"),
-    "set-tag": Bad("""
+        """,
+        4,
+        "entry 'add': 'ten' is not a valid !!int",
+    ),
+    "set-tag": Bad(
+        """
         entries:
           add:
             task: tasks.add
             every: 10s
             kwargs: {ids: !!set {1, 2}}
-        """, 5, f"entry 'add': the YAML tag '!!set' {NOT_PLAIN_DATA}"),
-    "top-level-list": Bad("""
+        """,
+        5,
+        f"entry 'add': the YAML tag '!!set' {NOT_PLAIN_DATA}",
+    ),
+    "top-level-list": Bad(
+        """
         - task: tasks.add
           every: 10s
-        """, 1, "the file must be a mapping of settings and `entries:`, not a list"),
-    "top-level-text": Bad("""
+        """,
+        1,
+        "the file must be a mapping of settings and `entries:`, not a list",
+    ),
+    "top-level-text": Bad(
+        """
         just some words
-        """, 1, "the file must be a mapping of settings and `entries:`, not a str"),
-    "not-utf8": Bad(b"entries:\n  add:\n    task: caf\xe9\n    every: 10s\n", None,
-                    "the file is not UTF-8 text (byte 0xe9 at offset 29)"),
+        """,
+        1,
+        "the file must be a mapping of settings and `entries:`, not a str",
+    ),
+    "not-utf8": Bad(
+        b"entries:\n  add:\n    task: caf\xe9\n    every: 10s\n",
+        None,
+        "the file is not UTF-8 text (byte 0xe9 at offset 29)",
+    ),
     "missing-file": Bad(None, None, "cannot read the file: No such file or directory"),
     # -- settings ----------------------------------------------------------------------------
-    "entries-a-list": Bad("""
+    "entries-a-list": Bad(
+        """
         entries:
           - add
-        """, 1, "entries must be a mapping, not ['add']"),
-    "include-not-a-list": Bad("""
+        """,
+        1,
+        "entries must be a mapping, not ['add']",
+    ),
+    "include-not-a-list": Bad(
+        """
         include: conf.d/*.yaml
-        """, 1, "include must be a list, not 'conf.d/*.yaml'"),
-    "catchup-limit-zero": Bad("""
+        """,
+        1,
+        "include must be a list, not 'conf.d/*.yaml'",
+    ),
+    "catchup-limit-zero": Bad(
+        """
         catchup_limit: 0
-        """, 1, "catchup_limit 0 must be at least 1"),
-    "leader-sql-without-url": Bad("""
+        """,
+        1,
+        "catchup_limit 0 must be at least 1",
+    ),
+    "leader-sql-without-url": Bad(
+        """
         timezone: UTC
         leader: {backend: sql}
-        """, 2, "leader: backend 'sql' needs a url"),
-    "leader-unknown-backend": Bad("""
+        """,
+        2,
+        "leader: backend 'sql' needs a url",
+    ),
+    "leader-unknown-backend": Bad(
+        """
         leader:
           backend: zookeeper
-        """, 2, "backend 'zookeeper' is not one of none, sql, redis"),
+        """,
+        2,
+        "backend 'zookeeper' is not one of none, sql, redis",
+    ),
     # -- which problem is reported: the first in the file -------------------------------------
-    "first-problem-in-file-order": Bad("""
+    "first-problem-in-file-order": Bad(
+        """
         entries:
           zeta:
             task: t.zeta
@@ -509,13 +766,17 @@ BAD = {
             task: t.alpha
             every: 10s
             flavour: mint
-        """, 5, f"entry 'zeta': unknown key 'colour'; allowed keys: {ENTRY_KEYS}"),
+        """,
+        5,
+        f"entry 'zeta': unknown key 'colour'; allowed keys: {ENTRY_KEYS}",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", list(BAD.values()), ids=list(BAD))
-def test_bad_config_is_one_line_with_file_and_line_and_exit_1(tmp_path: Path, case: Bad,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_config_is_one_line_with_file_and_line_and_exit_1(
+    tmp_path: Path, case: Bad, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("BEATD_TEST_UNSET_QUEUE", raising=False)
     monkeypatch.delenv("BEATD_TEST_UNSET_BROKER", raising=False)
     config = tmp_path / "beatd.yaml"
@@ -546,27 +807,85 @@ def test_bad_table_covers_enough_cases() -> None:
 
 
 def test_load_config_raises_config_error_chained_from_the_cause(tmp_path: Path) -> None:
-    config = write(tmp_path / "beatd.yaml", """
+    config = write(
+        tmp_path / "beatd.yaml",
+        """
         entries:
           report:
             task: reports.send
             cron: "61 7 * * *"
-        """)
+        """,
+    )
     with pytest.raises(ConfigError) as caught:
         load_config(config)
     assert str(caught.value) == f"{config}:4: entry 'report': cron minute field '61' is out of range 0-59"
     assert isinstance(caught.value.__cause__, ValueError)
 
 
-_FUZZ_TOKENS = ("{", "}", "[", "]", ":", "- ", "  ", "\n", "&a ", "*a", "<<: ", "!!int ", "!!float ", "!!binary ", "~",
-                "'", '"', "#", "?", "|", ">", "---\n", "\t", ".nan", ".inf", "-1", "0", "99999999999999999999",
-                "${BEATD_TEST_UNSET}", "${BEATD_TEST_UNSET:-1}", "Europe", "lat: 5", "at: 2026-01-01", "every: 0",
-                "\ufeff", "\x85", "\x07")
+_FUZZ_TOKENS = (
+    "{",
+    "}",
+    "[",
+    "]",
+    ":",
+    "- ",
+    "  ",
+    "\n",
+    "&a ",
+    "*a",
+    "<<: ",
+    "!!int ",
+    "!!float ",
+    "!!binary ",
+    "~",
+    "'",
+    '"',
+    "#",
+    "?",
+    "|",
+    ">",
+    "---\n",
+    "\t",
+    ".nan",
+    ".inf",
+    "-1",
+    "0",
+    "99999999999999999999",
+    "${BEATD_TEST_UNSET}",
+    "${BEATD_TEST_UNSET:-1}",
+    "Europe",
+    "lat: 5",
+    "at: 2026-01-01",
+    "every: 0",
+    "\ufeff",
+    "\x85",
+    "\x07",
+)
 # Whole lines, put at the start of a line with an entry's indentation.
-_FUZZ_LINES = ("every: .inf", "every: .nan", "every: 1.0e+300", "every: !!int x", "jitter: 99999999999999999999",
-               "at: !!timestamp x", "lat: .nan", "timezone: Europe", "timezone: ''", "? [a, b]\n    : 1", "~: 1",
-               "on: 1", "kwargs: !!set {a}", "start: 2026-01-01", "end: 2020-01-01", "options: {priority: 300}",
-               "solar: sunrise", "lat: 5", "lon: 5", "<<: {}", "args: !!binary x", "task: ${BEATD_TEST_UNSET}")
+_FUZZ_LINES = (
+    "every: .inf",
+    "every: .nan",
+    "every: 1.0e+300",
+    "every: !!int x",
+    "jitter: 99999999999999999999",
+    "at: !!timestamp x",
+    "lat: .nan",
+    "timezone: Europe",
+    "timezone: ''",
+    "? [a, b]\n    : 1",
+    "~: 1",
+    "on: 1",
+    "kwargs: !!set {a}",
+    "start: 2026-01-01",
+    "end: 2020-01-01",
+    "options: {priority: 300}",
+    "solar: sunrise",
+    "lat: 5",
+    "lon: 5",
+    "<<: {}",
+    "args: !!binary x",
+    "task: ${BEATD_TEST_UNSET}",
+)
 
 
 def test_mangled_demo_files_give_a_config_error_never_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -587,7 +906,7 @@ def test_mangled_demo_files_give_a_config_error_never_a_crash(tmp_path: Path, mo
                 line_start = text.rfind("\n", 0, at) + 1
                 text = text[:line_start] + "    " + rng.choice(_FUZZ_LINES) + "\n" + text[line_start:]
             else:
-                text = text[:at] + text[at + rng.randint(1, 12):]
+                text = text[:at] + text[at + rng.randint(1, 12) :]
         config.write_text(text, encoding="utf-8")
         try:
             load_config(config)
@@ -605,21 +924,27 @@ def test_mangled_demo_files_give_a_config_error_never_a_crash(tmp_path: Path, mo
 # YAML safety
 
 
-@pytest.mark.parametrize("tag", [
-    "!!python/object/apply:os.system",
-    "!!python/object/new:os.system",
-    "!!python/name:os.system",
-    "!ruby/object",
-])
+@pytest.mark.parametrize(
+    "tag",
+    [
+        "!!python/object/apply:os.system",
+        "!!python/object/new:os.system",
+        "!!python/name:os.system",
+        "!ruby/object",
+    ],
+)
 def test_python_object_tags_are_refused_and_never_run(tmp_path: Path, tag: str) -> None:
     marker = tmp_path / "pwned"
-    config = write(tmp_path / "beatd.yaml", f"""
+    config = write(
+        tmp_path / "beatd.yaml",
+        f"""
         entries:
           evil:
             task: tasks.add
             every: 10s
             args: {tag} ["touch {marker}"]
-        """)
+        """,
+    )
 
     result = check(config)
 
@@ -658,7 +983,9 @@ def entries_by_name(config):
 
 
 def test_every_kind_loads_into_its_schedule_type(tmp_path: Path) -> None:
-    config = load(tmp_path, """
+    config = load(
+        tmp_path,
+        """
         timezone: Europe/Berlin
         entries:
           add-every-30s:
@@ -689,10 +1016,19 @@ def test_every_kind_loads_into_its_schedule_type(tmp_path: Path) -> None:
           launch:
             task: rockets.launch
             at: 2026-12-01T10:00:00+01:00
-        """)
+        """,
+    )
     entries = entries_by_name(config)
-    assert list(entries) == ["add-every-30s", "every-90m", "every-2.5", "every-2d", "weekday-report", "daily",
-                             "wake-up", "launch"]
+    assert list(entries) == [
+        "add-every-30s",
+        "every-90m",
+        "every-2.5",
+        "every-2d",
+        "weekday-report",
+        "daily",
+        "wake-up",
+        "launch",
+    ]
 
     interval = entries["add-every-30s"].schedule
     assert isinstance(interval, IntervalSchedule)
@@ -722,14 +1058,17 @@ def test_every_kind_loads_into_its_schedule_type(tmp_path: Path) -> None:
 
 def test_solar_entry_in_a_config_without_timezone_loads_in_utc(tmp_path: Path) -> None:
     # Regression: the default zone is datetime.timezone.utc, which SolarSchedule refused (TypeError).
-    entry = load(tmp_path, """
+    entry = load(
+        tmp_path,
+        """
         entries:
           noon:
             task: t.noon
             solar: solar_noon
             lat: 0
             lon: 0
-        """).entries[0]
+        """,
+    ).entries[0]
     assert entry.schedule.zone == ZoneInfo("UTC")
     fire = entry.schedule.next_after(datetime(2026, 3, 20, tzinfo=UTC))
     assert fire.utcoffset() == timedelta(0)
@@ -738,7 +1077,9 @@ def test_solar_entry_in_a_config_without_timezone_loads_in_utc(tmp_path: Path) -
 
 
 def test_start_and_end_wrap_the_schedule_in_a_window(tmp_path: Path) -> None:
-    entry = load(tmp_path, """
+    entry = load(
+        tmp_path,
+        """
         timezone: Europe/Berlin
         entries:
           tick:
@@ -746,7 +1087,8 @@ def test_start_and_end_wrap_the_schedule_in_a_window(tmp_path: Path) -> None:
             every: 1h
             start: 2026-06-01T00:30:00
             end: 2026-06-01T03:30:00+00:00
-        """).entries[0]
+        """,
+    ).entries[0]
     schedule = entry.schedule
     assert isinstance(schedule, WindowedSchedule)
     assert isinstance(schedule.inner, IntervalSchedule)
@@ -757,12 +1099,20 @@ def test_start_and_end_wrap_the_schedule_in_a_window(tmp_path: Path) -> None:
     fires, t = [], datetime(2026, 5, 31, tzinfo=UTC)
     while (t := schedule.next_after(t)) is not None:
         fires.append(t.astimezone(UTC).isoformat())
-    assert fires == ["2026-05-31T22:30:00+00:00", "2026-05-31T23:30:00+00:00", "2026-06-01T00:30:00+00:00",
-                     "2026-06-01T01:30:00+00:00", "2026-06-01T02:30:00+00:00", "2026-06-01T03:30:00+00:00"]
+    assert fires == [
+        "2026-05-31T22:30:00+00:00",
+        "2026-05-31T23:30:00+00:00",
+        "2026-06-01T00:30:00+00:00",
+        "2026-06-01T01:30:00+00:00",
+        "2026-06-01T02:30:00+00:00",
+        "2026-06-01T03:30:00+00:00",
+    ]
 
 
 def test_other_entry_keys_are_mapped(tmp_path: Path) -> None:
-    entry = load(tmp_path, """
+    entry = load(
+        tmp_path,
+        """
         entries:
           add:
             task: tasks.add
@@ -773,7 +1123,8 @@ def test_other_entry_keys_are_mapped(tmp_path: Path) -> None:
             catchup: all
             jitter: 1m30s
             description: adds numbers
-        """).entries[0]
+        """,
+    ).entries[0]
     assert entry.args == (16, [1, 2])
     assert entry.kwargs == {"format": "pdf", "pages": 3}
     assert entry.enabled is False
@@ -784,7 +1135,10 @@ def test_other_entry_keys_are_mapped(tmp_path: Path) -> None:
 
 
 def test_yaml_merge_keys_work_and_written_keys_override_merged_ones(tmp_path: Path) -> None:
-    entries = entries_by_name(load(tmp_path, """
+    entries = entries_by_name(
+        load(
+            tmp_path,
+            """
         entries:
           base: &base
             task: tasks.base
@@ -793,7 +1147,9 @@ def test_yaml_merge_keys_work_and_written_keys_override_merged_ones(tmp_path: Pa
           fast:
             <<: *base
             every: 1s
-        """))
+        """,
+        )
+    )
     assert entries["fast"].task == "tasks.base"
     assert entries["fast"].schedule.every == timedelta(seconds=1)
     assert entries["fast"].options.queue == "slow"
@@ -807,7 +1163,9 @@ def test_yaml_merge_keys_work_and_written_keys_override_merged_ones(tmp_path: Pa
 def test_env_var_is_substituted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BEATD_TEST_BROKER", "redis://cache:6379/3")
     monkeypatch.setenv("BEATD_TEST_QUEUE", "reports")
-    config = load(tmp_path, """
+    config = load(
+        tmp_path,
+        """
         broker: ${BEATD_TEST_BROKER}
         entries:
           report:
@@ -815,32 +1173,43 @@ def test_env_var_is_substituted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
             every: 1h
             options: {queue: "${BEATD_TEST_QUEUE}-high"}
             args: ["${BEATD_TEST_QUEUE}/${BEATD_TEST_QUEUE}"]
-        """)
+        """,
+    )
     assert config.broker == "redis://cache:6379/3"
     assert config.entries[0].options.queue == "reports-high"
     assert config.entries[0].args == ("reports/reports",)
 
 
-@pytest.mark.parametrize(("env", "expected"), [
-    ({}, "redis://localhost:6379/0"),
-    ({"BEATD_TEST_BROKER": "amqp://rabbit//"}, "amqp://rabbit//"),
-    ({"BEATD_TEST_BROKER": ""}, ""),
-], ids=["unset-uses-default", "set-wins-over-default", "set-to-empty-wins"])
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "redis://localhost:6379/0"),
+        ({"BEATD_TEST_BROKER": "amqp://rabbit//"}, "amqp://rabbit//"),
+        ({"BEATD_TEST_BROKER": ""}, ""),
+    ],
+    ids=["unset-uses-default", "set-wins-over-default", "set-to-empty-wins"],
+)
 def test_env_var_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str) -> None:
     monkeypatch.delenv("BEATD_TEST_BROKER", raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    config = load(tmp_path, """
+    config = load(
+        tmp_path,
+        """
         broker: ${BEATD_TEST_BROKER:-redis://localhost:6379/0}
-        """)
+        """,
+    )
     assert config.broker == expected
 
 
-def test_unquoted_env_var_is_typed_like_yaml_and_quoted_stays_text(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unquoted_env_var_is_typed_like_yaml_and_quoted_stays_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("BEATD_TEST_FLAG", raising=False)
     monkeypatch.setenv("BEATD_TEST_PRIORITY", "7")
-    entry = load(tmp_path, """
+    entry = load(
+        tmp_path,
+        """
         entries:
           report:
             task: reports.send
@@ -853,7 +1222,8 @@ def test_unquoted_env_var_is_typed_like_yaml_and_quoted_stays_text(tmp_path: Pat
               when: ${BEATD_TEST_WHEN:-2026-01-01}
               ratio: ${BEATD_TEST_RATIO:-0.5}
               empty: ${BEATD_TEST_EMPTY:-}
-        """).entries[0]
+        """,
+    ).entries[0]
     assert entry.enabled is False
     assert entry.options.priority == 7
     assert entry.schedule.every == timedelta(seconds=90)
@@ -862,12 +1232,15 @@ def test_unquoted_env_var_is_typed_like_yaml_and_quoted_stays_text(tmp_path: Pat
 
 def test_env_var_in_included_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BEATD_TEST_TASK", "tasks.from_env")
-    write(tmp_path / "conf.d" / "a.yaml", """
+    write(
+        tmp_path / "conf.d" / "a.yaml",
+        """
         entries:
           included:
             task: ${BEATD_TEST_TASK}
             every: 1m
-        """)
+        """,
+    )
     config = load(tmp_path, "include: [conf.d/*.yaml]\n")
     assert [entry.task for entry in config.entries] == ["tasks.from_env"]
 
@@ -877,7 +1250,10 @@ def test_env_var_in_included_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def test_naive_at_is_read_in_the_entry_zone(tmp_path: Path) -> None:
-    entries = entries_by_name(load(tmp_path, """
+    entries = entries_by_name(
+        load(
+            tmp_path,
+            """
         timezone: Europe/Berlin
         entries:
           in-new-york:
@@ -897,7 +1273,9 @@ def test_naive_at_is_read_in_the_entry_zone(tmp_path: Path) -> None:
           space-separated:
             task: t.x
             at: 2026-12-01 10:00:00.250+05:30
-        """))
+        """,
+        )
+    )
     assert entries["in-new-york"].schedule.at.isoformat() == "2026-12-01T10:00:00-05:00"
     assert entries["in-new-york"].schedule.at.astimezone(UTC).isoformat() == "2026-12-01T15:00:00+00:00"
     assert entries["in-config-zone"].schedule.at.isoformat() == "2026-07-01T10:00:00+02:00"
@@ -910,18 +1288,24 @@ def test_naive_at_is_read_in_the_entry_zone(tmp_path: Path) -> None:
 
 def test_naive_at_on_a_fall_back_day_is_the_first_occurrence(tmp_path: Path) -> None:
     # Europe/Berlin 2026-10-25: 03:00 CEST -> 02:00 CET, so 02:30 happens twice.
-    entry = load(tmp_path, """
+    entry = load(
+        tmp_path,
+        """
         timezone: Europe/Berlin
         entries:
           twice:
             task: t.x
             at: 2026-10-25T02:30:00
-        """).entries[0]
+        """,
+    ).entries[0]
     assert entry.schedule.at.astimezone(UTC).isoformat() == "2026-10-25T00:30:00+00:00"
 
 
 def test_entry_zone_overrides_config_zone(tmp_path: Path) -> None:
-    entries = entries_by_name(load(tmp_path, """
+    entries = entries_by_name(
+        load(
+            tmp_path,
+            """
         timezone: Europe/Berlin
         entries:
           berlin:
@@ -934,7 +1318,9 @@ def test_entry_zone_overrides_config_zone(tmp_path: Path) -> None:
           interval:
             task: t.x
             every: 1h
-        """))
+        """,
+        )
+    )
     assert entries["berlin"].timezone == ZoneInfo("Europe/Berlin")
     assert entries["new-york"].timezone == ZoneInfo("America/New_York")
     assert entries["interval"].timezone == ZoneInfo("Europe/Berlin")
@@ -948,7 +1334,9 @@ def test_entry_zone_overrides_config_zone(tmp_path: Path) -> None:
 def test_yaml_timestamps_stay_text_and_are_parsed_once(tmp_path: Path) -> None:
     # PyYAML alone would turn these into date/datetime objects (naive ones lose the entry
     # zone, and dates are not JSON); beatd keeps them as the text written.
-    entry = load(tmp_path, """
+    entry = load(
+        tmp_path,
+        """
         entries:
           report:
             task: reports.send
@@ -959,7 +1347,8 @@ def test_yaml_timestamps_stay_text_and_are_parsed_once(tmp_path: Path) -> None:
               until: 2026-01-31T23:59:59Z
               explicit: !!timestamp 2026-02-01
             args: [2026-03-01]
-        """).entries[0]
+        """,
+    ).entries[0]
     assert entry.kwargs == {"since": "2026-01-01", "until": "2026-01-31T23:59:59Z", "explicit": "2026-02-01"}
     assert entry.args == ("2026-03-01",)
     assert entry.description == "2026-01-01"
@@ -971,25 +1360,32 @@ def test_yaml_timestamps_stay_text_and_are_parsed_once(tmp_path: Path) -> None:
 # Includes
 
 
-def test_include_globs_are_relative_to_the_config_file_and_sorted(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_include_globs_are_relative_to_the_config_file_and_sorted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path / "etc" / "beatd"
     for name in ("20-b.yaml", "10-a.yaml", "30-c.yaml"):
-        write(home / "conf.d" / name, f"""
+        write(
+            home / "conf.d" / name,
+            f"""
             entries:
               from-{name[:-5]}:
                 task: t.x
                 every: 1m
-            """)
+            """,
+        )
     write(home / "conf.d" / "40-d.yml", "entries: {not-matched: {task: t.x, every: 1m}}\n")
     write(home / "extra" / "z.yaml", "entries: {extra-z: {task: t.x, every: 1m}}\n")
-    write(home / "beatd.yaml", """
+    write(
+        home / "beatd.yaml",
+        """
         include: [conf.d/*.yaml, extra/*.yaml]
         entries:
           main:
             task: t.x
             every: 1m
-        """)
+        """,
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
@@ -1004,10 +1400,13 @@ def test_include_globs_are_relative_to_the_config_file_and_sorted(tmp_path: Path
 
 def test_included_file_entries_use_the_main_file_zone(tmp_path: Path) -> None:
     write(tmp_path / "conf.d" / "a.yaml", "entries: {nightly: {task: t.x, cron: '30 2 * * *'}}\n")
-    config = load(tmp_path, """
+    config = load(
+        tmp_path,
+        """
         timezone: Asia/Tokyo
         include: [conf.d/*.yaml]
-        """)
+        """,
+    )
     assert config.entries[0].schedule.zone == ZoneInfo("Asia/Tokyo")
 
 
@@ -1021,7 +1420,10 @@ def test_empty_included_file_adds_nothing(tmp_path: Path) -> None:
 
 
 def test_options_are_mapped(tmp_path: Path) -> None:
-    entries = entries_by_name(load(tmp_path, """
+    entries = entries_by_name(
+        load(
+            tmp_path,
+            """
         entries:
           full:
             task: t.x
@@ -1039,10 +1441,19 @@ def test_options_are_mapped(tmp_path: Path) -> None:
             task: t.x
             every: 1m
             options: {expires: 3600, priority: 9.0}
-        """))
+        """,
+        )
+    )
     assert entries["full"].options == Options(
-        queue="reports", exchange="ex", routing_key="rk.reports", priority=5, expires=timedelta(hours=1),
-        headers={"tenant": "acme"}, time_limit=300.0, soft_time_limit=30.0)
+        queue="reports",
+        exchange="ex",
+        routing_key="rk.reports",
+        priority=5,
+        expires=timedelta(hours=1),
+        headers={"tenant": "acme"},
+        time_limit=300.0,
+        soft_time_limit=30.0,
+    )
     assert entries["numeric-expires"].options.expires == timedelta(seconds=3600)
     # JSON Schema counts 9.0 as an integer; the message needs an int priority.
     priority = entries["numeric-expires"].options.priority
@@ -1050,12 +1461,15 @@ def test_options_are_mapped(tmp_path: Path) -> None:
 
 
 def test_defaults(tmp_path: Path) -> None:
-    config = load(tmp_path, """
+    config = load(
+        tmp_path,
+        """
         entries:
           tick:
             task: t.tick
             cron: "*/5 * * * *"
-        """)
+        """,
+    )
     assert config.broker == "sqla+sqlite:///beatd-broker.sqlite3"
     assert config.state == "sqlite:///beatd-state.sqlite3"
     assert config.timezone.utcoffset(datetime(2026, 7, 1)) == timedelta(0)
@@ -1075,17 +1489,27 @@ def test_empty_file_is_a_config_with_no_entries(tmp_path: Path) -> None:
 
 
 def test_settings_are_read(tmp_path: Path) -> None:
-    config = load(tmp_path, """
+    config = load(
+        tmp_path,
+        """
         timezone: Europe/Berlin
         broker: redis://localhost:6379/0
         state: postgresql://db/beatd
         leader: {backend: redis, url: "redis://localhost:6379/1", ttl: 30s}
         catchup_limit: 7
-        """)
+        """,
+    )
     assert config.timezone == ZoneInfo("Europe/Berlin")
-    assert (config.broker, config.state, config.catchup_limit) == ("redis://localhost:6379/0", "postgresql://db/beatd", 7)
+    assert (config.broker, config.state, config.catchup_limit) == (
+        "redis://localhost:6379/0",
+        "postgresql://db/beatd",
+        7,
+    )
     assert (config.leader.backend, config.leader.url, config.leader.ttl) == (
-        "redis", "redis://localhost:6379/1", timedelta(seconds=30))
+        "redis",
+        "redis://localhost:6379/1",
+        timedelta(seconds=30),
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -1120,17 +1544,29 @@ def test_shipped_schema_is_valid_and_accepts_the_demo_file(schema_validator) -> 
     assert [error.message for error in schema_validator.iter_errors(demo)] == []
 
 
-@pytest.mark.parametrize(("document", "expected"), [
-    ({"entries": {"a": {"task": "t"}}}, "oneOf"),
-    ({"entries": {"a": {"task": "t", "every": 5, "cron": "* * * * *"}}}, "oneOf"),
-    ({"entries": {"a": {"task": "t", "solar": "sunrise", "lat": 1}}}, "dependentRequired"),
-    ({"entries": {"a": {"task": "t", "cron": "* * * * *", "lat": 1}}}, "dependentRequired"),
-    ({"entries": {"a": {"task": "t", "every": "5x"}}}, "oneOf"),
-    ({"entries": {"a": {"task": "t", "every": 5, "colour": "red"}}}, "additionalProperties"),
-    ({"brokr": "x"}, "additionalProperties"),
-    ({"entries": {"a": {"task": "t", "every": 5, "options": {"priority": 300}}}}, "maximum"),
-], ids=["no-schedule", "two-schedules", "solar-without-lon", "lat-without-solar", "bad-duration",
-        "unknown-entry-key", "unknown-top-level-key", "priority-300"])
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        ({"entries": {"a": {"task": "t"}}}, "oneOf"),
+        ({"entries": {"a": {"task": "t", "every": 5, "cron": "* * * * *"}}}, "oneOf"),
+        ({"entries": {"a": {"task": "t", "solar": "sunrise", "lat": 1}}}, "dependentRequired"),
+        ({"entries": {"a": {"task": "t", "cron": "* * * * *", "lat": 1}}}, "dependentRequired"),
+        ({"entries": {"a": {"task": "t", "every": "5x"}}}, "oneOf"),
+        ({"entries": {"a": {"task": "t", "every": 5, "colour": "red"}}}, "additionalProperties"),
+        ({"brokr": "x"}, "additionalProperties"),
+        ({"entries": {"a": {"task": "t", "every": 5, "options": {"priority": 300}}}}, "maximum"),
+    ],
+    ids=[
+        "no-schedule",
+        "two-schedules",
+        "solar-without-lon",
+        "lat-without-solar",
+        "bad-duration",
+        "unknown-entry-key",
+        "unknown-top-level-key",
+        "priority-300",
+    ],
+)
 def test_shipped_schema_rejects_what_check_rejects(schema_validator, document, expected: str) -> None:
     assert [error.validator for error in schema_validator.iter_errors(document)] == [expected]
 

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import cron_oracle
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import cron_oracle
-
-UTC = timezone.utc
 ONE_MICROSECOND = timedelta(microseconds=1)
 
 
@@ -45,9 +43,12 @@ def beatd_fires(expression: str, zone: ZoneInfo, after: datetime, end: datetime,
         following = schedule.next_after(current)
         if following is None or to_utc(following) > to_utc(end):
             break
-        assert following.tzinfo is not None, f"{expression!r}: next_after({current.isoformat()}) returned a naive {following}"
+        assert following.tzinfo is not None, (
+            f"{expression!r}: next_after({current.isoformat()}) returned a naive {following}"
+        )
         assert to_utc(following) > to_utc(current), (
-            f"{expression!r} in {zone.key}: next_after({current.isoformat()}) returned {following.isoformat()}, not after it"
+            f"{expression!r} in {zone.key}: next_after({current.isoformat()}) "
+            f"returned {following.isoformat()}, not after it"
         )
         found.append(following)
         current = following
@@ -97,7 +98,7 @@ def assert_same_fires(label: str, beatd: list[datetime], oracle: list[datetime])
     got, want = iso(beatd), iso(oracle)
     if got == want:
         return
-    index = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+    index = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), min(len(got), len(want)))
     first_got = got[index] if index < len(got) else "no fire"
     first_want = want[index] if index < len(want) else "no fire"
     context = slice(max(0, index - 2), index + 3)
@@ -131,33 +132,44 @@ BERLIN = ZoneInfo("Europe/Berlin")
 DESIGN_EXAMPLES = [
     # (expression, after, expected fires) -- hand-computed from DESIGN.md's words
     pytest.param(
-        "30 2 * * *", "2026-03-28T12:00:00+01:00",
+        "30 2 * * *",
+        "2026-03-28T12:00:00+01:00",
         ["2026-03-29T03:00:00+02:00", "2026-03-30T02:30:00+02:00"],
         id="fixed-time-in-gap-fires-once-at-transition",
     ),
     pytest.param(
-        "30 2 * * *", "2026-10-24T12:00:00+02:00",
+        "30 2 * * *",
+        "2026-10-24T12:00:00+02:00",
         ["2026-10-25T02:30:00+02:00", "2026-10-26T02:30:00+01:00"],
         id="fixed-time-in-repeated-hour-fires-once-on-first-pass",
     ),
     pytest.param(
-        "0 * * * *", "2026-10-25T01:30:00+02:00",
+        "0 * * * *",
+        "2026-10-25T01:30:00+02:00",
         ["2026-10-25T02:00:00+02:00", "2026-10-25T02:00:00+01:00", "2026-10-25T03:00:00+01:00"],
         id="wildcard-fires-on-both-passes-of-repeated-hour",
     ),
     pytest.param(
-        "0 * * * *", "2026-03-29T00:30:00+01:00",
+        "0 * * * *",
+        "2026-03-29T00:30:00+01:00",
         ["2026-03-29T01:00:00+01:00", "2026-03-29T03:00:00+02:00", "2026-03-29T04:00:00+02:00"],
         id="wildcard-skips-the-gap",
     ),
     pytest.param(
-        "0,30 1-3 * * *", "2026-03-29T00:00:00+01:00",
-        ["2026-03-29T01:00:00+01:00", "2026-03-29T01:30:00+01:00", "2026-03-29T03:00:00+02:00",
-         "2026-03-29T03:30:00+02:00", "2026-03-30T01:00:00+02:00"],
+        "0,30 1-3 * * *",
+        "2026-03-29T00:00:00+01:00",
+        [
+            "2026-03-29T01:00:00+01:00",
+            "2026-03-29T01:30:00+01:00",
+            "2026-03-29T03:00:00+02:00",
+            "2026-03-29T03:30:00+02:00",
+            "2026-03-30T01:00:00+02:00",
+        ],
         id="fixed-time-several-gap-times-give-one-fire",
     ),
     pytest.param(
-        "30 2 * * 7L", "2026-03-01T00:00:00+01:00",
+        "30 2 * * 7L",
+        "2026-03-01T00:00:00+01:00",
         ["2026-03-29T03:00:00+02:00", "2026-04-26T02:30:00+02:00"],
         id="last-sunday-fixed-time-lands-in-gap",
     ),
@@ -168,6 +180,149 @@ DESIGN_EXAMPLES = [
 @pytest.mark.parametrize(("expression", "after", "expected"), DESIGN_EXAMPLES)
 def test_design_examples_in_berlin(implementation: str, expression: str, after: str, expected: list[str]) -> None:
     found = IMPLEMENTATIONS[implementation](expression, BERLIN, datetime.fromisoformat(after), len(expected))
+    assert iso(found) == expected
+
+
+# Hand-computed examples in the odd zones; each row's comment gives the transition it hits.
+OTHER_ZONE_EXAMPLES = [
+    # Australia/Lord_Howe 2026-10-03 15:30Z: 01:59+10:30 -> 02:30+11:00 (30-minute gap)
+    pytest.param(
+        "Australia/Lord_Howe",
+        "15 2 * * *",
+        "2026-10-03T12:00:00+10:30",
+        ["2026-10-04T02:30:00+11:00", "2026-10-05T02:15:00+11:00"],
+        id="lord-howe-fixed-in-half-hour-gap",
+    ),
+    # Australia/Lord_Howe 2026-04-04 15:00Z: 01:59+11:00 -> 01:30+10:30 (01:30-01:59 twice)
+    pytest.param(
+        "Australia/Lord_Howe",
+        "45 1 * * *",
+        "2026-04-04T12:00:00+11:00",
+        ["2026-04-05T01:45:00+11:00", "2026-04-06T01:45:00+10:30"],
+        id="lord-howe-fixed-in-half-hour-repeat",
+    ),
+    pytest.param(
+        "Australia/Lord_Howe",
+        "*/15 1 * * *",
+        "2026-04-05T01:20:00+11:00",
+        [
+            "2026-04-05T01:30:00+11:00",
+            "2026-04-05T01:45:00+11:00",
+            "2026-04-05T01:30:00+10:30",
+            "2026-04-05T01:45:00+10:30",
+            "2026-04-06T01:00:00+10:30",
+        ],
+        id="lord-howe-wildcard-in-half-hour-repeat",
+    ),
+    # Pacific/Chatham 2026-09-26 14:00Z: 02:44+12:45 -> 03:45+13:45 (02:45-03:44 missing)
+    pytest.param(
+        "Pacific/Chatham",
+        "0 3 * * *",
+        "2026-09-26T12:00:00+12:45",
+        ["2026-09-27T03:45:00+13:45", "2026-09-28T03:00:00+13:45"],
+        id="chatham-fixed-in-gap",
+    ),
+    pytest.param(
+        "Pacific/Chatham",
+        "0 * * * *",
+        "2026-09-27T01:30:00+12:45",
+        ["2026-09-27T02:00:00+12:45", "2026-09-27T04:00:00+13:45"],
+        id="chatham-wildcard-skips-gap",
+    ),
+    # Antarctica/Troll 2026-03-29 01:00Z: 00:59+00:00 -> 03:00+02:00 (two-hour gap)
+    pytest.param(
+        "Antarctica/Troll",
+        "30 1,2 * * *",
+        "2026-03-28T12:00:00+00:00",
+        ["2026-03-29T03:00:00+02:00", "2026-03-30T01:30:00+02:00"],
+        id="troll-two-gap-times-one-fire",
+    ),
+    # Antarctica/Troll 2026-10-25 01:00Z: 02:59+02:00 -> 01:00+00:00 (01:00-02:59 twice)
+    pytest.param(
+        "Antarctica/Troll",
+        "0 * * * *",
+        "2026-10-25T00:30:00+02:00",
+        [
+            "2026-10-25T01:00:00+02:00",
+            "2026-10-25T02:00:00+02:00",
+            "2026-10-25T01:00:00+00:00",
+            "2026-10-25T02:00:00+00:00",
+            "2026-10-25T03:00:00+00:00",
+        ],
+        id="troll-wildcard-two-hour-repeat",
+    ),
+    # America/Santiago 2026-09-06 04:00Z: 23:59-04:00 (Sat) -> 01:00-03:00 (Sun): midnight missing
+    pytest.param(
+        "America/Santiago",
+        "0 0 * * *",
+        "2026-09-05T12:00:00-04:00",
+        ["2026-09-06T01:00:00-03:00", "2026-09-07T00:00:00-03:00"],
+        id="santiago-midnight-in-gap",
+    ),
+    pytest.param(
+        "America/Santiago",
+        "30 0 * * 0",
+        "2026-09-05T12:00:00-04:00",
+        ["2026-09-06T01:00:00-03:00", "2026-09-13T00:30:00-03:00"],
+        id="santiago-sunday-gap-time-keeps-its-day",
+    ),
+    # America/Santiago 2026-04-05 03:00Z: 23:59-03:00 -> 23:00-04:00 (Saturday 23:00-23:59 twice)
+    pytest.param(
+        "America/Santiago",
+        "30 23 * * *",
+        "2026-04-04T12:00:00-03:00",
+        ["2026-04-04T23:30:00-03:00", "2026-04-05T23:30:00-04:00"],
+        id="santiago-fixed-in-repeat-before-midnight",
+    ),
+    pytest.param(
+        "America/Santiago",
+        "30 * * * *",
+        "2026-04-04T22:45:00-03:00",
+        ["2026-04-04T23:30:00-03:00", "2026-04-04T23:30:00-04:00", "2026-04-05T00:30:00-04:00"],
+        id="santiago-wildcard-in-repeat-before-midnight",
+    ),
+    # Europe/Dublin 2026-03-29 01:00Z: 00:59+00:00 -> 02:00+01:00; 2026-10-25 01:00Z: 01:59+01:00 -> 01:00+00:00
+    pytest.param(
+        "Europe/Dublin",
+        "30 1 * * *",
+        "2026-03-28T12:00:00+00:00",
+        ["2026-03-29T02:00:00+01:00", "2026-03-30T01:30:00+01:00"],
+        id="dublin-fixed-in-gap",
+    ),
+    pytest.param(
+        "Europe/Dublin",
+        "30 1 * * *",
+        "2026-10-24T12:00:00+01:00",
+        ["2026-10-25T01:30:00+01:00", "2026-10-26T01:30:00+00:00"],
+        id="dublin-fixed-in-repeat",
+    ),
+    # America/New_York 2026-11-01 06:00Z: 01:59-04:00 -> 01:00-05:00
+    pytest.param(
+        "America/New_York",
+        "30 1 * * *",
+        "2026-10-31T12:00:00-04:00",
+        ["2026-11-01T01:30:00-04:00", "2026-11-02T01:30:00-05:00"],
+        id="new-york-fixed-in-repeat",
+    ),
+    # Australia/Sydney 2026-10-03 16:00Z: 01:59+10:00 -> 03:00+11:00
+    pytest.param(
+        "Australia/Sydney",
+        "30 2 * * *",
+        "2026-10-03T12:00:00+10:00",
+        ["2026-10-04T03:00:00+11:00", "2026-10-05T02:30:00+11:00"],
+        id="sydney-fixed-in-gap",
+    ),
+]
+
+
+@pytest.mark.parametrize("implementation", list(IMPLEMENTATIONS))
+@pytest.mark.parametrize(("zone_key", "expression", "after", "expected"), OTHER_ZONE_EXAMPLES)
+def test_dst_examples_in_other_zones(
+    implementation: str, zone_key: str, expression: str, after: str, expected: list[str]
+) -> None:
+    found = IMPLEMENTATIONS[implementation](
+        expression, ZoneInfo(zone_key), datetime.fromisoformat(after), len(expected)
+    )
     assert iso(found) == expected
 
 
@@ -220,43 +375,107 @@ def at_nine(*days: str) -> list[str]:
 
 DAY_RULE_CASES = [
     # Vixie: neither field starts with `*` -> OR.
-    pytest.param("0 9 13 * 5", "2026-02-01", at_nine("2026-02-06", "2026-02-13", "2026-02-20", "2026-02-27", "2026-03-06", "2026-03-13"),
-                 id="dom-13-OR-friday"),
-    pytest.param("0 9 1-7 * mon", "2026-02-01", at_nine("2026-02-01", "2026-02-02", "2026-02-03", "2026-02-04", "2026-02-05", "2026-02-06", "2026-02-07", "2026-02-09", "2026-02-16"),
-                 id="dom-1-7-OR-monday-not-first-monday"),
-    pytest.param("0 9 29 2 1", "2026-02-01", at_nine("2026-02-02", "2026-02-09", "2026-02-16", "2026-02-23"),
-                 id="feb-29-OR-monday-in-february"),
+    pytest.param(
+        "0 9 13 * 5",
+        "2026-02-01",
+        at_nine("2026-02-06", "2026-02-13", "2026-02-20", "2026-02-27", "2026-03-06", "2026-03-13"),
+        id="dom-13-OR-friday",
+    ),
+    pytest.param(
+        "0 9 1-7 * mon",
+        "2026-02-01",
+        at_nine(
+            "2026-02-01",
+            "2026-02-02",
+            "2026-02-03",
+            "2026-02-04",
+            "2026-02-05",
+            "2026-02-06",
+            "2026-02-07",
+            "2026-02-09",
+            "2026-02-16",
+        ),
+        id="dom-1-7-OR-monday-not-first-monday",
+    ),
+    pytest.param(
+        "0 9 29 2 1",
+        "2026-02-01",
+        at_nine("2026-02-02", "2026-02-09", "2026-02-16", "2026-02-23"),
+        id="feb-29-OR-monday-in-february",
+    ),
     # Either field starts with `*` -> AND.
     pytest.param("0 9 13 * *", "2026-02-01", at_nine("2026-02-13", "2026-03-13", "2026-04-13"), id="dom-13-AND-star"),
     pytest.param("0 9 * * 5", "2026-02-01", at_nine("2026-02-06", "2026-02-13", "2026-02-20"), id="star-AND-friday"),
-    pytest.param("0 9 */10 * 5", "2026-01-01", at_nine("2026-05-01", "2026-07-31", "2026-08-21", "2026-09-11"),
-                 id="dom-star-step-AND-friday"),
-    pytest.param("0 9 1 * */2", "2026-01-01", at_nine("2026-01-01", "2026-02-01", "2026-03-01", "2026-08-01"),
-                 id="dom-1-AND-dow-star-step"),
+    pytest.param(
+        "0 9 */10 * 5",
+        "2026-01-01",
+        at_nine("2026-05-01", "2026-07-31", "2026-08-21", "2026-09-11"),
+        id="dom-star-step-AND-friday",
+    ),
+    pytest.param(
+        "0 9 1 * */2",
+        "2026-01-01",
+        at_nine("2026-01-01", "2026-02-01", "2026-03-01", "2026-08-01"),
+        id="dom-1-AND-dow-star-step",
+    ),
     pytest.param("0 9 29 2 *", "2026-01-01", at_nine("2028-02-29"), id="leap-day-only"),
     # Extensions.
-    pytest.param("0 9 L * *", "2024-02-01", at_nine("2024-02-29", "2024-03-31", "2024-04-30"), id="L-last-day-of-month"),
+    pytest.param(
+        "0 9 L * *", "2024-02-01", at_nine("2024-02-29", "2024-03-31", "2024-04-30"), id="L-last-day-of-month"
+    ),
     pytest.param("0 9 L 2 *", "2024-01-01", at_nine("2024-02-29", "2025-02-28"), id="L-in-february"),
-    pytest.param("0 9 15W * *", "2026-02-01", at_nine("2026-02-16", "2026-03-16", "2026-04-15"), id="15W-sunday-to-monday"),
+    pytest.param(
+        "0 9 15W * *", "2026-02-01", at_nine("2026-02-16", "2026-03-16", "2026-04-15"), id="15W-sunday-to-monday"
+    ),
     pytest.param("0 9 15W 8 *", "2026-01-01", at_nine("2026-08-14"), id="15W-saturday-to-friday"),
     pytest.param("0 9 1W * *", "2026-07-15", at_nine("2026-08-03", "2026-09-01"), id="1W-saturday-does-not-cross-back"),
     pytest.param("0 9 31W * *", "2026-05-02", at_nine("2026-05-29"), id="31W-sunday-does-not-cross-forward"),
-    pytest.param("0 9 * * 5#3", "2026-01-01", at_nine("2026-01-16", "2026-02-20", "2026-03-20"), id="hash-third-friday"),
-    pytest.param("0 9 * * 1#5", "2026-01-01", at_nine("2026-03-30", "2026-06-29", "2026-08-31"), id="hash-fifth-monday-skips-months"),
-    pytest.param("0 9 * * 7#1", "2026-01-01", at_nine("2026-01-04", "2026-02-01", "2026-03-01"), id="hash-first-sunday-as-7"),
+    pytest.param(
+        "0 9 * * 5#3", "2026-01-01", at_nine("2026-01-16", "2026-02-20", "2026-03-20"), id="hash-third-friday"
+    ),
+    pytest.param(
+        "0 9 * * 1#5",
+        "2026-01-01",
+        at_nine("2026-03-30", "2026-06-29", "2026-08-31"),
+        id="hash-fifth-monday-skips-months",
+    ),
+    pytest.param(
+        "0 9 * * 7#1", "2026-01-01", at_nine("2026-01-04", "2026-02-01", "2026-03-01"), id="hash-first-sunday-as-7"
+    ),
     pytest.param("0 9 * * 5L", "2026-01-01", at_nine("2026-01-30", "2026-02-27", "2026-03-27"), id="nL-last-friday"),
     pytest.param("0 9 * * L5", "2026-01-01", at_nine("2026-01-30", "2026-02-27", "2026-03-27"), id="Ln-last-friday"),
-    pytest.param("0 9 * * 0L", "2026-01-01", at_nine("2026-01-25", "2026-02-22", "2026-03-29", "2026-04-26"), id="nL-last-sunday"),
-    pytest.param("0 9 15 * 5#1", "2026-01-01", at_nine("2026-01-02", "2026-01-15", "2026-02-06", "2026-02-15", "2026-03-06", "2026-03-15"),
-                 id="dom-15-OR-first-friday"),
+    pytest.param(
+        "0 9 * * 0L", "2026-01-01", at_nine("2026-01-25", "2026-02-22", "2026-03-29", "2026-04-26"), id="nL-last-sunday"
+    ),
+    pytest.param(
+        "0 9 15 * 5#1",
+        "2026-01-01",
+        at_nine("2026-01-02", "2026-01-15", "2026-02-06", "2026-02-15", "2026-03-06", "2026-03-15"),
+        id="dom-15-OR-first-friday",
+    ),
     # Names, case, 7 as Sunday.
     pytest.param("0 9 * * 0", "2026-01-01", at_nine("2026-01-04", "2026-01-11", "2026-01-18"), id="sunday-as-0"),
     pytest.param("0 9 * * 7", "2026-01-01", at_nine("2026-01-04", "2026-01-11", "2026-01-18"), id="sunday-as-7"),
     pytest.param("0 9 * * SUN", "2026-01-01", at_nine("2026-01-04", "2026-01-11", "2026-01-18"), id="sunday-as-SUN"),
-    pytest.param("0 9 * * 5-7", "2026-01-01", at_nine("2026-01-02", "2026-01-03", "2026-01-04", "2026-01-09"), id="range-5-7-ends-on-sunday"),
-    pytest.param("0 9 * * Mon-Fri", "2026-01-02", at_nine("2026-01-02", "2026-01-05", "2026-01-06"), id="weekday-name-range-mixed-case"),
+    pytest.param(
+        "0 9 * * 5-7",
+        "2026-01-01",
+        at_nine("2026-01-02", "2026-01-03", "2026-01-04", "2026-01-09"),
+        id="range-5-7-ends-on-sunday",
+    ),
+    pytest.param(
+        "0 9 * * Mon-Fri",
+        "2026-01-02",
+        at_nine("2026-01-02", "2026-01-05", "2026-01-06"),
+        id="weekday-name-range-mixed-case",
+    ),
     pytest.param("0 9 1 JAN,jul *", "2026-01-02", at_nine("2026-07-01", "2027-01-01"), id="month-name-list"),
-    pytest.param("0 9 1 jan-dec/3 *", "2026-01-02", at_nine("2026-04-01", "2026-07-01", "2026-10-01", "2027-01-01"), id="month-name-range-step"),
+    pytest.param(
+        "0 9 1 jan-dec/3 *",
+        "2026-01-02",
+        at_nine("2026-04-01", "2026-07-01", "2026-10-01", "2027-01-01"),
+        id="month-name-range-step",
+    ),
 ]
 
 
@@ -273,9 +492,15 @@ FIELD_SYNTAX_CASES = [
     pytest.param("10/20 * * * *", "2026-01-01T00:00:00", ["00:10", "00:30", "00:50", "01:10"], id="a/n-runs-to-max"),
     pytest.param("0-30/10 * * * *", "2026-01-01T00:00:00", ["00:10", "00:20", "00:30", "01:00"], id="a-b/n"),
     pytest.param("*/20 * * * *", "2026-01-01T00:00:00", ["00:20", "00:40", "01:00"], id="star-step"),
-    pytest.param("5,7-9,50-59/5 * * * *", "2026-01-01T00:00:00", ["00:05", "00:07", "00:08", "00:09", "00:50", "00:55", "01:05"],
-                 id="list-of-number-range-and-step"),
-    pytest.param("0 */5 * * *", "2026-01-01T00:00:00", ["05:00", "10:00", "15:00", "20:00", "00:00"], id="hour-star-step"),
+    pytest.param(
+        "5,7-9,50-59/5 * * * *",
+        "2026-01-01T00:00:00",
+        ["00:05", "00:07", "00:08", "00:09", "00:50", "00:55", "01:05"],
+        id="list-of-number-range-and-step",
+    ),
+    pytest.param(
+        "0 */5 * * *", "2026-01-01T00:00:00", ["05:00", "10:00", "15:00", "20:00", "00:00"], id="hour-star-step"
+    ),
     pytest.param("0 9-17/4 * * *", "2026-01-01T00:00:00", ["09:00", "13:00", "17:00", "09:00"], id="hour-range-step"),
     pytest.param("0 20/2 * * *", "2026-01-01T00:00:00", ["20:00", "22:00", "20:00"], id="hour-a/n"),
 ]
@@ -284,9 +509,11 @@ FIELD_SYNTAX_CASES = [
 @pytest.mark.parametrize("implementation", list(IMPLEMENTATIONS))
 @pytest.mark.parametrize(("expression", "after", "expected_times"), FIELD_SYNTAX_CASES)
 def test_field_syntax(implementation: str, expression: str, after: str, expected_times: list[str]) -> None:
-    found = IMPLEMENTATIONS[implementation](expression, ETC_UTC, datetime.fromisoformat(after + "+00:00"), len(expected_times))
+    found = IMPLEMENTATIONS[implementation](
+        expression, ETC_UTC, datetime.fromisoformat(after + "+00:00"), len(expected_times)
+    )
     assert [fire.strftime("%H:%M") for fire in found] == expected_times
-    assert [to_utc(a) < to_utc(b) for a, b in zip(found, found[1:])] == [True] * (len(found) - 1)
+    assert [to_utc(a) < to_utc(b) for a, b in zip(found, found[1:], strict=False)] == [True] * (len(found) - 1)
 
 
 ALIAS_CASES = [
@@ -355,7 +582,17 @@ def test_bad_field_token_is_rejected_naming_field_and_token(position: int, token
 @pytest.mark.parametrize(
     "expression",
     ["", "   ", "* * * *", "* * * * * *", "0 0 1 1", "0 0 1 1 1 2026", "@never", "@", "0 0 * * * @daily"],
-    ids=["empty", "blank", "4-stars", "6-stars", "4-fields", "6-fields-with-year", "unknown-alias", "bare-at", "alias-suffix"],
+    ids=[
+        "empty",
+        "blank",
+        "4-stars",
+        "6-stars",
+        "4-fields",
+        "6-fields-with-year",
+        "unknown-alias",
+        "bare-at",
+        "alias-suffix",
+    ],
 )
 def test_malformed_expression_is_rejected(expression: str) -> None:
     with pytest.raises(ValueError) as caught:
@@ -374,15 +611,16 @@ def test_valid_syntax_parses() -> None:
 # ---------------------------------------------------------------------------------------------
 # Every DST transition of 2024-2027, beatd against the oracle.
 #
-# Transitions in UTC, "last wall time before -> first wall time after" (from tzdata 2026a):
+# Transitions in UTC, "last wall minute before -> first wall time after", as zoneinfo reports them
+# (cron_oracle.transitions finds them by scanning utcoffset; test_oracle_sees_every_transition_kind pins a few):
 #   Europe/Berlin        last Sun Mar 01:00Z  01:59+01 -> 03:00+02 | last Sun Oct 01:00Z  02:59+02 -> 02:00+01
 #   America/New_York     2nd Sun Mar 07:00Z   01:59-05 -> 03:00-04 | 1st Sun Nov 06:00Z   01:59-04 -> 01:00-05
 #   Australia/Sydney     1st Sun Oct 16:00Z*  01:59+10 -> 03:00+11 | 1st Sun Apr 16:00Z*  02:59+11 -> 02:00+10
 #   Australia/Lord_Howe  1st Sun Oct 15:30Z*  01:59+1030 -> 02:30+11 | 1st Sun Apr 15:00Z* 01:59+11 -> 01:30+1030
 #   Pacific/Chatham      last Sun Sep 14:00Z* 02:44+1245 -> 03:45+1345 | 1st Sun Apr 14:00Z* 03:44+1345 -> 02:45+1245
 #   Antarctica/Troll     last Sun Mar 01:00Z  00:59+00 -> 03:00+02 | last Sun Oct 01:00Z  02:59+02 -> 01:00+00
-#   America/Santiago     1st Sun Sep 04:00Z   23:59-04 -> 01:00-03 (00:00-00:59 missing on the Sunday)
-#                        1st Sun Apr 03:00Z   23:59-03 -> 23:00-04 (Saturday 23:00-23:59 twice)
+#   America/Santiago     Sun>=2 Sep 04:00Z    23:59-04 -> 01:00-03 (Sunday 00:00-00:59 missing)
+#                        Sun>=2 Apr 03:00Z    23:59-03 -> 23:00-04 (Saturday 23:00-23:59 twice)
 #   Europe/Dublin        last Sun Mar 01:00Z  00:59+00 -> 02:00+01 | last Sun Oct 01:00Z  01:59+01 -> 01:00+00
 #                        (tzdata calls winter the negative-DST one; the offsets are the same)
 #   (* = the previous day in UTC, e.g. Sydney 2026-10-03 16:00Z is 2026-10-04 03:00+11.)
@@ -390,8 +628,14 @@ def test_valid_syntax_parses() -> None:
 # ---------------------------------------------------------------------------------------------
 
 DST_ZONES = [
-    "Europe/Berlin", "America/New_York", "Australia/Sydney", "Australia/Lord_Howe", "Pacific/Chatham",
-    "Antarctica/Troll", "America/Santiago", "Europe/Dublin",
+    "Europe/Berlin",
+    "America/New_York",
+    "Australia/Sydney",
+    "Australia/Lord_Howe",
+    "Pacific/Chatham",
+    "Antarctica/Troll",
+    "America/Santiago",
+    "Europe/Dublin",
 ]
 FIXED_OFFSET_ZONES = ["Asia/Kolkata", "Asia/Kathmandu"]
 
@@ -452,6 +696,45 @@ def test_matches_oracle_around_dst_transition(zone_key: str, centre: datetime, e
     found = beatd_fires(expression, zone, after, end, limit=len(expected) + 5)
     assert_same_fires(f"{expression!r} in {zone_key} after {after.isoformat()}", found, expected)
     assert_each_fire_found_from_just_before(expression, zone, expected)
+    assert_probes_near_transition_agree(expression, zone, centre, expected, end)
+
+
+def assert_probes_near_transition_agree(
+    expression: str, zone: ZoneInfo, centre: datetime, expected: list[datetime], end: datetime
+) -> None:
+    """next_after from instants that are not fires: inside gaps, on either pass of a repeated hour.
+
+    Probes every 7 minutes (so they also fall between whole quarters) over 3 hours either
+    side of the transition, and just around it; half of them given in the schedule's zone.
+    """
+    schedule = parse_schedule(expression, zone)
+    probes = [centre + timedelta(minutes=minutes) for minutes in range(-180, 181, 7)]
+    probes += [centre - ONE_MICROSECOND, centre, centre + ONE_MICROSECOND]
+    for index, probe in enumerate(probes):
+        if index % 2:
+            probe = probe.astimezone(zone)
+        want = next((fire for fire in expected if to_utc(fire) > to_utc(probe)), None)
+        got = schedule.next_after(probe)
+        if want is None:
+            assert got is None or to_utc(got) > to_utc(end), (
+                f"{expression!r}: next_after({probe.isoformat()}) gave {got}"
+            )
+        else:
+            assert got is not None and got.isoformat() == want.isoformat(), (
+                f"{expression!r} in {zone.key}: next_after({probe.isoformat()}) gave "
+                f"{got.isoformat() if got else None}, oracle says {want.isoformat()}"
+            )
+
+
+@pytest.mark.parametrize("days", [1, 5], ids=["cached-minute-walk", "walk-skipping-idle-hours"])
+def test_oracle_window_includes_both_ends_and_nothing_past_them(days: int) -> None:
+    zone = ZoneInfo("Australia/Lord_Howe")
+    start = datetime(2026, 4, 4, 12, 0, tzinfo=UTC)  # spans the 15:00Z fall-back
+    end = start + timedelta(days=days)
+    fires = cron_oracle.fires("* * * * *", zone, start, end)
+    assert (to_utc(fires[0]), to_utc(fires[-1]), len(fires)) == (start, end, days * 1440 + 1)
+    fires = cron_oracle.fires("* * * * *", zone, start + ONE_MICROSECOND, end - timedelta(seconds=1))
+    assert (to_utc(fires[0]), to_utc(fires[-1])) == (start + timedelta(minutes=1), end - timedelta(minutes=1))
 
 
 def test_oracle_sees_every_transition_kind() -> None:
@@ -505,7 +788,9 @@ def _component(draw, name: str, low: int, high: int, names: list[str] | None = N
 
 
 @st.composite
-def _field(draw, name: str, low: int, high: int, star_weight: int, names: list[str] | None = None, name_low: int = 0) -> str:
+def _field(
+    draw, name: str, low: int, high: int, star_weight: int, names: list[str] | None = None, name_low: int = 0
+) -> str:
     if draw(st.integers(0, 9)) < star_weight:
         return "*"
     parts = draw(st.lists(_component(name, low, high, names, name_low), min_size=1, max_size=3))
@@ -594,7 +879,7 @@ def _matches_some_date(expression: str) -> bool:
 def test_random_expressions_match_oracle(expression: str, zone_start: tuple[ZoneInfo, datetime]) -> None:
     assume(_matches_some_date(expression))
     zone, after = zone_start
-    end = after + _window_for(expression, zone, after)
+    end = to_utc(after) + _window_for(expression, zone, after)
     expected = oracle_fires(expression, zone, after, end)
     found = beatd_fires(expression, zone, after, end, limit=len(expected) + 5)
     assert_same_fires(f"{expression!r} in {zone.key} after {after.isoformat()}", found, expected)

@@ -190,7 +190,11 @@ def test_cron_entry_across_dst_year_fires_like_the_schedule():
     engine.add(Entry(name="nightly", task="t", schedule=schedule), now=T0)
     fires = run_until(engine, T0, T0 + timedelta(days=365), timedelta(days=1))
     assert len(fires) == 365
-    spring = [fire.scheduled_at.astimezone(berlin).isoformat() for fire in fires if fire.scheduled_at.astimezone(berlin).date().isoformat() == "2026-03-29"]
+    spring = [
+        fire.scheduled_at.astimezone(berlin).isoformat()
+        for fire in fires
+        if fire.scheduled_at.astimezone(berlin).date().isoformat() == "2026-03-29"
+    ]
     assert spring == ["2026-03-29T03:00:00+02:00"]
 
 

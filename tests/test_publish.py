@@ -53,7 +53,9 @@ def build(entry: Entry, scheduled_at: datetime = SCHEDULED, now: datetime | None
 
 def test_headers_are_protocol_v2_plus_beatd_headers() -> None:
     entry = make_entry(kwargs={"format": "pdf"}, options=Options(headers={"tenant": "acme"}))
-    task_id = str(uuid.uuid5(uuid.UUID("6f1c9a52-43f4-5c8e-9d0b-6265617464e1"), "add-every-30s\x002026-03-30T11:30:00+00:00"))
+    task_id = str(
+        uuid.uuid5(uuid.UUID("6f1c9a52-43f4-5c8e-9d0b-6265617464e1"), "add-every-30s\x002026-03-30T11:30:00+00:00")
+    )
 
     message = build(entry)
 
@@ -165,7 +167,11 @@ def test_expires_across_a_dst_change_is_real_elapsed_time() -> None:
 
 @pytest.mark.parametrize(
     ("options", "timelimit"),
-    [(Options(), [None, None]), (Options(time_limit=30, soft_time_limit=20.5), [30, 20.5]), (Options(soft_time_limit=5), [None, 5])],
+    [
+        (Options(), [None, None]),
+        (Options(time_limit=30, soft_time_limit=20.5), [30, 20.5]),
+        (Options(soft_time_limit=5), [None, 5]),
+    ],
     ids=["none", "both", "soft-only"],
 )
 def test_timelimit_header_is_hard_then_soft(options: Options, timelimit: list[float | None]) -> None:
@@ -179,12 +185,19 @@ def test_timelimit_header_is_hard_then_soft(options: Options, timelimit: list[fl
         (Options(queue="reports"), "reports", "", "reports"),
         (Options(queue="reports", routing_key="ignored"), "reports", "", "reports"),
         (Options(queue="reports", exchange="ignored"), "reports", "", "reports"),
-        (Options(queue="reports", exchange="topics", routing_key="reports.daily"), "reports", "topics", "reports.daily"),
+        (
+            Options(queue="reports", exchange="topics", routing_key="reports.daily"),
+            "reports",
+            "topics",
+            "reports.daily",
+        ),
         (Options(exchange="topics", routing_key="any.key"), "celery", "topics", "any.key"),
     ],
     ids=["default", "queue", "key-without-exchange", "exchange-without-key", "exchange-and-key", "exchange-no-queue"],
 )
-def test_routing_follows_celery_send_task_message(options: Options, queue: str, exchange: str, routing_key: str) -> None:
+def test_routing_follows_celery_send_task_message(
+    options: Options, queue: str, exchange: str, routing_key: str
+) -> None:
     message = build(make_entry(options=options))
 
     assert (message.queue, message.exchange, message.routing_key) == (queue, exchange, routing_key)
@@ -201,8 +214,15 @@ def test_routing_matches_celery_for_the_same_options() -> None:
         def publish(self, body: Any, **kwargs: Any) -> None:
             seen.append(kwargs)
 
-    for options in (Options(), Options(queue="reports"), Options(queue="reports", exchange="ex", routing_key="rk"), Options(queue="reports", exchange="ex")):
-        given_options = {name: value for name in ("queue", "exchange", "routing_key") if (value := getattr(options, name))}
+    for options in (
+        Options(),
+        Options(queue="reports"),
+        Options(queue="reports", exchange="ex", routing_key="rk"),
+        Options(queue="reports", exchange="ex"),
+    ):
+        given_options = {
+            name: value for name in ("queue", "exchange", "routing_key") if (value := getattr(options, name))
+        }
         routed = celery_app.amqp.router.route(dict(given_options), "tasks.add")
         celery_message = celery_app.amqp.as_task_v2("id", "tasks.add", (), {})
         celery_app.amqp.send_task_message(RecordingProducer(), "tasks.add", celery_message, **routed)
@@ -242,7 +262,9 @@ def test_body_is_json_and_dates_use_kombus_tagged_form() -> None:
 def test_arguments_json_cannot_carry_are_a_config_error() -> None:
     entry = make_entry(kwargs={"callback": object()}, source=Source(path="schedules/a.yaml", line=7))
 
-    with pytest.raises(ConfigError, match=r"^schedules/a.yaml:7: entry 'add-every-30s': args and kwargs must be JSON-serializable"):
+    with pytest.raises(
+        ConfigError, match=r"^schedules/a.yaml:7: entry 'add-every-30s': args and kwargs must be JSON-serializable"
+    ):
         build(entry)
 
 
@@ -293,7 +315,11 @@ NESTED = st.recursive(
 
 
 @settings(max_examples=400, deadline=None)
-@given(value=NESTED, maxlen=st.one_of(st.none(), st.integers(min_value=1, max_value=120)), maxlevels=st.integers(min_value=0, max_value=4))
+@given(
+    value=NESTED,
+    maxlen=st.one_of(st.none(), st.integers(min_value=1, max_value=120)),
+    maxlevels=st.integers(min_value=0, max_value=4),
+)
 def test_saferepr_matches_celery(value: Any, maxlen: int | None, maxlevels: int) -> None:
     from celery.utils.saferepr import saferepr as celery_saferepr
 
@@ -441,7 +467,9 @@ def test_fast_path_keeps_order_and_sends_one_round_trip_per_batch(publish_redis_
     client.close()
 
 
-def test_fast_path_routes_a_named_exchange_through_its_bindings(publish_redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_fast_path_routes_a_named_exchange_through_its_bindings(
+    publish_redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     import redis
 
     queue, exchange = unique("bound"), unique("ex")
@@ -460,7 +488,19 @@ def test_fast_path_routes_a_named_exchange_through_its_bindings(publish_redis_ur
     client.close()
 
 
-@pytest.mark.parametrize(("priority", "suffix"), [(0, ""), (2, ""), (3, "\x06\x163"), (5, "\x06\x163"), (8, "\x06\x166"), (9, "\x06\x169"), (42, "\x06\x169"), (-1, "")])
+@pytest.mark.parametrize(
+    ("priority", "suffix"),
+    [
+        (0, ""),
+        (2, ""),
+        (3, "\x06\x163"),
+        (5, "\x06\x163"),
+        (8, "\x06\x166"),
+        (9, "\x06\x169"),
+        (42, "\x06\x169"),
+        (-1, ""),
+    ],
+)
 def test_priority_picks_kombus_list_for_its_step(priority: int, suffix: str) -> None:
     assert queue_key("q", priority) == f"q{suffix}"
 
@@ -471,7 +511,10 @@ def test_fast_path_failure_says_how_many_were_published(publish_redis_url: str) 
     good, broken = unique("good"), unique("broken")
     client = redis.Redis.from_url(publish_redis_url)
     client.set(broken, "not a list")  # LPUSH onto it fails with WRONGTYPE
-    messages = [build(make_entry(options=Options(queue=name)), SCHEDULED + timedelta(seconds=30 * index)) for index, name in enumerate([good, good, broken])]
+    messages = [
+        build(make_entry(options=Options(queue=name)), SCHEDULED + timedelta(seconds=30 * index))
+        for index, name in enumerate([good, good, broken])
+    ]
 
     with RedisTransport(publish_redis_url, batch_size=1) as transport, pytest.raises(PublishFailed) as failure:
         transport.publish(messages)
@@ -483,7 +526,9 @@ def test_fast_path_failure_says_how_many_were_published(publish_redis_url: str) 
     client.close()
 
 
-@pytest.mark.parametrize("url", ["redis://:secret@127.0.0.1:1/0", "amqp://guest:secret@127.0.0.1:1//"], ids=["redis", "amqp"])
+@pytest.mark.parametrize(
+    "url", ["redis://:secret@127.0.0.1:1/0", "amqp://guest:secret@127.0.0.1:1//"], ids=["redis", "amqp"]
+)
 def test_unreachable_broker_is_backend_unavailable_without_the_password(url: str) -> None:
     with open_transport(url) as transport, pytest.raises(BackendUnavailable) as failure:
         transport.publish([build(make_entry())])
@@ -566,8 +611,12 @@ def test_amqp_refused_publish_is_reported_with_the_confirmed_count(amqp_url: str
     amqp_queues.append(queue)
     arguments = {"x-max-length": 2, "x-overflow": "reject-publish"}
     with Connection(amqp_url) as connection:
-        Queue(queue, Exchange(queue), routing_key=queue, queue_arguments=arguments).bind(connection.default_channel).declare()
-    messages = [build(make_entry(options=Options(queue=queue)), SCHEDULED + timedelta(seconds=30 * index)) for index in range(4)]
+        Queue(queue, Exchange(queue), routing_key=queue, queue_arguments=arguments).bind(
+            connection.default_channel
+        ).declare()
+    messages = [
+        build(make_entry(options=Options(queue=queue)), SCHEDULED + timedelta(seconds=30 * index)) for index in range(4)
+    ]
 
     # When four messages are published, the third is refused, and only a confirm says so
     with KombuTransport(amqp_url) as transport, pytest.raises(PublishFailed) as failure:
@@ -600,7 +649,9 @@ def test_amqp_leaves_an_existing_queue_with_other_arguments_alone(amqp_url: str,
 def test_sqla_broker_round_trip(tmp_path: Any) -> None:
     url = f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}"
     queue = unique("sqla")
-    messages = [build(make_entry(options=Options(queue=queue)), SCHEDULED + timedelta(seconds=30 * index)) for index in range(3)]
+    messages = [
+        build(make_entry(options=Options(queue=queue)), SCHEDULED + timedelta(seconds=30 * index)) for index in range(3)
+    ]
 
     with open_transport(url) as transport:
         transport.publish(messages)

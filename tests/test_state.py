@@ -33,7 +33,9 @@ T0 = datetime(2026, 3, 29, 0, 59, 59, 999_999, tzinfo=UTC)
 PASSWORD = "s3cr3t-Pw"
 
 
-def run(entry: str, scheduled_at: datetime, *, count: int = 1, sent_after: timedelta = timedelta(milliseconds=3)) -> RunRecord:
+def run(
+    entry: str, scheduled_at: datetime, *, count: int = 1, sent_after: timedelta = timedelta(milliseconds=3)
+) -> RunRecord:
     return RunRecord(entry=entry, scheduled_at=scheduled_at, sent_at=scheduled_at + sent_after, run_count=count)
 
 
@@ -320,13 +322,17 @@ def test_forget_drops_only_the_named_entries(store: StateStore) -> None:
     assert store.load() == {"entry-0": run("entry-0", T0)}
 
 
-def test_a_batch_of_10000_records_is_one_call(store: StateStore, backend: Backend, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_batch_of_10000_records_is_one_call(
+    store: StateStore, backend: Backend, capsys: pytest.CaptureFixture[str]
+) -> None:
     batch = [run(f"entry-{index:05d}", T0 + timedelta(microseconds=index), count=index) for index in range(10_000)]
 
     started = time.perf_counter()
     store.record(batch, token=1)
     inserted_s = time.perf_counter() - started
-    later = [run(record.entry, record.scheduled_at + timedelta(minutes=1), count=record.run_count + 1) for record in batch]
+    later = [
+        run(record.entry, record.scheduled_at + timedelta(minutes=1), count=record.run_count + 1) for record in batch
+    ]
     started = time.perf_counter()
     store.record(later, token=1)
     updated_s = time.perf_counter() - started
@@ -500,7 +506,15 @@ def test_a_closed_port_raises_backend_unavailable_without_the_password(url_templ
         ("mysql+pymysql://root@127.0.0.1/test", "mysql+pymysql://root@127.0.0.1/test"),
         ("sqlite:////var/lib/beatd/state.sqlite3", "sqlite:////var/lib/beatd/state.sqlite3"),
     ],
-    ids=["user-password", "password-only", "encoded-password", "raw-at-sign", "query-password", "no-password", "sqlite"],
+    ids=[
+        "user-password",
+        "password-only",
+        "encoded-password",
+        "raw-at-sign",
+        "query-password",
+        "no-password",
+        "sqlite",
+    ],
 )
 def test_redact_url_hides_passwords(url: str, redacted: str) -> None:
     assert redact_url(url) == redacted

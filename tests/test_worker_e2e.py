@@ -61,7 +61,9 @@ class Worker:
                 return events
             time.sleep(0.05)
         log_tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-30:])
-        pytest.fail(f"worker did not {what} within {EVENT_DEADLINE_S}s; events: {self.events()}\nworker log:\n{log_tail}")
+        pytest.fail(
+            f"worker did not {what} within {EVENT_DEADLINE_S}s; events: {self.events()}\nworker log:\n{log_tail}"
+        )
 
 
 def ran(events: list[dict[str, Any]], task_id: str) -> dict[str, Any] | None:
@@ -151,7 +153,12 @@ def forget_queues(worker: Worker) -> None:
 
 
 def entry(name: str, **fields: Any) -> Entry:
-    return Entry(name=f"{name}-{uuid.uuid4().hex[:8]}", task="tests.record", schedule=IntervalSchedule(every=timedelta(seconds=30)), **fields)
+    return Entry(
+        name=f"{name}-{uuid.uuid4().hex[:8]}",
+        task="tests.record",
+        schedule=IntervalSchedule(every=timedelta(seconds=30)),
+        **fields,
+    )
 
 
 def fire(of: Entry, scheduled_at: datetime) -> Fire:
@@ -160,7 +167,9 @@ def fire(of: Entry, scheduled_at: datetime) -> Fire:
 
 def test_worker_runs_each_fire_with_its_args_and_kwargs(worker: Worker) -> None:
     # Given an entry like the README's add-every-30s, fired for two slots
-    add = entry("add", args=(16, 16), kwargs={"label": "sum", "nested": {"n": [1, 2]}}, options=Options(queue=worker.queue))
+    add = entry(
+        "add", args=(16, 16), kwargs={"label": "sum", "nested": {"n": [1, 2]}}, options=Options(queue=worker.queue)
+    )
     now = datetime.now(UTC)
     fires = [fire(add, now - timedelta(seconds=30)), fire(add, now)]
 
@@ -185,7 +194,9 @@ def test_routed_entry_arrives_on_its_queue_with_its_priority(worker: Worker) -> 
     report = entry(
         "report",
         kwargs={"format": "pdf"},
-        options=Options(queue=worker.reports_queue, priority=5, expires=timedelta(hours=1), time_limit=30, soft_time_limit=20),
+        options=Options(
+            queue=worker.reports_queue, priority=5, expires=timedelta(hours=1), time_limit=30, soft_time_limit=20
+        ),
     )
     scheduled = fire(report, datetime.now(UTC))
 

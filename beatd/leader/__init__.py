@@ -61,7 +61,9 @@ def open_lease_backend(
         raise ConfigError(f"leader backend {backend!r} needs a url (`leader: {{backend: {backend}, url: ...}}`)")
     if backend == "redis":
         if not url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError(f"leader backend 'redis' needs a redis://, rediss:// or unix:// url, not {_scheme(url)!r}")
+            raise ConfigError(
+                f"leader backend 'redis' needs a redis://, rediss:// or unix:// url, not {_scheme(url)!r}"
+            )
         # Imported here: redis is an optional dependency, needed only by those who use it.
         try:
             from beatd.leader.redis import RedisLeaseBackend

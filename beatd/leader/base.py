@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from types import TracebackType
 from typing import Self
-from urllib.parse import urlsplit, urlunsplit
 
 from beatd.errors import LeaseLost
 
@@ -27,7 +26,6 @@ MAX_HOLDER_CHARS = 512
 DEFAULT_PUBLISH_FRACTION = Fraction(2, 3)
 DEFAULT_RENEW_FRACTION = Fraction(1, 3)
 
-_PASSWORD_QUERY_KEYS = ("password", "passwd", "pass")
 _ONE_MICROSECOND = timedelta(microseconds=1)
 
 
@@ -252,21 +250,3 @@ def check_holder(holder: str) -> None:
             f"lease holder {holder!r} must be a non-empty string of at most {MAX_HOLDER_CHARS} "
             "characters without surrounding spaces"
         )
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password, in the user part or the query, replaced by ***."""
-    # Shared with beatd/state/sql.py's _redact_url in intent; both belong in one module.
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    userinfo, at, host = parts.netloc.rpartition("@")
-    netloc = f"{userinfo.partition(':')[0]}:***@{host}" if at and ":" in userinfo else parts.netloc
-    query = "&".join(_redact_query_pair(pair) for pair in parts.query.split("&") if pair)
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
-
-
-def _redact_query_pair(pair: str) -> str:
-    key = pair.partition("=")[0]
-    return f"{key}=***" if key.lower() in _PASSWORD_QUERY_KEYS else pair

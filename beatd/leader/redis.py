@@ -30,8 +30,8 @@ from beatd.leader.base import (
     check_holder,
     check_ttl,
     monotonic_clock,
-    redact_url,
 )
+from beatd.urls import redact_url
 
 DEFAULT_LEASE_KEY = "beatd:lease"
 
@@ -98,7 +98,6 @@ if ttl_ms < 0 then return {held, -1} end
 return {held, now_ms + ttl_ms}
 """
 
-_OUTAGES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.ReadOnlyError)
 
 
 class RedisLeaseBackend(LeaseBackend):
@@ -180,10 +179,14 @@ class RedisLeaseBackend(LeaseBackend):
 
     @contextmanager
     def _backend_errors(self) -> Iterator[None]:
-        """Turn "cannot reach Redis" (and a read-only replica) into BackendUnavailable."""
+        """Turn every error Redis reports into BackendUnavailable, without the password.
+
+        Down, a read-only replica, an ACL refusal or a foreign value under our key: for the
+        daemon each means the same, stop publishing, log the reason and retry.
+        """
         try:
             yield
-        except _OUTAGES as exc:
+        except redis.exceptions.RedisError as exc:
             raise BackendUnavailable(f"lease store {self._where} is unavailable: {_reason(exc)}") from exc
 
 

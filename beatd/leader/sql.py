@@ -6,8 +6,9 @@ One table, created when missing, one row per lease name:
 
 expires_at_us is whole microseconds since 1970-01-01T00:00:00Z on the database server's
 clock, in a BIGINT: exact on every database and free of driver time-zone conversions.
-token is the fencing token; it grows by one on every new acquisition. Every comparison with "now" and every new expiry is computed inside the statement from
-the server's clock, so the hosts that compete for the lease never compare their clocks.
+token is the fencing token: it starts at the server's time in milliseconds and grows by
+one on every new acquisition. Every comparison with "now" and every new expiry is computed
+inside the statement from the server's clock, so the competing hosts never compare clocks.
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ from beatd.leader.base import (
     check_holder,
     check_ttl,
     monotonic_clock,
-    redact_url,
 )
+from beatd.urls import redact_url
 
 DEFAULT_LEASE_NAME = "beatd"
 MAX_LEASE_NAME_CHARS = 255

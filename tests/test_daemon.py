@@ -1,0 +1,230 @@
+"""The daemon loop on a simulated clock, with a real (SQLite) broker, state store and lock."""
+
+from __future__ import annotations
+
+import json
+import math
+import logging
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from kombu import Connection
+
+from beatd.config import load_config
+from beatd.daemon import Daemon
+from beatd.errors import LeaseLost
+from beatd.leader import LocalLeaseBackend
+from beatd.publish import open_transport
+from beatd.state import RunRecord, open_state_store
+
+UTC = timezone.utc
+T0 = datetime(2026, 3, 28, 23, 0, tzinfo=UTC)
+
+
+class SimulatedClock:
+    """Wall and monotonic time that advance only when the daemon waits; stops the daemon at `until`.
+
+    The daemon stops as soon as a wait reaches `until`, so a slot at exactly `until` is not published.
+    """
+
+    def __init__(self, start: datetime, until: datetime) -> None:
+        self.current = start
+        self.until = until
+        self.daemon: Daemon | None = None
+        self.waits: list[float] = []
+
+    def now(self) -> datetime:
+        return self.current
+
+    def monotonic(self) -> float:
+        return (self.current - T0).total_seconds() + 1000.0
+
+    def wait(self, seconds: float, wake: threading.Event) -> None:
+        self.waits.append(seconds)
+        # Round up to whole microseconds, as a real sleep never returns before its time.
+        self.current += timedelta(microseconds=max(math.ceil(seconds * 1e6), 1))
+        if self.current >= self.until and self.daemon is not None:
+            self.daemon.stop()
+
+
+def write_config(path: Path, entries: str, tmp_path: Path) -> Path:
+    path.write_text(
+        f"broker: sqla+sqlite:///{tmp_path / 'broker.sqlite3'}\n"
+        f"state: sqlite:///{tmp_path / 'state.sqlite3'}\n"
+        f"leader: {{backend: none, lock_file: {tmp_path / 'beatd.lock'}}}\n"
+        f"entries:\n{entries}"
+    )
+    return path
+
+
+def run_daemon(config_path: Path, start: datetime, until: datetime) -> tuple[Daemon, SimulatedClock]:
+    config = load_config(config_path)
+    clock = SimulatedClock(start, until)
+    daemon = Daemon(
+        config,
+        clock=clock,
+        transport=open_transport(config.broker),
+        state=open_state_store(config.state),
+        lease_backend=LocalLeaseBackend(config.leader.lock_file, monotonic=clock.monotonic),
+        holder="test:1:a",
+        origin="beatd-1@test",
+    )
+    clock.daemon = daemon
+    daemon.run()
+    return daemon, clock
+
+
+def drain(tmp_path: Path, queue: str = "celery") -> list[dict]:
+    """Every message on the SQLite broker's queue: headers plus decoded body."""
+    messages = []
+    with Connection(f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}") as connection:
+        simple = connection.SimpleQueue(queue)
+        while True:
+            try:
+                message = simple.get(block=False)
+            except simple.Empty:
+                break
+            messages.append({"headers": message.headers, "body": json.loads(message.body)})
+            message.ack()
+        simple.close()
+    return messages
+
+
+def scheduled(messages: list[dict]) -> list[str]:
+    return [message["headers"]["beatd_scheduled_at"] for message in messages]
+
+
+def test_simulated_hour_publishes_every_slot_once_and_records_it(tmp_path):
+    # Given an entry every 10 s and an hour of simulated time
+    config = write_config(
+        tmp_path / "beatd.yaml", "  tick:\n    task: tasks.tick\n    every: 10s\n    args: [1, 2]\n", tmp_path
+    )
+    daemon, clock = run_daemon(config, T0, T0 + timedelta(hours=1, seconds=1))
+    # Then the broker holds one message per slot, in order, with the entry's args
+    messages = drain(tmp_path)
+    assert len(messages) == 360
+    expected = [(T0 + timedelta(seconds=10 * index)).isoformat() for index in range(1, 361)]
+    assert scheduled(messages) == expected
+    assert messages[0]["body"][0] == [1, 2]
+    assert len({message["headers"]["id"] for message in messages}) == 360
+    # And it slept between runs instead of polling
+    assert len(clock.waits) < 400
+    # And the state says the last slot and the count
+    records = open_state_store(f"sqlite:///{tmp_path / 'state.sqlite3'}").load()
+    assert records["tick"].scheduled_at == T0 + timedelta(hours=1)
+    assert records["tick"].run_count == 360
+    assert daemon.published_total == 360
+
+
+def test_restart_with_catchup_all_sends_each_missed_slot_exactly_once(tmp_path):
+    config = write_config(
+        tmp_path / "beatd.yaml", "  tick:\n    task: tasks.tick\n    every: 1\n    catchup: all\n", tmp_path
+    )
+    # Given a first run of 60 s, then 30 s with nobody running, then a second run
+    run_daemon(config, T0, T0 + timedelta(seconds=60))
+    run_daemon(config, T0 + timedelta(seconds=90), T0 + timedelta(seconds=120.5))
+    # Then every one-second slot from 1 to 120 went out exactly once
+    expected = [(T0 + timedelta(seconds=second)).isoformat() for second in range(1, 121)]
+    assert scheduled(drain(tmp_path)) == expected
+
+
+def test_restart_with_catchup_latest_sends_one_run_for_the_gap(tmp_path):
+    config = write_config(tmp_path / "beatd.yaml", "  tick:\n    task: tasks.tick\n    every: 10\n", tmp_path)
+    run_daemon(config, T0, T0 + timedelta(seconds=30.5))
+    run_daemon(config, T0 + timedelta(seconds=95), T0 + timedelta(seconds=120.5))
+    seconds = [int((datetime.fromisoformat(text) - T0).total_seconds()) for text in scheduled(drain(tmp_path))]
+    assert seconds == [10, 20, 30, 90, 100, 110, 120]
+
+
+def test_cron_entry_over_the_spring_forward_night_fires_once_after_the_gap(tmp_path):
+    config = write_config(
+        tmp_path / "beatd.yaml",
+        "  nightly:\n    task: tasks.n\n    cron: '30 2 * * *'\n    timezone: Europe/Berlin\n",
+        tmp_path,
+    )
+    run_daemon(config, T0, T0 + timedelta(days=2))
+    assert scheduled(drain(tmp_path)) == ["2026-03-29T01:00:00+00:00", "2026-03-30T00:30:00+00:00"]
+
+
+def test_reload_adds_changes_and_removes_entries_keeping_the_others(tmp_path):
+    config_path = write_config(
+        tmp_path / "beatd.yaml",
+        "  keep:\n    task: tasks.keep\n    every: 10\n  drop:\n    task: tasks.drop\n    every: 10\n",
+        tmp_path,
+    )
+    config = load_config(config_path)
+    clock = SimulatedClock(T0, T0 + timedelta(seconds=60.5))
+    daemon = Daemon(
+        config,
+        clock=clock,
+        transport=open_transport(config.broker),
+        state=open_state_store(config.state),
+        lease_backend=LocalLeaseBackend(config.leader.lock_file, monotonic=clock.monotonic),
+        holder="test:1:a",
+        origin="beatd-1@test",
+    )
+    clock.daemon = daemon
+    original_wait = clock.wait
+
+    def wait_and_edit(seconds: float, wake: threading.Event) -> None:
+        original_wait(seconds, wake)
+        if clock.current >= T0 + timedelta(seconds=25) and not getattr(clock, "edited", False):
+            clock.edited = True
+            write_config(
+                config_path,
+                "  keep:\n    task: tasks.keep\n    every: 10\n  added:\n    task: tasks.added\n    every: 10\n",
+                tmp_path,
+            )
+            daemon.reload()
+
+    clock.wait = wait_and_edit
+    daemon.run()
+    by_task: dict[str, list[str]] = {}
+    for message in drain(tmp_path):
+        by_task.setdefault(message["headers"]["task"], []).append(message["headers"]["beatd_scheduled_at"][17:19])
+    assert by_task["tasks.keep"] == ["10", "20", "30", "40", "50", "00"]
+    assert by_task["tasks.drop"] == ["10", "20"]
+    # The edit lands at 30 s; an added entry starts with its first slot after that.
+    assert by_task["tasks.added"] == ["40", "50", "00"]
+
+
+def test_reload_with_a_broken_file_keeps_the_running_config(tmp_path, caplog):
+    config_path = write_config(tmp_path / "beatd.yaml", "  keep:\n    task: tasks.keep\n    every: 10\n", tmp_path)
+    config = load_config(config_path)
+    clock = SimulatedClock(T0, T0 + timedelta(seconds=30.5))
+    daemon = Daemon(
+        config,
+        clock=clock,
+        transport=open_transport(config.broker),
+        state=open_state_store(config.state),
+        lease_backend=LocalLeaseBackend(config.leader.lock_file, monotonic=clock.monotonic),
+        holder="test:1:a",
+        origin="beatd-1@test",
+    )
+    clock.daemon = daemon
+    config_path.write_text("entries:\n  keep:\n    task: tasks.keep\n    every: 0\n")
+    daemon.reload()
+    with caplog.at_level(logging.ERROR, logger="beatd"):
+        daemon.run()
+    assert any(
+        "config reload failed" in record.getMessage() and "beatd.yaml:4" in record.getMessage()
+        for record in caplog.records
+    )
+    assert len(drain(tmp_path)) == 3
+
+
+def test_a_fenced_state_write_makes_the_leader_step_down(tmp_path, caplog):
+    config = write_config(tmp_path / "beatd.yaml", "  tick:\n    task: tasks.tick\n    every: 10\n", tmp_path)
+    # Given a newer leader (token 7) has written the state store
+    newer = open_state_store(f"sqlite:///{tmp_path / 'state.sqlite3'}")
+    newer.record([RunRecord(entry="other", scheduled_at=T0, sent_at=T0, run_count=1)], token=7)
+    with pytest.raises(LeaseLost):
+        newer.record([RunRecord(entry="other", scheduled_at=T0, sent_at=T0, run_count=1)], token=0)
+    # When a single-instance daemon (token 0) publishes and tries to record
+    with caplog.at_level(logging.WARNING, logger="beatd"):
+        run_daemon(config, T0, T0 + timedelta(seconds=15))
+    # Then its write is refused and it steps down, and the store keeps the newer leader's state
+    assert any("stepping down" in record.getMessage() for record in caplog.records)
+    assert "tick" not in newer.load()
