@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -23,6 +23,7 @@ from beatd.engine import Engine
 from beatd.entry import Entry, Fire
 from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
 from beatd.leader import Lease, LeaseBackend, LeaseKeeper, monotonic_clock
+from beatd.observer import Observer
 from beatd.publish import PublishFailed, Transport, build_message
 from beatd.state import RunRecord, StateStore
 
@@ -125,7 +126,7 @@ class Daemon:
 
     def __init__(self, config: Config, *, clock: Clock, transport: Transport, state: StateStore,
                  lease_backend: LeaseBackend, holder: str, origin: str,
-                 on_event: Callable[[str], None] = lambda event: None) -> None:
+                 observer: Observer | None = None) -> None:
         self.config = config
         self.clock = clock
         self.transport = transport
@@ -133,8 +134,8 @@ class Daemon:
         self.lease_backend = lease_backend
         self.holder = holder
         self.origin = origin
-        # Lets the edge (systemd notify, metrics) hear about "ready", "leader", "standby", "loop".
-        self.on_event = on_event
+        # The edge (systemd notify, metrics) hears what happens through this.
+        self.observer = observer or Observer()
         self.keeper = LeaseKeeper(config.leader.ttl if config.leader.backend != "none" else SINGLE_INSTANCE_TTL)
         self.term: _Term | None = None
         self.published_total = 0
@@ -150,6 +151,8 @@ class Daemon:
 
     def stop(self) -> None:
         """Finish the batch in flight, flush state, release the lease, and return from run."""
+        if not self._stopping:
+            self.observer.on_stopping()
         self._stopping = True
         self._wake.set()
 
@@ -162,11 +165,11 @@ class Daemon:
 
     def run(self) -> None:
         log.info("beatd started: %d entries, holder %s", len(self.config.entries), self.holder)
-        self.on_event("ready")
+        self.observer.on_ready(len(self.config.entries))
         try:
             while not self._stopping:
                 self._turn()
-                self.on_event("loop")
+                self.observer.on_loop()
                 self._sleep()
         finally:
             self._shut_down()
@@ -228,7 +231,7 @@ class Daemon:
                           run_counts={name: record.run_count for name, record in records.items()})
         log.info("leading with lease token %d: %d entries loaded, %d with recorded runs",
                  lease.token, len(self.config.entries), len(records))
-        self.on_event("leader")
+        self.observer.on_leader(lease.token, len(self.config.entries))
 
     def _step_down(self, reason: str) -> None:
         """Stop publishing; record what was sent if the fence still allows it (else it is re-sent)."""
@@ -244,7 +247,7 @@ class Daemon:
                 log.warning("%d published runs not recorded (a new leader re-sends them with the same task ids): %s",
                             len(term.unrecorded), exc)
         self.keeper.hold(None)
-        self.on_event("standby")
+        self.observer.on_standby(reason)
 
     def _publish_due(self, term: _Term) -> None:
         """Publish the backlog left by a broker outage, then everything due now."""
@@ -268,16 +271,20 @@ class Daemon:
         """Publish one batch and queue its records; returns how many are known to be sent."""
         now = self.clock.now()
         messages = [build_message(fire, self.origin, now) for fire in batch]
+        started = self.clock.monotonic()
         try:
             self.transport.publish(messages)
             sent = len(batch)
             self._broker_backoff.succeeded(self.clock.monotonic())
+            self.observer.on_publish_batch(sent, self.clock.monotonic() - started)
         except PublishFailed as exc:
             sent = exc.published
             self._broker_backoff.failed(self.clock.monotonic(), exc)
+            self.observer.on_broker_error(exc)
         except BackendUnavailable as exc:
             sent = 0
             self._broker_backoff.failed(self.clock.monotonic(), exc)
+            self.observer.on_broker_error(exc)
         sent_at = self.clock.now()
         for fire, message in zip(batch[:sent], messages):
             self._note_sent(term, fire, message.task_id, sent_at)
@@ -289,9 +296,11 @@ class Daemon:
         term.unrecorded[name] = RunRecord(entry=name, scheduled_at=fire.scheduled_at.astimezone(UTC),
                                           sent_at=sent_at, run_count=term.run_counts[name])
         self.published_total += 1
+        lateness_s = (sent_at - fire.publish_at).total_seconds()
+        self.observer.on_published(fire, task_id, lateness_s)
         if log.isEnabledFor(logging.INFO):
             log.info("published entry %s task %s id %s scheduled %s lateness %.3fs", name, fire.entry.task, task_id,
-                     fire.scheduled_at.astimezone(UTC).isoformat(), (sent_at - fire.publish_at).total_seconds())
+                     fire.scheduled_at.astimezone(UTC).isoformat(), lateness_s)
 
     def _still_worth_sending(self, fires: list[Fire]) -> list[Fire]:
         """Drop waiting runs whose message would already be expired: a worker would discard them."""
@@ -314,6 +323,7 @@ class Daemon:
             self.state.record(term.unrecorded.values(), term.lease.token)
         except BackendUnavailable as exc:
             self._state_backoff.failed(self.clock.monotonic(), exc)
+            self.observer.on_state_write_error(exc)
             return
         self._state_backoff.succeeded(self.clock.monotonic())
         term.unrecorded = {}
@@ -342,10 +352,12 @@ class Daemon:
 
     def _reload(self) -> None:
         """Apply a changed config file: entries added, changed and removed; state of the rest kept."""
+        self.observer.on_reloading()
         try:
             config = load_config(self.config.path)
         except ConfigError as exc:
             log.error("config reload failed, keeping the running config: %s", exc)
+            self.observer.on_reload(False, len(self.config.entries))
             return
         for setting in ("broker", "state", "leader"):
             if getattr(config, setting) != getattr(self.config, setting):
@@ -369,6 +381,7 @@ class Daemon:
                 engine.remove(name)
         log.info("config reloaded: %d added, %d changed, %d removed, %d unchanged",
                  len(added), len(changed), len(removed), len(new) - len(added) - len(changed))
+        self.observer.on_reload(True, len(new))
 
     def _shut_down(self) -> None:
         term = self.term

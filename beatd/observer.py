@@ -1,0 +1,96 @@
+"""Hooks the daemon calls as it works, each a no-op by default: systemd notify and metrics override a few."""
+
+from __future__ import annotations
+
+from beatd.entry import Fire
+
+
+class Observer:
+    """Subclass and override what you need; the daemon calls these from its one thread.
+
+    Hooks must return quickly and must not raise: they run inside the scheduling loop.
+    """
+
+    def on_ready(self, entry_count: int) -> None:
+        """The config is loaded and the loop is about to start."""
+
+    def on_loop(self) -> None:
+        """One turn of the scheduling loop finished (a hung loop stops calling this)."""
+
+    def on_leader(self, token: int, entry_count: int) -> None:
+        """This instance now leads with the given lease token."""
+
+    def on_standby(self, reason: str) -> None:
+        """This instance stopped leading (or never led yet) and publishes nothing."""
+
+    def on_published(self, fire: Fire, task_id: str, lateness_s: float) -> None:
+        """One run is on the broker; lateness is publish time minus the run's publish_at."""
+
+    def on_publish_batch(self, count: int, duration_s: float) -> None:
+        """A batch of `count` messages was handed to the broker in `duration_s`."""
+
+    def on_broker_error(self, error: Exception) -> None:
+        """A publish failed; the runs wait and are retried with backoff."""
+
+    def on_state_write_error(self, error: Exception) -> None:
+        """Recording published runs failed; retried with backoff."""
+
+    def on_reload(self, ok: bool, entry_count: int) -> None:
+        """A SIGHUP reload finished: ok False means the new file was refused."""
+
+    def on_reloading(self) -> None:
+        """A SIGHUP reload starts."""
+
+    def on_stopping(self) -> None:
+        """A graceful stop starts."""
+
+
+class Observers(Observer):
+    """Several observers called in order, as one."""
+
+    def __init__(self, *observers: Observer) -> None:
+        self.observers = observers
+
+    def on_ready(self, entry_count: int) -> None:
+        for observer in self.observers:
+            observer.on_ready(entry_count)
+
+    def on_loop(self) -> None:
+        for observer in self.observers:
+            observer.on_loop()
+
+    def on_leader(self, token: int, entry_count: int) -> None:
+        for observer in self.observers:
+            observer.on_leader(token, entry_count)
+
+    def on_standby(self, reason: str) -> None:
+        for observer in self.observers:
+            observer.on_standby(reason)
+
+    def on_published(self, fire: Fire, task_id: str, lateness_s: float) -> None:
+        for observer in self.observers:
+            observer.on_published(fire, task_id, lateness_s)
+
+    def on_publish_batch(self, count: int, duration_s: float) -> None:
+        for observer in self.observers:
+            observer.on_publish_batch(count, duration_s)
+
+    def on_broker_error(self, error: Exception) -> None:
+        for observer in self.observers:
+            observer.on_broker_error(error)
+
+    def on_state_write_error(self, error: Exception) -> None:
+        for observer in self.observers:
+            observer.on_state_write_error(error)
+
+    def on_reload(self, ok: bool, entry_count: int) -> None:
+        for observer in self.observers:
+            observer.on_reload(ok, entry_count)
+
+    def on_reloading(self) -> None:
+        for observer in self.observers:
+            observer.on_reloading()
+
+    def on_stopping(self) -> None:
+        for observer in self.observers:
+            observer.on_stopping()
