@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,7 +28,7 @@ from beatd.schedules.interval import EPOCH, IntervalSchedule
 from beatd.schedules.once import OnceSchedule
 from beatd.schedules.solar import SolarSchedule
 from beatd.schedules.window import WindowedSchedule
-from beatd.schedules.zones import UTC
+
 
 DEFAULT_BROKER = "sqla+sqlite:///beatd-broker.sqlite3"
 DEFAULT_STATE = "sqlite:///beatd-state.sqlite3"

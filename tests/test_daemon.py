@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import math
 import logging
+import math
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from beatd.leader import LocalLeaseBackend
 from beatd.publish import open_transport
 from beatd.state import RunRecord, open_state_store
 
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2026, 3, 28, 23, 0, tzinfo=UTC)
 
 

@@ -12,10 +12,10 @@ import bisect
 import calendar
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 
-from beatd.schedules.zones import UTC, segment_at
+from beatd.schedules.zones import segment_at
 
 ALIASES = {
     "@yearly": "0 0 1 1 *",
@@ -220,7 +220,7 @@ class CronSchedule:
         return "cron"
 
     @classmethod
-    def parse(cls, expression: str, zone: tzinfo = timezone.utc) -> CronSchedule:
+    def parse(cls, expression: str, zone: tzinfo = UTC) -> CronSchedule:
         """Parse an expression or alias.
 
         Raises:

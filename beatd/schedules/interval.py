@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from beatd.durations import format_duration
-from beatd.schedules.zones import UTC
 
 # Slots are counted from the Unix epoch unless an entry has a `start`, so `every: 30s`
 # fires at :00 and :30 on every instance: peers and restarts agree on the slots, and

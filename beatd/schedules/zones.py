@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 
-UTC = UTC
-
 # No zone in the IANA database changes its offset twice within six hours, so probing
 # every six hours finds every transition; bisection then pins it to the second.
 _PROBE_STEP = timedelta(hours=6)
