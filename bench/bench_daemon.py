@@ -49,7 +49,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from _common import (
@@ -453,6 +453,88 @@ def report_lateness(runs: list[Run]) -> None:
                       f"{statistics.median(rates) if rates else 0:,.0f}/s, load avg {load_average()})")
 
 
+# -- in-process cost of each step of a turn ------------------------------------------------------
+
+
+def step_costs(entries: int, turns: int, workdir: Path, redis_url: str) -> list[tuple[str, float]]:
+    """Median seconds per turn of each step Daemon._publish_due and _flush_records take, on time.
+
+    The engine is driven with a simulated clock that lands exactly on each second, so
+    every turn is one on-time slot per entry (no catch-up); publishing goes to the real
+    Redis and recording to a real SQLite state file, as in the daemon.
+    """
+    from datetime import timedelta
+
+    from beatd.engine import Engine
+    from beatd.entry import Entry
+    from beatd.publish import build_message, open_transport
+    from beatd.schedules.interval import IntervalSchedule
+    from beatd.state import RunRecord, open_state_store
+
+    every = IntervalSchedule(every=timedelta(seconds=1))
+    batch = [Entry(name=f"job-{index:07d}", task="tasks.add", schedule=every, args=(16, index))
+             for index in range(entries)]
+    engine = Engine()
+    start = datetime.now(UTC).replace(microsecond=0)
+    engine.load(batch, now=start, last_scheduled={})
+    transport = open_transport(redis_url)
+    state = open_state_store(f"sqlite:///{workdir / f'steps-{entries}-{time.monotonic_ns()}.sqlite3'}")
+    counter = Counter(redis_url)
+    spent: dict[str, list[float]] = {}
+
+    def timed(name: str, started: float) -> float:
+        now = time.perf_counter()
+        spent.setdefault(name, []).append(now - started)
+        return now
+
+    try:
+        for _ in range(turns):
+            now = engine.next_wakeup()
+            if now is None:
+                raise RuntimeError("interval entries always have a next slot")
+            mark = time.perf_counter()
+            fires = engine.due(now)
+            mark = timed("Engine.due", mark)
+            messages = [build_message(fire, "beatd-bench@host", now) for fire in fires]
+            mark = timed("build_message (task id, headers)", mark)
+            transport.publish(messages)
+            mark = timed("transport.publish (envelope JSON + Redis)", mark)
+            records = {fire.entry.name: RunRecord(entry=fire.entry.name, scheduled_at=fire.scheduled_at,
+                                                  sent_at=now, run_count=1) for fire in fires}
+            mark = timed("RunRecord per fire (daemon _note_sent)", mark)
+            state.record(records.values(), 0)
+            timed("state.record (SQLite upsert)", mark)
+            counter.sample()
+    finally:
+        transport.close()
+        state.close()
+        counter.client.close()
+        flush(redis_url)
+    return [(name, statistics.median(values)) for name, values in spent.items()]
+
+
+def report_steps(sizes: list[int], workdir: Path, redis_url: str, turns: int) -> None:
+    by_size = {entries: dict(step_costs(entries, turns, workdir, redis_url)) for entries in sizes}
+    names = list(next(iter(by_size.values())))
+    rows = []
+    for name in names:
+        row: list[str] = [name]
+        for entries in sizes:
+            seconds = by_size[entries][name]
+            row += [f"{seconds * 1000:,.1f}", f"{seconds / entries * 1e6:.1f}"]
+        rows.append(tuple(row))
+    totals: list[str] = ["total"]
+    for entries in sizes:
+        seconds = sum(by_size[entries].values())
+        totals += [f"{seconds * 1000:,.1f}", f"{seconds / entries * 1e6:.1f}"]
+    rows.append(tuple(totals))
+    headers: list[str] = ["step of one turn (in-process, on time)"]
+    for entries in sizes:
+        headers += [f"N={entries:,} ms/turn", "us/fire"]
+    print_table(headers, rows, title=f"where a turn's time goes, median of {turns} turns (load avg {load_average()}); "
+                                     "lateness at N=1,000 is about due + build + publish")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", default="1000,20000,100000", help="comma-separated N (default 1000,20000,100000)")
@@ -468,6 +550,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dense", action="store_true", help="add beatd with 1,000 entries every 0.02 s")
     parser.add_argument("--no-celery", action="store_true")
     parser.add_argument("--no-lateness", action="store_true")
+    parser.add_argument("--no-steps", action="store_true", help="skip the in-process cost of each step")
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="a database this bench may flush")
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
@@ -483,6 +566,9 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="beatd-bench-daemon-") as tmp:
         workdir = Path(tmp)
+        if not args.no_steps:
+            progress("in-process step costs")
+            report_steps([1000, 20_000], workdir, args.redis_url, turns=max(5, 3 * args.repeats))
         for repeat in range(1, args.repeats + 1):
             for entries in sizes:
                 progress(f"repeat {repeat}: N={entries:,} beatd")
