@@ -99,7 +99,7 @@ def scheduled(messages: list[dict]) -> list[str]:
 def test_simulated_hour_publishes_every_slot_once_and_records_it(tmp_path):
     # Given an entry every 10 s and an hour of simulated time
     config = write_config(
-        tmp_path / "beatd.yaml", "  tick:\n    task: tasks.tick\n    every: 10s\n    args: [1, 2]\n", tmp_path
+        tmp_path / "beatd.yaml", "  tick:\n    task: tasks.tick\n    every: 30s\n    args: [1, 2]\n", tmp_path
     )
     daemon, clock = run_daemon(config, T0, T0 + timedelta(hours=1, seconds=1))
     # Then the broker holds one message per slot, in order, with the entry's args
