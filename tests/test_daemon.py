@@ -97,7 +97,7 @@ def scheduled(messages: list[dict]) -> list[str]:
 
 
 def test_simulated_hour_publishes_every_slot_once_and_records_it(tmp_path):
-    # Given an entry every 10 s and an hour of simulated time
+    # Given an entry every 30 s and an hour of simulated time
     config = write_config(
         tmp_path / "beatd.yaml", "  tick:\n    task: tasks.tick\n    every: 30s\n    args: [1, 2]\n", tmp_path
     )
