@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import signal
@@ -26,6 +27,11 @@ from beatd.urls import redact_url
 CONFIG_OPTION = click.option(
     "--config", "-c", "config_path", required=True, envvar="BEATD_CONFIG", show_envvar=True,
     type=click.Path(dir_okay=False, path_type=str), help="The YAML schedule file.")
+
+
+# `beatd next --until` without --count lists every fire in the window; this keeps a
+# one-second entry over a year (31 million rows) from exhausting memory.
+MAX_NEXT_ROWS = 1_000_000
 
 
 class UserError(click.ClickException):
@@ -61,7 +67,8 @@ def check(config_path: str) -> None:
     first problem and exits 1.
     """
     config = _load(config_path)
-    click.echo(f"ok: {config.path}: {len(config.entries)} entries")
+    count = len(config.entries)
+    click.echo(f"ok: {config.path}: {count} {'entry' if count == 1 else 'entries'}")
 
 
 def _parse_instant_option(value: str | None, option: str) -> datetime | None:
@@ -132,12 +139,19 @@ def next_command(config_path: str, from_text: str | None, until_text: str | None
         unknown = [name for name in entry_names if name not in known]
         if unknown:
             raise UserError(f"{config.path}: no entry named {unknown[0]!r}")
+        disabled = [entry.name for entry in config.entries if entry.name in entry_names and not entry.enabled]
+        if disabled:
+            click.echo(f"note: entry {disabled[0]!r} is disabled and never fires", err=True)
         entries = [entry for entry in entries if entry.name in entry_names]
-    rows = sorted(
+    fires = itertools.islice(
         ((fire_at.astimezone(UTC), entry.name, fire_at.astimezone(entry.timezone), entry)
          for entry in entries for fire_at in _fires_of(entry, start, until, count)),
-        key=lambda row: (row[0], row[1]),
+        MAX_NEXT_ROWS + 1,
     )
+    rows = sorted(fires, key=lambda row: (row[0], row[1]))
+    if len(rows) > MAX_NEXT_ROWS:
+        raise UserError(f"more than {MAX_NEXT_ROWS:,} fires in that window; narrow --from/--until, "
+                        "pick entries with --entry, or use --count")
     out = sys.stdout
     if as_json:
         for utc, name, local, entry in rows:

@@ -29,10 +29,10 @@ from beatd.schedules.once import OnceSchedule
 from beatd.schedules.solar import SolarSchedule
 from beatd.schedules.window import WindowedSchedule
 
-
 DEFAULT_BROKER = "sqla+sqlite:///beatd-broker.sqlite3"
 DEFAULT_STATE = "sqlite:///beatd-state.sqlite3"
 DEFAULT_CATCHUP_LIMIT = 100
+MIN_LEASE_TTL = timedelta(seconds=1)
 SCHEDULE_KEYS = ("every", "cron", "solar", "at")
 _SOLAR_ONLY_KEYS = ("lat", "lon", "elevation")
 _INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
@@ -260,7 +260,8 @@ def _read_yaml(path: Path) -> _LineDict:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the file: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: the file is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})") from exc
+        bad_byte = exc.object[exc.start]
+        raise ConfigError(f"{path}: the file is not UTF-8 text (byte {bad_byte:#04x} at offset {exc.start})") from exc
     loader: _Loader | None = None
     try:
         loader = _Loader(text, path)
@@ -433,16 +434,6 @@ def _about(*keys: str) -> Iterator[None]:
         raise _EntryKeyError(keys, str(exc)) from exc
 
 
-def _duration(value: Any) -> timedelta:
-    """parse_duration, with non-finite and too-large numbers as ValueErrors that name the value."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"duration {value!r} is not a finite number of seconds")
-    try:
-        return parse_duration(value)
-    except OverflowError as exc:
-        raise ValueError(f"duration {value!r} is too long (at most {timedelta.max.days} days)") from exc
-
-
 def _degrees(raw: Mapping[str, Any], key: str) -> float:
     with _about(key):
         value = float(raw[key])
@@ -478,7 +469,7 @@ def _schedule_of(raw: Mapping[str, Any], zone: tzinfo) -> Schedule:
     schedule: Schedule
     with _about(kind):
         if kind == "every":
-            schedule = IntervalSchedule(every=_duration(raw["every"]), anchor=start or EPOCH)
+            schedule = IntervalSchedule(every=parse_duration(raw["every"]), anchor=start or EPOCH)
         elif kind == "cron":
             schedule = CronSchedule.parse(raw["cron"], zone)
         elif kind == "solar":
@@ -498,10 +489,10 @@ def _schedule_of(raw: Mapping[str, Any], zone: tzinfo) -> Schedule:
 def _options_of(raw: Mapping[str, Any]) -> Options:
     def seconds(key: str) -> float | None:
         with _about("options", key):
-            return _duration(raw[key]).total_seconds() if key in raw else None
+            return parse_duration(raw[key]).total_seconds() if key in raw else None
 
     with _about("options", "expires"):
-        expires = _duration(raw["expires"]) if "expires" in raw else None
+        expires = parse_duration(raw["expires"]) if "expires" in raw else None
     return Options(
         queue=raw.get("queue"),
         exchange=raw.get("exchange"),
@@ -529,7 +520,7 @@ def build_entry(name: str, raw: Mapping[str, Any], default_zone: tzinfo, source:
     with _about("catchup"):
         catchup = CatchUp(raw.get("catchup", CatchUp.LATEST.value))
     with _about("jitter"):
-        jitter = _duration(raw["jitter"]) if "jitter" in raw else None
+        jitter = parse_duration(raw["jitter"]) if "jitter" in raw else None
     return Entry(
         name=name,
         task=raw["task"],
@@ -590,8 +581,12 @@ def _leader_of(raw: Mapping[str, Any]) -> LeaderConfig:
     backend = raw.get("backend", "none")
     if backend != "none" and not raw.get("url"):
         raise ValueError(f"backend {backend!r} needs a url")
-    return LeaderConfig(backend=backend, url=raw.get("url"),
-                        ttl=_duration(raw.get("ttl", 10)), lock_file=raw.get("lock_file"))
+    ttl = parse_duration(raw.get("ttl", 10))
+    # Lease tokens are seeded from the store's clock in milliseconds and must outgrow the
+    # number of acquisitions, and a sub-second lease leaves no time to renew.
+    if ttl < MIN_LEASE_TTL:
+        raise ValueError(f"ttl {raw.get('ttl')!r} is shorter than the minimum of 1s")
+    return LeaderConfig(backend=backend, url=raw.get("url"), ttl=ttl, lock_file=raw.get("lock_file"))
 
 
 def load_config(path: str | Path) -> Config:
@@ -625,5 +620,6 @@ def _reject_duplicate_names(entries: list[Entry]) -> None:
     first_seen: dict[str, Entry] = {}
     for entry in entries:
         if entry.name in first_seen:
-            raise ConfigError(f"{entry.source}: entry {entry.name!r}: the name is used twice; first at {first_seen[entry.name].source}")
+            first = first_seen[entry.name].source
+            raise ConfigError(f"{entry.source}: entry {entry.name!r}: the name is used twice; first at {first}")
         first_seen[entry.name] = entry

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 
+# Far beyond any useful schedule, and safely inside datetime's range when added to now.
+MAX_DURATION_S = 100 * 365 * 86400
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
 _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?[dhms])+")
@@ -30,6 +33,10 @@ def parse_duration(value: object) -> timedelta:
             raise ValueError(f"duration {value!r} is not a number of seconds or a string like 30s, 5m, 1h30m, 2d")
     else:
         raise ValueError(f"duration {value!r} is not a number of seconds or a string like 30s, 5m, 1h30m, 2d")
+    if not math.isfinite(seconds):
+        raise ValueError(f"duration {value!r} is not a finite number of seconds")
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"duration {value!r} is longer than the largest allowed, 100 years")
     if seconds <= 0:
         raise ValueError(f"duration {value!r} must be greater than zero")
     return timedelta(seconds=seconds)

@@ -271,7 +271,7 @@ BAD = {
             every: 99999999999999999999
         """,
         4,
-        "entry 'tick': duration 99999999999999999999 is too long (at most 999999999 days)",
+        "entry 'tick': duration 99999999999999999999 is longer than the largest allowed, 100 years",
     ),
     "jitter-zero": Bad(
         """

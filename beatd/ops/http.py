@@ -17,7 +17,8 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,7 +26,9 @@ from urllib.parse import urlsplit
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
+from beatd.entry import Entry
 from beatd.observer import Observer
+from beatd.ops.metrics import MetricsObserver
 
 log = logging.getLogger("beatd.ops.http")
 
@@ -185,3 +188,28 @@ class OpsHttpServer:
             self._server.shutdown()
             self._thread.join()
         self._server.server_close()
+
+
+@dataclass(frozen=True, slots=True)
+class OpsEndpoint:
+    """What `http:` in the config starts: the metrics and health observers and their server."""
+
+    metrics: MetricsObserver
+    health: Health
+    server: OpsHttpServer
+
+    @classmethod
+    def start(cls, host: str, port: int, *, entries: Callable[[], Iterable[Entry]],
+              lease_valid: Callable[[], bool] | None = None) -> OpsEndpoint:
+        """Create both observers and serve them on host:port.
+
+        `entries` and `lease_valid` are read from the daemon when called (see MetricsObserver
+        and Health). Raises OSError when host:port cannot be bound.
+        """
+        metrics = MetricsObserver(entries=entries)
+        health = Health(lease_valid=lease_valid)
+        server = OpsHttpServer(host, port, registry=metrics.registry, health=health)
+        return cls(metrics=metrics, health=health, server=server.start())
+
+    def close(self) -> None:
+        self.server.close()

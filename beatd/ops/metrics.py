@@ -20,8 +20,7 @@ from __future__ import annotations
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client import gc_collector, platform_collector, process_collector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gc_collector, platform_collector, process_collector
 
 from beatd.entry import Entry, Fire
 from beatd.observer import Observer

@@ -197,7 +197,7 @@ class SystemdNotifier(Observer):
         self.sender.send("STOPPING=1", "STATUS=stopping")
 
     def _status(self) -> str:
-        return f"STATUS={self._role}; {self._entry_count} entries"
+        return f"STATUS={self._role}; {self._entry_count} {'entry' if self._entry_count == 1 else 'entries'}"
 
 
 def _watchdog_interval_s(environ: Mapping[str, str], pid: int) -> float | None:

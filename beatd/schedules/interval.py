@@ -31,13 +31,16 @@ class IntervalSchedule:
     def kind(self) -> str:
         return "interval"
 
-    def next_after(self, t: datetime) -> datetime:
-        """The first slot strictly after t, in UTC."""
+    def next_after(self, t: datetime) -> datetime | None:
+        """The first slot strictly after t, in UTC; None past the end of the calendar (year 9999)."""
         # Whole microseconds keep the arithmetic exact for intervals such as 2.5 s.
         step_us = self.every // _MICROSECOND
         elapsed_us = (t - self.anchor) // _MICROSECOND
         slots_passed = elapsed_us // step_us
-        return (self.anchor + (slots_passed + 1) * step_us * _MICROSECOND).astimezone(UTC)
+        try:
+            return (self.anchor + (slots_passed + 1) * step_us * _MICROSECOND).astimezone(UTC)
+        except OverflowError:
+            return None
 
     def describe(self) -> str:
         return f"every {format_duration(self.every)}"
