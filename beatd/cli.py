@@ -32,6 +32,8 @@ CONFIG_OPTION = click.option(
 # `beatd next --until` without --count lists every fire in the window; this keeps a
 # one-second entry over a year (31 million rows) from exhausting memory.
 MAX_NEXT_ROWS = 1_000_000
+# Zone data and datetime arithmetic need headroom around the instants they are given.
+FIRST_LISTED_YEAR, LAST_LISTED_YEAR = 1900, 9000
 
 
 class UserError(click.ClickException):
@@ -80,6 +82,8 @@ def _parse_instant_option(value: str | None, option: str) -> datetime | None:
         raise click.BadParameter(f"{value!r} is not an ISO 8601 date-time", param_hint=option) from exc
     if moment.tzinfo is None:
         raise click.BadParameter(f"{value!r} needs a UTC offset, e.g. {value}+00:00", param_hint=option)
+    if not FIRST_LISTED_YEAR <= moment.year <= LAST_LISTED_YEAR:
+        raise click.BadParameter(f"{value!r} is outside the years {FIRST_LISTED_YEAR}-{LAST_LISTED_YEAR}", param_hint=option)
     return moment
 
 

@@ -53,7 +53,6 @@ _NEAREST_WEEKDAY = re.compile(r"^(?:(?P<before>\d+)W|W(?P<after>\d+))$", re.IGNO
 _NTH_WEEKDAY = re.compile(r"^(?P<weekday>\w+)#(?P<nth>\d+)$")
 _LAST_WEEKDAY = re.compile(r"^(?:L(?P<after>\w+)|(?P<before>\w+)L)$", re.IGNORECASE)
 
-_EARLIEST = datetime(2, 1, 1, tzinfo=UTC)
 _ONE_MINUTE = timedelta(minutes=1)
 _ONE_MICROSECOND = timedelta(microseconds=1)
 _ONE_DAY = timedelta(days=1)
@@ -281,8 +280,7 @@ class CronSchedule:
         - fall back repeats wall times: a wildcard entry fires in both passes, a
           fixed-time entry only in the first, so the second pass skips them.
         """
-        # Zone offsets are probed a year either side of the cursor; year 1 has no year 0.
-        cursor = max(t.astimezone(UTC), _EARLIEST)
+        cursor = t.astimezone(UTC)
         strictly_after = True
         while cursor.year < 9000:
             segment = segment_at(self.zone, cursor)
