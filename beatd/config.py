@@ -58,6 +58,8 @@ class Config:
     state: str = DEFAULT_STATE
     leader: LeaderConfig = field(default_factory=LeaderConfig)
     catchup_limit: int = DEFAULT_CATCHUP_LIMIT
+    # Where else entries come from, as (kind, target) pairs: ("sql", URL) or ("django", settings module).
+    stores: tuple[tuple[str, str], ...] = ()
     entries: tuple[Entry, ...] = ()
 
 
@@ -612,6 +614,7 @@ def load_config(path: str | Path) -> Config:
         state=document.get("state", DEFAULT_STATE),
         leader=_setting(document, path, "leader", _leader_of, LeaderConfig()),
         catchup_limit=document.get("catchup_limit", DEFAULT_CATCHUP_LIMIT),
+        stores=tuple((kind, target) for store in document.get("stores") or [] for kind, target in store.items()),
         entries=tuple(entries),
     )
 

@@ -26,6 +26,7 @@ from beatd.leader import Lease, LeaseBackend, LeaseKeeper, monotonic_clock
 from beatd.observer import Observer
 from beatd.publish import PublishFailed, Transport, build_message
 from beatd.state import RunRecord, StateStore
+from beatd.stores.base import EntryStore
 
 log = logging.getLogger("beatd")
 
@@ -37,6 +38,8 @@ PUBLISH_BATCH = 5000
 MAX_SLEEP_S = 30.0
 # A single instance's lock never expires; renewing it once a day keeps the loop asleep.
 SINGLE_INSTANCE_TTL = timedelta(days=3)
+# How often entry stores are asked what changed: edits apply within about a second.
+STORE_POLL_S = 1.0
 # How often a standby asks for the lease: failover then takes at most ttl plus this.
 STANDBY_POLL_S = 1.0
 
@@ -126,7 +129,7 @@ class Daemon:
 
     def __init__(self, config: Config, *, clock: Clock, transport: Transport, state: StateStore,
                  lease_backend: LeaseBackend, holder: str, origin: str,
-                 observer: Observer | None = None) -> None:
+                 observer: Observer | None = None, entry_stores: Sequence[EntryStore] = ()) -> None:
         self.config = config
         self.clock = clock
         self.transport = transport
@@ -136,6 +139,12 @@ class Daemon:
         self.origin = origin
         # The edge (systemd notify, metrics) hears what happens through this.
         self.observer = observer or Observer()
+        self.entry_stores = tuple(entry_stores)
+        # Entries by name: the config file's, then each store's (a name may come from one place only).
+        self.entries: dict[str, Entry] = {entry.name: entry for entry in config.entries}
+        self._owners: dict[str, str] = {entry.name: str(entry.source or config.path) for entry in config.entries}
+        self._stores_poll_at = 0.0
+        self._stores_backoff = Backoff("entry store")
         self.keeper = LeaseKeeper(config.leader.ttl if config.leader.backend != "none" else SINGLE_INSTANCE_TTL)
         self.term: _Term | None = None
         self.published_total = 0
@@ -164,8 +173,8 @@ class Daemon:
     # -- the loop ---------------------------------------------------------------------------
 
     def run(self) -> None:
-        log.info("beatd started: %d entries, holder %s", len(self.config.entries), self.holder)
-        self.observer.on_ready(len(self.config.entries))
+        log.info("beatd started: %d entries, holder %s", len(self.entries), self.holder)
+        self.observer.on_ready(len(self.entries))
         try:
             while not self._stopping:
                 self._turn()
@@ -178,6 +187,7 @@ class Daemon:
         if self._reload_requested:
             self._reload_requested = False
             self._reload()
+        self._poll_stores()
         self._keep_lease()
         term = self.term
         if term is None:
@@ -225,13 +235,13 @@ class Daemon:
             return
         now = self.clock.now()
         engine = Engine(catchup_limit=self.config.catchup_limit)
-        engine.load(self.config.entries, now=now,
+        engine.load(self.entries.values(), now=now,
                     last_scheduled={name: record.scheduled_at for name, record in records.items()})
         self.term = _Term(lease=lease, engine=engine,
                           run_counts={name: record.run_count for name, record in records.items()})
         log.info("leading with lease token %d: %d entries loaded, %d with recorded runs",
-                 lease.token, len(self.config.entries), len(records))
-        self.observer.on_leader(lease.token, len(self.config.entries))
+                 lease.token, len(self.entries), len(records))
+        self.observer.on_leader(lease.token, len(self.entries))
 
     def _step_down(self, reason: str) -> None:
         """Stop publishing; record what was sent if the fence still allows it (else it is re-sent)."""
@@ -345,6 +355,8 @@ class Daemon:
                     deadlines.append(monotonic_now + (wakeup - self.clock.now()).total_seconds())
             if term.unrecorded:
                 deadlines.append(self._state_backoff.retry_at)
+        if self.entry_stores:
+            deadlines.append(max(self._stores_poll_at, self._stores_backoff.retry_at))
         self.clock.wait(min(deadlines) - monotonic_now, self._wake)
         self._wake.clear()
 
@@ -357,17 +369,62 @@ class Daemon:
             config = load_config(self.config.path)
         except ConfigError as exc:
             log.error("config reload failed, keeping the running config: %s", exc)
-            self.observer.on_reload(False, len(self.config.entries))
+            self.observer.on_reload(False, len(self.entries))
             return
-        for setting in ("broker", "state", "leader"):
+        for setting in ("broker", "state", "leader", "stores"):
             if getattr(config, setting) != getattr(self.config, setting):
                 log.warning("config reload: %s changed; restart beatd to apply it", setting)
-        old = {entry.name: entry for entry in self.config.entries}
-        new = {entry.name: entry for entry in config.entries}
+        file_origin = str(self.config.path)
+        new = {name: entry for name, entry in self.entries.items() if not self._from_file(name)}
+        owners = {name: owner for name, owner in self._owners.items() if not self._from_file(name)}
+        for entry in config.entries:
+            if entry.name in owners:
+                log.error("config reload: entry %r at %s is also defined in %s; keeping that one",
+                          entry.name, entry.source, owners[entry.name])
+                continue
+            new[entry.name], owners[entry.name] = entry, str(entry.source or file_origin)
+        self.config = config
+        self._owners = owners
+        self._apply_entries(new, "config reloaded")
+        self.observer.on_reload(True, len(new))
+
+    def _from_file(self, name: str) -> bool:
+        return not self._owners.get(name, "").startswith("store ")
+
+    def _poll_stores(self) -> None:
+        """Apply what changed in the entry stores, at most once a second (one cheap query each)."""
+        monotonic_now = self.clock.monotonic()
+        if not self.entry_stores or monotonic_now < self._stores_poll_at or not self._stores_backoff.ready(monotonic_now):
+            return
+        self._stores_poll_at = monotonic_now + STORE_POLL_S
+        new = dict(self.entries)
+        for store in self.entry_stores:
+            origin = f"store {store}"
+            try:
+                changes = store.changes()
+            except BackendUnavailable as exc:
+                self._stores_backoff.failed(monotonic_now, exc)
+                return
+            for name in changes.deleted:
+                if self._owners.get(name) == origin:
+                    del new[name], self._owners[name]
+            for entry in changes.upserted:
+                owner = self._owners.setdefault(entry.name, origin)
+                if owner != origin:
+                    log.error("entry %r from %s is also defined in %s; keeping that one", entry.name, origin, owner)
+                    continue
+                new[entry.name] = entry
+        self._stores_backoff.succeeded(monotonic_now)
+        if new != self.entries:
+            self._apply_entries(new, "entry stores changed")
+
+    def _apply_entries(self, new: dict[str, Entry], what: str) -> None:
+        """Make `new` the entries, telling the engine only about those added, changed or removed."""
+        old = self.entries
         added = [entry for name, entry in new.items() if name not in old]
         changed = [entry for name, entry in new.items() if name in old and not _same_entry(old[name], entry)]
         removed = [name for name in old if name not in new]
-        self.config = config
+        self.entries = new
         if self.term is not None:
             engine, now = self.term.engine, self.clock.now()
             for entry in added:
@@ -379,9 +436,8 @@ class Daemon:
                 engine.add(entry, now=now, last_scheduled=engine.last_handed_out(entry.name) if keeps_slots else None)
             for name in removed:
                 engine.remove(name)
-        log.info("config reloaded: %d added, %d changed, %d removed, %d unchanged",
-                 len(added), len(changed), len(removed), len(new) - len(added) - len(changed))
-        self.observer.on_reload(True, len(new))
+        log.info("%s: %d added, %d changed, %d removed, %d unchanged",
+                 what, len(added), len(changed), len(removed), len(new) - len(added) - len(changed))
 
     def _shut_down(self) -> None:
         term = self.term
@@ -393,6 +449,8 @@ class Daemon:
             self._release(term.lease)
         self.transport.close()
         self.state.close()
+        for store in self.entry_stores:
+            store.close()
         self.lease_backend.close()
         log.info("beatd stopped: %d runs published", self.published_total)
 
