@@ -8,21 +8,27 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from beatd import __version__
-from beatd.config import Config, load_config
-from beatd.daemon import Daemon, SystemClock, origin_name
+from beatd.config import Config, load_config, parse_listen_address
+from beatd.daemon import Clock, Daemon, SystemClock, origin_name
 from beatd.entry import Entry, Fire
 from beatd.errors import BeatdError
 from beatd.leader import NEVER_EXPIRES, LeaseBackend, default_lock_path, holder_id, open_lease_backend
+from beatd.observer import Observer, Observers
+from beatd.ops import PacedClock
+from beatd.ops.notify import SystemdNotifier
 from beatd.publish import Transport, build_message, open_transport
 from beatd.state import StateStore, open_state_store
 from beatd.urls import redact_url
+
+if TYPE_CHECKING:
+    from beatd.ops.http import OpsEndpoint
 
 CONFIG_OPTION = click.option(
     "--config", "-c", "config_path", required=True, envvar="BEATD_CONFIG", show_envvar=True,
@@ -227,17 +233,51 @@ def run(config_path: str, log_level: str, log_format: str) -> None:
     config = _load(config_path)
     transport, state = _open_parts(config)
     lease_backend = _lease_backend(config)
-    daemon = Daemon(config, clock=SystemClock(), transport=transport, state=state,
-                    lease_backend=lease_backend, holder=holder_id(), origin=origin_name())
-    logging.getLogger("beatd").info("broker %s, state %s, leader backend %s", redact_url(config.broker),
-                                    redact_url(config.state), config.leader.backend)
-    signal.signal(signal.SIGTERM, lambda signum, frame: daemon.stop())
-    signal.signal(signal.SIGINT, lambda signum, frame: daemon.stop())
-    signal.signal(signal.SIGHUP, lambda signum, frame: daemon.reload())
+    with contextlib.ExitStack() as cleanup:
+        observers: list[Observer] = []
+        # The watchdog and /healthz judge the loop by its turns: it must turn often enough.
+        loop_waits_s: list[float] = []
+        notifier = SystemdNotifier.from_environment()
+        if notifier is not None:
+            cleanup.callback(notifier.close)
+            observers.append(notifier)
+            if notifier.max_loop_wait_s is not None:
+                loop_waits_s.append(notifier.max_loop_wait_s)
+        if config.http:
+            # The lambdas read the daemon when called, once it exists: the entries it runs now
+            # (they change on reload), and whether its lease still allows publishing.
+            endpoint = _start_http(config, config.http, entries=lambda: daemon.entries.values(),
+                                   lease_valid=lambda: daemon.keeper.may_publish(daemon.clock.monotonic()))
+            cleanup.callback(endpoint.close)
+            observers += [endpoint.metrics, endpoint.health]
+            loop_waits_s.append(endpoint.health.max_loop_wait_s)
+        clock: Clock = PacedClock(SystemClock(), min(loop_waits_s)) if loop_waits_s else SystemClock()
+        daemon = Daemon(config, clock=clock, transport=transport, state=state, lease_backend=lease_backend,
+                        holder=holder_id(), origin=origin_name(), observer=Observers(*observers))
+        logging.getLogger("beatd").info("broker %s, state %s, leader backend %s", redact_url(config.broker),
+                                        redact_url(config.state), config.leader.backend)
+        signal.signal(signal.SIGTERM, lambda signum, frame: daemon.stop())
+        signal.signal(signal.SIGINT, lambda signum, frame: daemon.stop())
+        signal.signal(signal.SIGHUP, lambda signum, frame: daemon.reload())
+        try:
+            daemon.run()
+        except BeatdError as exc:
+            raise UserError(str(exc)) from exc
+
+
+def _start_http(config: Config, address: str, *, entries: Callable[[], Iterable[Entry]],
+                lease_valid: Callable[[], bool]) -> OpsEndpoint:
+    """Metrics, health and their HTTP server on `http:`; a missing extra or a busy port is a UserError."""
     try:
-        daemon.run()
-    except BeatdError as exc:
-        raise UserError(str(exc)) from exc
+        # prometheus-client is an optional dependency: only who configures `http:` needs it.
+        from beatd.ops.http import OpsEndpoint
+    except ImportError as exc:
+        raise UserError(f"{config.path}: http: needs prometheus-client: pip install 'beatd[metrics]' ({exc})") from exc
+    host, port = parse_listen_address(address)
+    try:
+        return OpsEndpoint.start(host, port, entries=entries, lease_valid=lease_valid)
+    except OSError as exc:
+        raise UserError(f"{config.path}: http: cannot listen on {address}: {exc.strerror or exc}") from exc
 
 
 @main.command()

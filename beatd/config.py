@@ -58,6 +58,8 @@ class Config:
     state: str = DEFAULT_STATE
     leader: LeaderConfig = field(default_factory=LeaderConfig)
     catchup_limit: int = DEFAULT_CATCHUP_LIMIT
+    # host:port of the /metrics, /healthz and /readyz endpoint; None: no HTTP server.
+    http: str | None = None
     # Where else entries come from, as (kind, target) pairs: ("sql", URL) or ("django", settings module).
     stores: tuple[tuple[str, str], ...] = ()
     entries: tuple[Entry, ...] = ()
@@ -579,6 +581,31 @@ def _setting(document: _LineDict, path: Path, key: str, convert: Any, default: A
         raise ConfigError(f"{path}:{document.key_lines.get(key, document.line)}: {key}: {exc}") from exc
 
 
+_LISTEN_ADDRESS = re.compile(r"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9._-]*)):(?P<port>[0-9]{1,5})")
+
+
+def parse_listen_address(text: str) -> tuple[str, int]:
+    """The host and port of `host:port`; IPv6 in brackets (`[::1]:9808`); no host (`:9808`) means 127.0.0.1.
+
+    Raises:
+        ValueError: not host:port, or the port is outside 1-65535; the message names the value.
+    """
+    match = _LISTEN_ADDRESS.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not host:port; write for example 127.0.0.1:9808 (this host only) "
+                         "or 0.0.0.0:9808 (every interface)")
+    port = int(match["port"])
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port {port} in {text!r} is outside 1-65535")
+    return match["ipv6"] or match["host"] or "127.0.0.1", port
+
+
+def _http_address(value: str) -> str:
+    """The `http:` setting, checked, with the default host written out."""
+    host, port = parse_listen_address(value)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _leader_of(raw: Mapping[str, Any]) -> LeaderConfig:
     backend = raw.get("backend", "none")
     if backend != "none" and not raw.get("url"):
@@ -614,6 +641,7 @@ def load_config(path: str | Path) -> Config:
         state=document.get("state", DEFAULT_STATE),
         leader=_setting(document, path, "leader", _leader_of, LeaderConfig()),
         catchup_limit=document.get("catchup_limit", DEFAULT_CATCHUP_LIMIT),
+        http=_setting(document, path, "http", _http_address, None),
         stores=tuple((kind, target) for store in document.get("stores") or [] for kind, target in store.items()),
         entries=tuple(entries),
     )

@@ -371,7 +371,7 @@ class Daemon:
             log.error("config reload failed, keeping the running config: %s", exc)
             self.observer.on_reload(False, len(self.entries))
             return
-        for setting in ("broker", "state", "leader", "stores"):
+        for setting in ("broker", "state", "leader", "stores", "http"):
             if getattr(config, setting) != getattr(self.config, setting):
                 log.warning("config reload: %s changed; restart beatd to apply it", setting)
         file_origin = str(self.config.path)

@@ -82,7 +82,7 @@ ENTRY_KEYS = (
     "args, at, catchup, cron, description, elevation, enabled, end, every, jitter, kwargs, lat, lon, "
     "options, solar, start, task, timezone"
 )
-TOP_KEYS = "broker, catchup_limit, entries, include, leader, state, stores, timezone"
+TOP_KEYS = "broker, catchup_limit, entries, http, include, leader, state, stores, timezone"
 OPTION_KEYS = "exchange, expires, headers, priority, queue, routing_key, soft_time_limit, time_limit"
 NOT_A_DURATION = "is not a duration; write seconds (30, 2.5) or 30s, 5m, 1h30m, 2d"
 NOT_PLAIN_DATA = "is not allowed: beatd reads plain data (mappings, lists, text, numbers, true/false), never objects"

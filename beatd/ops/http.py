@@ -159,15 +159,18 @@ class _Handler(BaseHTTPRequestHandler):
 class OpsHttpServer:
     """Serves /metrics, /healthz and /readyz on host:port from a daemon thread; `close` stops it.
 
+    `close` takes up to `poll_interval_s`: how often the serving thread looks for it.
+
     Raises OSError (from the constructor) when the address cannot be bound: in use,
     not an address of this host, or a privileged port.
     """
 
-    def __init__(self, host: str, port: int, *, registry: CollectorRegistry, health: Health) -> None:
+    def __init__(self, host: str, port: int, *, registry: CollectorRegistry, health: Health,
+                 poll_interval_s: float = 0.5) -> None:
         # getaddrinfo picks the family, so 127.0.0.1, ::1 and host names all work.
         family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
         self._server = _Server(address, family, registry, health)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.5},
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": poll_interval_s},
                                         name="beatd-http", daemon=True)
 
     @property
