@@ -59,6 +59,7 @@ from _common import (
     DEFAULT_REDIS_URL,
     best_and_median,
     load_average,
+    machine_speed,
     percentile,
     print_table,
     proc_cpu_s,
@@ -192,6 +193,7 @@ def window_start_after(wall: float) -> float:
 
 
 def stop_process(process: subprocess.Popen[bytes], run: Run, timeout_s: float = 120.0) -> None:
+    """SIGTERM, then wait; notes peak RSS before and the time the process took to exit."""
     run.peak_rss_mib = (proc_status_kib(process.pid, "VmHWM") or 0) / 1024 or None
     if process.poll() is not None:
         run.note += f" exited early with code {process.returncode};"
@@ -366,10 +368,16 @@ def run_celery_beat(entries: int, workdir: Path, redis_url: str, *, warmup_s: fl
             measure(process, run, counter, started_wall, warmup_s=warmup_s, duration_s=duration_s,
                     start_timeout_s=start_timeout_s, max_window_s=max_window_s)
         finally:
+            log.flush()
+            logged_before_stop = log_path.stat().st_size
             stop_process(process, run)
-    errors = [line for line in log_path.read_text(errors="replace").splitlines() if "ERROR" in line or "Traceback" in line]
-    if errors:
-        run.note += f" {len(errors)} error lines, first: {errors[0][:160]};"
+    # celery beat logs "Couldn't apply scheduled task ...: I/O operation on closed file" for
+    # the entries due while it shuts down; only errors from before SIGTERM are news.
+    text = log_path.read_bytes()
+    for when, part in (("", text[:logged_before_stop]), (" after SIGTERM", text[logged_before_stop:])):
+        errors = [line for line in part.decode(errors="replace").splitlines() if "ERROR" in line or "Traceback" in line]
+        if errors:
+            run.note += f" {len(errors)} error lines{when}, first: {errors[0][:140]};"
     counter.client.close()
     flush(redis_url)
     return run
@@ -554,6 +562,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="a database this bench may flush")
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
+    print(machine_speed())
     timing = {"warmup_s": args.warmup, "duration_s": args.duration, "start_timeout_s": args.start_timeout,
               "max_window_s": args.max_window}
 

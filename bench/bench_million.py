@@ -42,6 +42,7 @@ from _common import (
     DEFAULT_REDIS_URL,
     best_and_median,
     load_average,
+    machine_speed,
     print_table,
     proc_cpu_s,
     proc_status_kib,
@@ -198,12 +199,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold", type=float, default=20.0, help="seconds to keep publishing after the first publish")
     parser.add_argument("--start-timeout", type=float, default=1800.0, help="give up on a first publish after this")
     parser.add_argument("--no-breakdown", action="store_true")
+    parser.add_argument("--breakdown-entries", type=int, help="run the breakdown on a file of this many entries "
+                        "(default: the same file)")
+    parser.add_argument("--skip-runs", action="store_true", help="only the breakdown")
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="a database this bench may flush")
     parser.add_argument("--breakdown-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.breakdown_child:
         breakdown_child(args.breakdown_child)
         return 0
+    print(machine_speed())
 
     with tempfile.TemporaryDirectory(prefix="beatd-bench-million-") as tmp:
         workdir = Path(tmp)
@@ -212,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generated {config.stat().st_size / 2**20:,.0f} MiB, {args.entries:,} entries, in {generate_s:.1f} s "
               "(not counted)", flush=True)
         runs = []
-        for repeat in range(1, args.repeats + 1):
+        for repeat in range(1, 0 if args.skip_runs else args.repeats + 1):
             print(f"[{time.strftime('%H:%M:%S')}] run {repeat} (load avg {load_average()})", file=sys.stderr, flush=True)
             for stale in workdir.glob("state.sqlite3*"):
                 stale.unlink()
@@ -236,14 +241,17 @@ def main(argv: list[str] | None = None) -> int:
             best, median = best_and_median(values)
             met = verdict(median < goal) if goal else ""
             rows.append((label, pattern.format(best), pattern.format(median), goal_text, met))
-        published = statistics.median([run.published for run in runs])
-        print_table(("1,000,000 interval entries", "best", "median", "goal", "met"), rows,
+        published = statistics.median([run.published for run in runs] or [0])
+        print_table((f"{args.entries:,} interval entries", "best", "median", "goal", "met"), rows,
                     title=f"beatd run, {len(runs)} runs, {args.hold:.0f} s of publishing each "
                           f"(median {published:,.0f} messages; load avg {load_average()})")
         for number, run in enumerate(runs, start=1):
             if run.note.strip():
                 print(f"  run {number}: {run.note.strip()}")
         if not args.no_breakdown:
+            if args.breakdown_entries and args.breakdown_entries != args.entries:
+                config = workdir / "breakdown.yaml"
+                generate(config, args.breakdown_entries, args.redis_url, workdir / "breakdown-state.sqlite3")
             breakdown(config)
     return 0
 

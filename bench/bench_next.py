@@ -35,7 +35,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from _common import BEATD, best_and_median, load_average, print_table, verdict, write_cron_yaml, write_interval_yaml
+from _common import (
+    BEATD,
+    best_and_median,
+    load_average,
+    machine_speed,
+    print_table,
+    verdict,
+    write_cron_yaml,
+    write_interval_yaml,
+)
 
 # A fixed --from keeps runs comparable from day to day; five daily fires from here cross
 # Europe's spring-forward (2026-03-29), so the DST paths of next_after are exercised too.
@@ -51,7 +60,7 @@ def run_cli_once(path: Path) -> tuple[float, float, int]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     completed = subprocess.run([BEATD, "next", "--config", str(path), "--count", "5", "--from", FROM],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+                               capture_output=True, check=False)
     wall_s = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if completed.returncode != 0:
@@ -173,7 +182,8 @@ def bench_cli(repeats: int, workdir: Path) -> None:
         rows.append((f"{count:,} {kind} entries", f"{best:.2f}", f"{median:.2f}", f"{cpu_best:.2f}",
                      f"{cpu_median:.2f}", f"< {goal:.0f}", verdict(median < goal)))
     print_table(("beatd next --count 5", "wall best s", "wall median s", "cpu best s", "cpu median s",
-                 "goal s", "goal"), rows, title=f"(a) beatd next --count 5, {repeats} runs each (load avg {load_average()})")
+                 "goal s", "goal"), rows,
+                title=f"(a) beatd next --count 5, {repeats} runs each (load avg {load_average()})")
 
     startup = [startup_seconds() for _ in range(repeats)]
     for kind, (path, count, _) in files.items():
@@ -311,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, help="where to write the generated files (default: a temp dir)")
     args = parser.parse_args(argv)
 
+    print(machine_speed())
     if not args.skip_calls:
         bench_calls(args.rounds)
     if not args.skip_cli:

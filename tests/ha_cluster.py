@@ -18,7 +18,6 @@ import base64
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -507,5 +506,3 @@ def run_status(config: Path, timeout_s: float = 60.0) -> dict[str, Any]:
         raise ClusterError(f"beatd status exited {done.returncode}: {done.stderr}")
     return json.loads(done.stdout)
 
-
-SIGNAL_NAMES = {signal.SIGKILL: "SIGKILL", signal.SIGTERM: "SIGTERM", signal.SIGSTOP: "SIGSTOP", signal.SIGCONT: "SIGCONT"}

@@ -16,6 +16,7 @@ with ttl 10 s as well. The schedules run on the real clock, so waits here are re
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -76,18 +77,27 @@ LOG_SLACK = timedelta(seconds=0.25)
 
 @dataclass(frozen=True)
 class Stores:
-    """Where the members keep state and the lease."""
+    """Where the members keep state and the lease, and how many times the leader is killed."""
 
     kind: str
     state_url: str
     leader: dict[str, str]
+    kills: int = KILLS
 
 
-@pytest.fixture(params=["redis", "sql"], ids=["redis-lease-redis-state", "sql-lease-postgres-state"])
+@pytest.fixture(
+    params=["redis", "postgres", "mariadb"],
+    ids=["redis-lease-redis-state", "sql-lease-postgres-state", "sql-lease-mariadb-state-4-kills"],
+)
 def stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
-    if request.param == "sql":
+    if request.param == "postgres":
         url = request.getfixturevalue("postgres_url")
-        yield Stores("sql", url, {"backend": "sql", "url": url, "ttl": "2s"})
+        yield Stores("sql-postgres", url, {"backend": "sql", "url": url, "ttl": "2s"})
+        return
+    if request.param == "mariadb":
+        # Shorter: the same paths as PostgreSQL, with MariaDB's locking and clock.
+        url = request.getfixturevalue("mysql_url")
+        yield Stores("sql-mariadb", url, {"backend": "sql", "url": url, "ttl": "2s"}, kills=4)
         return
     require_service("redis")
     import redis
@@ -160,7 +170,6 @@ class Timeline:
     kills: list[Kill] = field(default_factory=list)
     pauses: list[Pause] = field(default_factory=list)
     term_failovers_s: list[float] = field(default_factory=list)
-    terms: list[datetime] = field(default_factory=list)
 
 
 def settle_after(term: Leadership, cluster: Cluster) -> None:
@@ -181,10 +190,12 @@ def pause_leader(cluster: Cluster, leader: Leadership, timeline: Timeline, *, cu
     cut_at = None
     if cut is not None:
         cut.cut()
-        cut_at = utc_now()
-        unrecorded = lambda: member.matching(r"state store unavailable") and [
-            line for line in member.published() if line.scheduled_at > cut_at
-        ]
+        cut_at = cut_now = utc_now()
+
+        def unrecorded() -> bool:
+            failed = member.matching(r"state store unavailable")
+            return bool(failed) and any(line.scheduled_at > cut_now for line in member.published())
+
         wait_for(unrecorded, 3, f"{member.name}: a publish it could not record", cluster.explain)
     stopped_at = member.send(signal.SIGSTOP)
     if cut is not None:
@@ -230,7 +241,7 @@ def test_three_instances_survive_kills_pauses_and_stops_without_losing_or_doubli
 
         # When the leader is killed with SIGKILL ten times, at varying points of the second,
         # and each time restarted (it joins as a standby: the new leader already leads)
-        for offset_s in KILL_OFFSETS_S:
+        for offset_s in KILL_OFFSETS_S[: stores.kills]:
             for member in cluster.live():
                 cluster.wait_started(member)
             victim = leader.member
@@ -265,7 +276,6 @@ def test_three_instances_survive_kills_pauses_and_stops_without_losing_or_doubli
                 holder = stopping.holder()
                 stopped_at = stopping.send(signal.SIGTERM)
                 assert stopping.wait_exit() == 0, cluster.explain()
-                timeline.terms.append(stopped_at)
                 # ...the lease was released, not left to expire
                 current = lease_store.current()
                 assert current is None or current.holder != holder, (current, holder)
@@ -275,7 +285,7 @@ def test_three_instances_survive_kills_pauses_and_stops_without_losing_or_doubli
                 settle_after(leader, cluster)
             last = cluster.live()[0]
             sleep_until_second_plus(0.3)
-            timeline.terms.append(last.send(signal.SIGTERM))
+            last.send(signal.SIGTERM)
             assert last.wait_exit() == 0, cluster.explain()
             assert lease_store.current() is None
         finally:
@@ -287,12 +297,18 @@ def test_three_instances_survive_kills_pauses_and_stops_without_losing_or_doubli
     report = slot_report(read_queue(BROKER_URL, queue), ENTRIES)
     assert not report.missing, f"slots lost: {report.missing[:20]}"
     assert not report.wrong_ids, f"task ids not uuid5(entry, slot): {report.wrong_ids[:5]}"
-    assert report.last - report.first > timedelta(seconds=40)
-    assert len(timeline.kills) == KILLS
+    assert len(timeline.kills) == stores.kills
+    assert report.last - report.first > timedelta(seconds=3 * stores.kills)
+
+    # ...each new term took the next lease token: one more than the term before
+    tokens = sorted({term.token for member in cluster.members for term in member.terms()})
+    assert tokens == list(range(tokens[0], tokens[0] + len(tokens))), tokens
+    assert len(tokens) >= stores.kills + 5  # the first term, one per kill, two pauses, two SIGTERMs
 
     # ...a slot sent twice was the last one a killed leader sent, and its successor sent it
     # again within a ttl of the kill; or one the cut-off leader had published unrecorded
     pause, fenced = timeline.pauses
+    assert fenced.state_cut_at is not None
     unexplained = {}
     killed_resends = 0
     for (entry, instant), messages in report.doubled.items():
@@ -309,14 +325,19 @@ def test_three_instances_survive_kills_pauses_and_stops_without_losing_or_doubli
         killed_resends += by_kill
     assert not unexplained, f"slots sent twice, not by a kill in flight nor by the fenced leader: {unexplained}"
 
-    # ...the paused leader sent nothing after its pause, logged stepping down on resume,
-    # and its log shows no publish after SIGCONT
+    # ...each paused leader, once continued, stepped down before publishing anything: no
+    # slot of its pause came from it, and its log shows no publish from SIGCONT until it
+    # led again (if it did, later, after another leader's failure)
     for paused in (pause, fenced):
         member = paused.member
-        assert report.last_slot_of(member.pid) <= paused.stopped_at, member.name
-        assert not member.published(since_offset=paused.log_offset), member.name
-        assert member.matching(r"stepping down, publishing stopped", since_offset=paused.log_offset), member.name
         assert paused.successor.at < paused.continued_at
+        assert not [instant for instant in report.slots_of(member.pid)
+                    if paused.stopped_at < instant <= paused.continued_at], member.name
+        later_terms = [term.offset for term in member.terms() if term.offset > paused.log_offset]
+        until = later_terms[0] if later_terms else float("inf")
+        resumed = [line for line in member.lines(paused.log_offset) if line.offset < until]
+        assert not [line for line in resumed if line.message.startswith("published ")], member.log.read_text()[-3000:]
+        assert [line for line in resumed if line.message.startswith("stepping down, publishing stopped")], member.name
 
     # ...the cut-off leader's slot was re-sent by its successor under the same ids, and its
     # fenced write on resume was refused: the successor's newer token had written
@@ -372,9 +393,11 @@ def test_lease_store_down_5s_leader_steps_down_and_the_lease_is_taken_again_losi
 
         # When the lease store is killed between two slots, and started again 5 s later
         sleep_until_second_plus(0.3)
+        cpu_before = {member.pid: cpu_seconds(member.pid) for member in cluster.live()}
         down_at = utc_now()
         lease_server.kill()
         time.sleep(5)  # the point: the lease store stays away
+        cpu_during = {pid: cpu_seconds(pid) - used for pid, used in cpu_before.items()}
         up_at = utc_now()
         lease_server.start()
 
@@ -389,7 +412,8 @@ def test_lease_store_down_5s_leader_steps_down_and_the_lease_is_taken_again_losi
         again = cluster.wait_leader(after_token=leader.token, timeout_s=15)
         assert again.at > up_at
         settle_after(again, cluster)
-        assert member.matching(r"lease store available again"), cluster.explain()
+        # (its retries back off up to 5 s apart, so it may notice after the other member)
+        wait_for(lambda: member.matching(r"lease store available again"), 10, "the leader noticing", cluster.explain)
         wait_for(lambda: [line for line in again.member.published() if line.scheduled_at > up_at + 2 * TTL],
                  10, "publishing after recovery", cluster.explain)
         for stopping in cluster.live():
@@ -410,3 +434,13 @@ def test_lease_store_down_5s_leader_steps_down_and_the_lease_is_taken_again_losi
     assert not report.wrong_ids
     outage = [instant for instant in report.slots_of(again.member.pid) if down_at < instant < up_at]
     assert len(outage) >= 4, f"the outage's slots were not caught up: {outage}"
+    # ...and the members waited for the lease store with backoff, not in a busy loop
+    # (idle, a member uses about 0.02 CPU seconds in those 5 s)
+    assert max(cpu_during.values()) < 0.25, f"CPU seconds used while the lease store was down, by pid: {cpu_during}"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
