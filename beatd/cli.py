@@ -15,6 +15,7 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from beatd import __version__
+from beatd.cli_entries import db, entries, export_command, import_command
 from beatd.config import Config, load_config, parse_listen_address
 from beatd.daemon import Clock, Daemon, SystemClock, origin_name
 from beatd.entry import Entry, Fire
@@ -25,6 +26,7 @@ from beatd.ops import PacedClock
 from beatd.ops.notify import SystemdNotifier
 from beatd.publish import Transport, build_message, open_transport
 from beatd.state import StateStore, open_state_store
+from beatd.stores import open_entry_store
 from beatd.urls import redact_url
 
 if TYPE_CHECKING:
@@ -64,6 +66,13 @@ def main() -> None:
     Reads interval, cron, solar and one-off entries from YAML, works out when each is
     due with exact time-zone and DST rules, and sends one Celery task message per run.
     """
+
+
+# The SQL entry store's commands: beatd db upgrade, beatd entries ..., beatd import, beatd export.
+main.add_command(db)
+main.add_command(entries)
+main.add_command(import_command)
+main.add_command(export_command)
 
 
 @main.command()
@@ -252,8 +261,13 @@ def run(config_path: str, log_level: str, log_format: str) -> None:
             observers += [endpoint.metrics, endpoint.health]
             loop_waits_s.append(endpoint.health.max_loop_wait_s)
         clock: Clock = PacedClock(SystemClock(), min(loop_waits_s)) if loop_waits_s else SystemClock()
+        try:
+            entry_stores = [open_entry_store(kind, target, default_zone=config.timezone) for kind, target in config.stores]
+        except BeatdError as exc:
+            raise UserError(f"{config.path}: stores: {exc}") from exc
         daemon = Daemon(config, clock=clock, transport=transport, state=state, lease_backend=lease_backend,
-                        holder=holder_id(), origin=origin_name(), observer=Observers(*observers))
+                        holder=holder_id(), origin=origin_name(), observer=Observers(*observers),
+                        entry_stores=entry_stores)
         logging.getLogger("beatd").info("broker %s, state %s, leader backend %s", redact_url(config.broker),
                                         redact_url(config.state), config.leader.backend)
         signal.signal(signal.SIGTERM, lambda signum, frame: daemon.stop())

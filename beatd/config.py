@@ -394,6 +394,30 @@ def _validate_schema(document: _LineDict, path: Path, included: bool) -> None:
     raise ConfigError(f"{path}:{line}: {message}")
 
 
+def validate_entry_mapping(name: str, raw: Mapping[str, Any]) -> None:
+    """The schema checks of one entry's mapping, worded as for an entry in a file (without file:line).
+
+    For entries that come from elsewhere than a file (a SQL row, a command line); run
+    build_entry afterwards for the semantic checks, as the file loader does.
+
+    Raises:
+        ValueError: the first problem, in the mapping's key order (a file's line order);
+            its `keys` attribute is the path to the key it is about.
+    """
+    described = [_describe_schema_error(error) for error in _VALIDATOR.iter_errors({"entries": {name: dict(raw)}})
+                 if not _reported_by_build_entry(error)]
+    if not described:
+        return
+    order = {key: index for index, key in enumerate(raw)}
+
+    def place(found: tuple[list[Any], str]) -> tuple[int, int]:
+        location = found[0]
+        return (order.get(location[2], -1) if len(location) > 2 else -1, len(location))
+
+    location, message = min(described, key=place)
+    raise _EntryKeyError(tuple(str(key) for key in location[2:]), message)
+
+
 # ---------------------------------------------------------------------------------------
 # Entries
 

@@ -1,0 +1,1 @@
+"""Alembic revisions of the SQL entry store, oldest first by their down_revision chain."""

@@ -1,0 +1,851 @@
+"""Entries in a SQL database (SQLite, PostgreSQL, MariaDB/MySQL), read incrementally by revision.
+
+Three tables, created by `beatd db upgrade` (the Alembic migrations in ./migrations):
+
+    beatd_entries            one row per entry: its YAML keys as columns, plus id,
+                             revision, created_at and updated_at
+    beatd_entry_tombstones   name, revision, deleted_at: one row per deleted name
+    beatd_entries_revision   one row (id = 1): the revision counter
+
+Every write to beatd_entries, by this module or by any other program with plain SQL,
+runs triggers (installed by the migration) that take the next value of the counter row,
+stamp it on the written row as `revision`, and record deleted names (and the old name of
+a renamed row) as tombstones with their revision. A reader remembers the counter value
+it has seen (its cursor); "what changed" is then the rows and tombstones with a larger
+revision, found through an index. Why a counter row and not a sequence or max(revision):
+the UPDATE of the counter row locks it until the writer commits, so revisions become
+visible in the order they were handed out. With a sequence, a transaction holding
+revision 7 may commit after one holding 8 has been read, and a reader whose cursor moved
+to 8 would never see 7. Why tombstones: a deleted row leaves nothing to find by revision.
+
+Reads run in autocommit mode, each statement on its own snapshot. `changes` reads the
+counter (head) first, then the rows and tombstones with cursor < revision <= head, and
+moves the cursor to head: every revision up to head was committed before head was, so
+none is missed, and a row rewritten meanwhile (its revision now above head) comes back,
+in its newer form, in the next call. `load` reads every row after the counter, so a row
+written in between may be returned again by the next `changes`, which is harmless.
+docs/sql-store.md tells the long story and what other writers must (not) do.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import jsonschema
+import sqlalchemy
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Double,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    bindparam,
+    column,
+    delete,
+    func,
+    insert,
+    select,
+    table,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+)
+
+from beatd import config
+from beatd.config import build_entry
+from beatd.durations import format_duration, parse_duration
+from beatd.entry import CatchUp, Entry, Source
+from beatd.errors import BackendUnavailable, ConfigError
+from beatd.schedules import Schedule
+from beatd.schedules.cron import CronSchedule
+from beatd.schedules.interval import IntervalSchedule
+from beatd.schedules.once import OnceSchedule
+from beatd.schedules.solar import SolarSchedule
+from beatd.schedules.window import WindowedSchedule
+
+# Shared with the state store: exact entry names on MariaDB/MySQL (VARBINARY), the
+# driver's first line of an error, WAL mode for SQLite files. They should move to a
+# module both import; see the report that introduced this store.
+from beatd.state.sql import MAX_ENTRY_NAME_CHARS, _EntryName, _reason, _tune_sqlite_connection
+from beatd.stores.base import EntryChanges, EntryStore
+from beatd.urls import redact_url
+
+log = logging.getLogger("beatd.stores.sql")
+
+ENTRIES_TABLE = "beatd_entries"
+TOMBSTONES_TABLE = "beatd_entry_tombstones"
+REVISION_TABLE = "beatd_entries_revision"
+# Not Alembic's default `alembic_version`: the database may be an application's whose
+# own Alembic history lives there.
+VERSION_TABLE = "beatd_alembic_version"
+# The migration this code reads and writes; tests check it is the migrations' head.
+SCHEMA_REVISION = "b0001"
+# Older revisions this code knows about (a store at one of them needs `beatd db upgrade`).
+OLDER_SCHEMA_REVISIONS: tuple[str, ...] = ()
+
+# The YAML keys, in the order rows are exported and their problems reported.
+ENTRY_KEYS = ("task", "every", "cron", "solar", "lat", "lon", "elevation", "at", "args", "kwargs", "options",
+              "enabled", "timezone", "catchup", "jitter", "start", "end", "description")
+# Where each YAML key lives when its column has another name.
+COLUMN_OF_KEY = {"every": "every_s", "jitter": "jitter_s", "start": "start_at", "end": "end_at"}
+_DURATION_KEYS = ("every", "jitter")
+_JSON_KEYS = ("args", "kwargs", "options")
+_SCHEDULE_KEYS = config.SCHEDULE_KEYS
+_SOLAR_KEYS = ("lat", "lon", "elevation")
+_MYSQL_DIALECTS = ("mysql", "mariadb")
+_SUPPORTED_DIALECTS = ("sqlite", "postgresql", *_MYSQL_DIALECTS)
+_NAMES_PER_QUERY = 500
+
+metadata = MetaData()
+
+entries_table = Table(
+    ENTRIES_TABLE,
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", _EntryName(), nullable=False),
+    Column("task", Text, nullable=False),
+    Column("kind", String(16), nullable=False, comment="every, cron, solar or at: the schedule column that is set"),
+    Column("every_s", Double, comment="interval in seconds"),
+    Column("cron", Text),
+    Column("solar", String(32)),
+    Column("lat", Double),
+    Column("lon", Double),
+    Column("elevation", Double),
+    Column("at", String(64), comment="ISO 8601; without an offset it is read in the entry's zone"),
+    Column("args", JSON(none_as_null=True)),
+    Column("kwargs", JSON(none_as_null=True)),
+    Column("options", JSON(none_as_null=True)),
+    Column("enabled", Boolean, nullable=False, server_default=sqlalchemy.true()),
+    Column("timezone", String(64)),
+    Column("catchup", String(16)),
+    Column("jitter_s", Double),
+    Column("start_at", String(64), comment="ISO 8601, the YAML key `start`"),
+    Column("end_at", String(64), comment="ISO 8601, the YAML key `end`"),
+    Column("description", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("revision", BigInteger, nullable=False, server_default="0", index=True,
+           comment="set by trigger from beatd_entries_revision on every write"),
+    UniqueConstraint("name", name="uq_beatd_entries_name"),
+    comment="beatd: schedule entries",
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+)
+
+tombstones_table = Table(
+    TOMBSTONES_TABLE,
+    metadata,
+    Column("name", _EntryName(), primary_key=True),
+    Column("revision", BigInteger, nullable=False, index=True),
+    Column("deleted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    comment="beatd: names deleted from beatd_entries (or renamed away), with the revision of the deletion",
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+)
+
+revision_table = Table(
+    REVISION_TABLE,
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("revision", BigInteger, nullable=False),
+    comment="beatd: one row, the revision counter of beatd_entries",
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+)
+
+_version_table = table(VERSION_TABLE, column("version_num", String(32)))
+_ENTRY_COLUMNS = [c for c in entries_table.c if c.name not in ("id", "created_at", "updated_at", "revision")]
+
+_T = TypeVar("_T")
+
+
+# ---------------------------------------------------------------------------------------
+# Entries as mappings of their YAML keys, and as rows
+
+
+class _SchemaShortcut:
+    """A fast yes from the shipped entry schema, for the common case of a valid entry.
+
+    jsonschema takes about 300 µs for one entry, so 100,000 rows took 30 s to check. The
+    entry schema's keywords other than `properties` (additionalProperties: false,
+    required, oneOf of required, dependentRequired) depend only on which keys are present,
+    and `properties` checks each value on its own. So an entry is valid exactly when its
+    key set is, and each value is under its key's subschema; jsonschema decides both,
+    against the shipped schema, and the answers are remembered by key set and by (key,
+    value). A "no" sends the entry down the full path that words the message. If the
+    schema ever uses other keywords, the shortcut switches itself off.
+    """
+
+    _KEY_SET_KEYWORDS = {"type", "additionalProperties", "required", "oneOf", "dependentRequired", "properties",
+                         "description", "title"}
+    _MAX_REMEMBERED = 200_000
+
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        definitions = schema["$defs"]
+        entry = definitions["entry"]
+        self.usable = (set(entry) <= self._KEY_SET_KEYWORDS and entry.get("type") == "object"
+                       and isinstance(entry.get("additionalProperties", True), bool)
+                       and all(set(branch) == {"required"} for branch in entry.get("oneOf", [])))
+        properties = entry.get("properties", {})
+        self._key_set = jsonschema.Draft202012Validator({**entry, "properties": {key: True for key in properties}})
+        self._values = {key: jsonschema.Draft202012Validator({**subschema, "$defs": definitions})
+                        for key, subschema in properties.items()}
+        self._key_sets_seen: dict[frozenset[str], bool] = {}
+        self._values_seen: dict[tuple[str, str], bool] = {}
+
+    def passes(self, mapping: Mapping[str, Any]) -> bool:
+        """True only if the schema accepts the entry; False means "ask the full validation"."""
+        if not self.usable:
+            return False
+        keys = frozenset(mapping)
+        valid = self._key_sets_seen.get(keys)
+        if valid is None:
+            valid = self._key_sets_seen[keys] = self._key_set.is_valid(dict.fromkeys(mapping))
+        if not valid:
+            return False
+        if len(self._values_seen) > self._MAX_REMEMBERED:
+            self._values_seen.clear()
+        for key, value in mapping.items():
+            try:
+                seen = (key, json.dumps(value, sort_keys=True))
+            except (TypeError, ValueError):
+                return False
+            valid = self._values_seen.get(seen)
+            if valid is None:
+                validator = self._values.get(key)
+                # A key without a subschema got past the key-set check: anything goes there.
+                valid = self._values_seen[seen] = validator is None or validator.is_valid(value)
+            if not valid:
+                return False
+        return True
+
+
+_schema_shortcut = _SchemaShortcut(config._SCHEMA)
+
+
+def _check_entry_schema(name: str, mapping: Mapping[str, Any]) -> None:
+    """The JSON Schema checks of one entry, with a fast path for the common valid row.
+
+    Raises:
+        ValueError: the first problem, worded exactly as for an entry in a YAML file.
+    """
+    if not _schema_shortcut.passes(mapping):
+        config.validate_entry_mapping(name, mapping)
+
+
+def entry_of_mapping(name: str, mapping: Mapping[str, Any], default_zone: tzinfo, source: Source | None = None) -> Entry:
+    """An Entry from its YAML keys, validated by the same rules, with the same messages, as a file's.
+
+    Raises:
+        ValueError: the message a YAML file gets after its `file:line: entry 'name': `.
+    """
+    _check_entry_schema(name, mapping)
+    return build_entry(name, mapping, default_zone, source)
+
+
+def mapping_of_entry(entry: Entry) -> dict[str, Any]:
+    """The YAML keys that build the same Entry again (with the default zone it was built with).
+
+    Durations become seconds. An entry in the default zone (built without a `timezone`)
+    gets no `timezone` key, so it keeps following the default zone. An instant read
+    without an offset in the entry's zone is written without one again: with an offset,
+    a wall time that happens twice (02:30 on a fall-back day) would be the same instant
+    but no longer compare equal (PEP 495), and would stop following the entry's zone.
+    """
+    schedule: Schedule = entry.schedule
+    start = end = None
+    if isinstance(entry.schedule, WindowedSchedule):
+        schedule, start, end = entry.schedule.inner, entry.schedule.start, entry.schedule.end
+    mapping: dict[str, Any] = {"task": entry.task}
+    if isinstance(schedule, IntervalSchedule):
+        mapping["every"] = _seconds(schedule.every)
+    elif isinstance(schedule, CronSchedule):
+        mapping["cron"] = schedule.expression
+    elif isinstance(schedule, SolarSchedule):
+        mapping.update(solar=schedule.event, lat=schedule.latitude, lon=schedule.longitude)
+        if schedule.elevation:
+            mapping["elevation"] = schedule.elevation
+    elif isinstance(schedule, OnceSchedule):
+        mapping["at"] = _instant_text(schedule.at, entry.timezone)
+    else:
+        raise TypeError(f"entry {entry.name!r}: schedule {schedule!r} has no YAML form")
+    if entry.args:
+        mapping["args"] = list(entry.args)
+    if entry.kwargs:
+        mapping["kwargs"] = dict(entry.kwargs)
+    options = _mapping_of_options(entry)
+    if options:
+        mapping["options"] = options
+    if not entry.enabled:
+        mapping["enabled"] = False
+    if isinstance(entry.timezone, ZoneInfo):
+        mapping["timezone"] = entry.timezone.key
+    if entry.catchup != CatchUp.LATEST:
+        mapping["catchup"] = entry.catchup.value
+    if entry.jitter:
+        mapping["jitter"] = _seconds(entry.jitter)
+    if start is not None:
+        mapping["start"] = _instant_text(start, entry.timezone)
+    if end is not None:
+        mapping["end"] = _instant_text(end, entry.timezone)
+    if entry.description:
+        mapping["description"] = entry.description
+    return mapping
+
+
+def _mapping_of_options(entry: Entry) -> dict[str, Any]:
+    options = entry.options
+    mapping: dict[str, Any] = {}
+    for key in ("queue", "exchange", "routing_key", "priority"):
+        if getattr(options, key) is not None:
+            mapping[key] = getattr(options, key)
+    if options.expires is not None:
+        mapping["expires"] = _seconds(options.expires)
+    if options.headers:
+        mapping["headers"] = dict(options.headers)
+    for key in ("time_limit", "soft_time_limit"):
+        seconds = getattr(options, key)
+        if seconds is not None:
+            mapping[key] = int(seconds) if float(seconds).is_integer() else seconds
+    return mapping
+
+
+def _instant_text(moment: datetime, zone: tzinfo) -> str:
+    """ISO 8601; naive when the instant was read, naive, in the entry's own (IANA) zone."""
+    if moment.tzinfo is zone and isinstance(zone, ZoneInfo):
+        return moment.replace(tzinfo=None).isoformat()
+    return moment.isoformat()
+
+
+def _seconds(duration: timedelta) -> int | float:
+    """A duration as a number of seconds: whole ones as an int (YAML's `50`, not `50.0`)."""
+    seconds = duration.total_seconds()
+    return int(seconds) if seconds.is_integer() else seconds
+
+
+def _mapping_of_row(row: Row[Any] | Mapping[str, Any]) -> dict[str, Any]:
+    """The YAML keys a row holds, in ENTRY_KEYS order; NULL columns are absent keys."""
+    values = row._mapping if isinstance(row, Row) else row
+    mapping: dict[str, Any] = {}
+    for key in ENTRY_KEYS:
+        value = values[COLUMN_OF_KEY.get(key, key)]
+        if key == "enabled":
+            if not value:
+                mapping["enabled"] = False
+        elif value is not None:
+            mapping[key] = value
+    return mapping
+
+
+def _row_of_mapping(name: str, mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """Column values for an entry, after validating it as a YAML file's entry would be.
+
+    Raises:
+        ConfigError: `entry 'name': message`, the message as `beatd check` words it.
+    """
+    if len(name) > MAX_ENTRY_NAME_CHARS:
+        raise ConfigError(f"entry {name[:40]!r}...: the name is {len(name)} characters long; "
+                          f"the SQL store keeps names of up to {MAX_ENTRY_NAME_CHARS}")
+    try:
+        entry_of_mapping(name, mapping, UTC)
+        for key in _JSON_KEYS:
+            if key in mapping:
+                _check_json(key, mapping[key])
+    except ValueError as exc:
+        raise ConfigError(f"entry {name!r}: {exc}") from exc
+    kind = next(key for key in _SCHEDULE_KEYS if key in mapping)
+    row: dict[str, Any] = {"name": name, "kind": kind}
+    for key in ENTRY_KEYS:
+        value = mapping.get(key)
+        if key == "enabled":
+            value = True if value is None else value
+        elif value is not None and key in _DURATION_KEYS:
+            value = parse_duration(value).total_seconds()
+        elif value is not None and key in _SOLAR_KEYS:
+            value = float(value)
+        row[COLUMN_OF_KEY.get(key, key)] = value
+    return row
+
+
+def _check_json(key: str, value: Any) -> None:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{key} cannot be stored as JSON: {exc}") from exc
+
+
+def _same_row(stored: Mapping[Any, Any], wanted: Mapping[str, Any]) -> bool:
+    """Whether a write would change nothing; JSON compared as text, so [1], [1.0] and [true] differ."""
+    for name, value in wanted.items():
+        held = stored[name]
+        if name in _JSON_KEYS:
+            if json.dumps(held) != json.dumps(value):
+                return False
+        elif held != value:
+            return False
+    return True
+
+
+def yaml_mapping(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """An entry's keys as `beatd export` writes them: whole-second durations as 30s, 1h30m."""
+    shown = dict(mapping)
+    for key in _DURATION_KEYS:
+        value = shown.get(key)
+        if isinstance(value, float) and value.is_integer() and value > 0:
+            shown[key] = format_duration(timedelta(seconds=value))
+    return shown
+
+
+def describe_mapping(mapping: Mapping[str, Any]) -> str:
+    """An entry's schedule in words, from its keys (valid or not), for listings."""
+    parts = []
+    if "every" in mapping:
+        parts.append(f"every {yaml_mapping(mapping)['every']}")
+    if "cron" in mapping:
+        parts.append(f"cron {mapping['cron']}")
+    if "solar" in mapping:
+        parts.append(f"solar {mapping['solar']} at {mapping.get('lat')},{mapping.get('lon')}")
+    if "at" in mapping:
+        parts.append(f"at {mapping['at']}")
+    if "start" in mapping:
+        parts.append(f"from {mapping['start']}")
+    if "end" in mapping:
+        parts.append(f"until {mapping['end']}")
+    return " ".join(parts) or "(no schedule)"
+
+
+# ---------------------------------------------------------------------------------------
+# The store
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredEntry:
+    """One row of beatd_entries as stored: its YAML keys and its bookkeeping columns."""
+
+    row_id: int
+    name: str
+    kind: str
+    mapping: dict[str, Any]
+    revision: int
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpsertCounts:
+    """What `upsert_many` did: rows inserted, rows rewritten, rows left as they were."""
+
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+
+
+@dataclass(slots=True)
+class _Snapshot:
+    """What the caller has been handed: the cursor, and the names it holds or that failed."""
+
+    cursor: int
+    known: set[str] = field(default_factory=set)
+
+
+class SqlEntryStore(EntryStore):
+    """An EntryStore in beatd_entries, plus the writes the CLI and applications use.
+
+    Pass a SQLAlchemy URL, or an existing engine to share its pool (the store keeps one
+    of its connections for reading); the store disposes only an engine it created.
+    Opening does not connect: `load` does, so a daemon can start while the database is
+    down. Reads run on that one connection in autocommit mode, so an idle `changes` is
+    one statement and one round trip; a connection the server dropped is replaced once,
+    silently, before a read reports BackendUnavailable.
+
+    `default_zone` is the zone of entries without a `timezone` (the daemon's `timezone`).
+    Writes validate each entry as a YAML file's entry is validated, with the same
+    messages, and raise ConfigError("entry 'name': ...") before writing anything.
+    """
+
+    def __init__(self, url: str | None = None, *, engine: Engine | None = None, default_zone: tzinfo = UTC) -> None:
+        if (url is None) == (engine is None):
+            raise TypeError("SqlEntryStore takes exactly one of url or engine")
+        self._owns_engine = engine is None
+        self.engine = engine if engine is not None else create_store_engine(str(url))
+        self.default_zone = default_zone
+        self.where = redact_url(self.engine.url.render_as_string(hide_password=False))
+        if self.engine.dialect.name not in _SUPPORTED_DIALECTS:
+            self.close()
+            raise ConfigError(f"entry store {self.where}: database {self.engine.dialect.name!r} is not supported; "
+                              f"use one of {', '.join(_SUPPORTED_DIALECTS)}")
+        self._connection: Connection | None = None
+        self._snapshot: _Snapshot | None = None
+        self._schema_checked = False
+        self._invalid: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"SqlEntryStore({self.where!r})"
+
+    @property
+    def invalid(self) -> dict[str, str]:
+        """Rows skipped by the last reads because they do not validate: entry name -> message."""
+        return dict(self._invalid)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def load(self) -> list[Entry]:
+        def read(connection: Connection) -> tuple[int, list[Row[Any]]]:
+            if not self._schema_checked:
+                self._check_schema(connection)
+            head = self._head(connection, startup=True)
+            return head, list(connection.execute(select(entries_table)))
+
+        head, rows = self._read(read)
+        self._invalid = {}
+        entries = [entry for entry in (self._entry_or_none(row) for row in rows) if entry is not None]
+        self._snapshot = _Snapshot(cursor=head, known={entry.name for entry in entries})
+        return entries
+
+    def changes(self) -> EntryChanges:
+        snapshot = self._snapshot
+        if snapshot is None:
+            return EntryChanges(upserted=self.load())
+
+        def read(connection: Connection) -> tuple[int, list[Row[Any]], list[str]] | None:
+            head = self._head(connection, startup=False)
+            if head == snapshot.cursor:
+                return None
+            if head < snapshot.cursor:
+                return head, [], []
+            # Bounded by head; why that loses nothing is in the module docstring.
+            window = (snapshot.cursor, head)
+            rows = list(connection.execute(select(entries_table).where(entries_table.c.revision > window[0],
+                                                                       entries_table.c.revision <= window[1])))
+            gone = list(connection.execute(select(tombstones_table.c.name).where(
+                tombstones_table.c.revision > window[0], tombstones_table.c.revision <= window[1])).scalars())
+            return head, rows, gone
+
+        found = self._read(read)
+        if found is None:
+            return EntryChanges()
+        head, rows, gone = found
+        if head < snapshot.cursor:
+            return self._resynchronise(snapshot, head)
+        upserted = []
+        for row in rows:
+            entry = self._entry_or_none(row)
+            if entry is not None:
+                upserted.append(entry)
+        upserted_names = {entry.name for entry in upserted}
+        deleted = [name for name in dict.fromkeys(gone) if name not in upserted_names and name in snapshot.known]
+        present = {row.name for row in rows}
+        for name in gone:
+            if name not in present:
+                self._invalid.pop(name, None)
+        snapshot.known.difference_update(deleted)
+        snapshot.known.update(upserted_names)
+        snapshot.cursor = head
+        return EntryChanges(upserted=upserted, deleted=deleted)
+
+    def _resynchronise(self, snapshot: _Snapshot, head: int) -> EntryChanges:
+        """The counter went back (tables recreated, a backup restored): compare a full snapshot."""
+        log.warning("entry store %s: revision %d is below the %d already seen (tables recreated or restored?); "
+                    "reading every entry again", self.where, head, snapshot.cursor)
+        known = snapshot.known
+        entries = self.load()
+        # Names handed out before whose rows are now invalid keep their last good version.
+        kept = known & set(self._invalid)
+        if self._snapshot is not None:
+            self._snapshot.known |= kept
+        current = {entry.name for entry in entries} | kept
+        return EntryChanges(upserted=entries, deleted=sorted(known - current))
+
+    def _entry_or_none(self, row: Row[Any]) -> Entry | None:
+        """The row's Entry; None, with an error logged once per revision, if it does not validate."""
+        try:
+            entry = self._entry_of(row.id, row.name, row.kind, _mapping_of_row(row))
+        except ConfigError as exc:
+            self._invalid[row.name] = str(exc)
+            log.error("entry store %s: %s; the row is skipped (a version loaded before, if any, is kept)",
+                      self.where, exc)
+            return None
+        self._invalid.pop(row.name, None)
+        return entry
+
+    def _entry_of(self, row_id: int, name: str, kind: str, mapping: Mapping[str, Any]) -> Entry:
+        """The Entry of a row's keys. Raises ConfigError naming the table, the row id and the entry.
+
+        Its source is `beatd_entries:<row id>`, in the file:line form of YAML entries.
+        """
+        try:
+            entry = entry_of_mapping(name, mapping, self.default_zone, Source(path=ENTRIES_TABLE, line=row_id))
+            schedule_key = next(key for key in _SCHEDULE_KEYS if key in mapping)
+            if kind != schedule_key:
+                raise ValueError(f"kind {kind!r} does not match the schedule column that is set "
+                                 f"({COLUMN_OF_KEY.get(schedule_key, schedule_key)}); set kind to {schedule_key!r}")
+        except ValueError as exc:
+            raise ConfigError(f"{ENTRIES_TABLE} id {row_id}: entry {name!r}: {exc}") from exc
+        return entry
+
+    def _head(self, connection: Connection, *, startup: bool) -> int:
+        head = connection.execute(select(revision_table.c.revision).where(revision_table.c.id == 1)).scalar()
+        if head is None:
+            message = (f"entry store {self.where}: table {REVISION_TABLE} has lost its row; restore it with: "
+                       f"INSERT INTO {REVISION_TABLE} (id, revision) "
+                       f"SELECT 1, COALESCE(MAX(revision), 0) FROM {ENTRIES_TABLE}")
+            # While running, a broken store is one the daemon waits out with the entries it has.
+            raise ConfigError(message) if startup else BackendUnavailable(message)
+        return int(head)
+
+    def _check_schema(self, connection: Connection) -> None:
+        """Refuse a database without the tables, or with tables of another beatd version."""
+        upgrade = f"run: beatd db upgrade --url {self.where}"
+        has_table = sqlalchemy.inspect(connection).has_table(VERSION_TABLE)
+        version = connection.execute(select(_version_table.c.version_num)).scalar() if has_table else None
+        if version is None:
+            raise ConfigError(f"entry store {self.where}: the entry tables do not exist; {upgrade}")
+        if version in OLDER_SCHEMA_REVISIONS:
+            raise ConfigError(f"entry store {self.where}: the entry tables are at schema revision {version}, "
+                              f"this beatd needs {SCHEMA_REVISION}; {upgrade}")
+        if version != SCHEMA_REVISION:
+            raise ConfigError(f"entry store {self.where}: the entry tables are at schema revision {version!r}, "
+                              f"which this beatd does not know: a newer beatd has upgraded them. Upgrade beatd")
+        self._schema_checked = True
+
+    def _read(self, work: Callable[[Connection], _T]) -> _T:
+        """Run reads on the store's own autocommit connection; once more on a fresh one if it had died."""
+        for attempt in (1, 2):
+            try:
+                if self._connection is None:
+                    self._connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                return work(self._connection)
+            except DBAPIError as exc:
+                self._drop_connection()
+                if attempt == 1 and exc.connection_invalidated:
+                    continue  # the server restarted or dropped us since the last call
+                raise BackendUnavailable(f"entry store {self.where} is unavailable: {_reason(exc)}") from exc
+            except sqlalchemy.exc.TimeoutError as exc:
+                self._drop_connection()
+                raise BackendUnavailable(f"entry store {self.where} is unavailable: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.invalidate()
+                connection.close()
+            except DBAPIError:
+                pass
+
+    def close(self) -> None:
+        self._drop_connection()
+        if self._owns_engine:
+            self.engine.dispose()
+
+    # -- browsing -----------------------------------------------------------------------------
+
+    def rows(self) -> list[StoredEntry]:
+        """Every row as stored, valid or not, by name."""
+        rows = self._read(lambda connection: list(connection.execute(select(entries_table).order_by(entries_table.c.id))))
+        return sorted((_stored(row) for row in rows), key=lambda stored: stored.name)
+
+    def get(self, name: str) -> StoredEntry | None:
+        """The row of one entry as stored, or None."""
+        row = self._read(lambda connection: connection.execute(
+            select(entries_table).where(entries_table.c.name == name)).first())
+        return None if row is None else _stored(row)
+
+    def problem_of(self, stored: StoredEntry) -> str | None:
+        """Why a stored row would be skipped, or None if it is a valid entry."""
+        try:
+            self._entry_of(stored.row_id, stored.name, stored.kind, stored.mapping)
+        except ConfigError as exc:
+            return str(exc)
+        return None
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def add(self, name: str, mapping: Mapping[str, Any]) -> None:
+        """Insert a new entry.
+
+        Raises:
+            ConfigError: the entry does not validate, or an entry of that name exists.
+        """
+        values = _row_of_mapping(name, mapping)
+
+        def write(connection: Connection) -> None:
+            if self._id_of(connection, name) is not None:
+                raise ConfigError(f"entry {name!r} already exists in {self.where}; change it with `beatd entries edit`")
+            connection.execute(insert(entries_table).values(values))
+
+        self._write(write)
+
+    def update(self, name: str, mapping: Mapping[str, Any]) -> bool:
+        """Replace an entry's keys with `mapping` (keys left out are removed); False if nothing changed.
+
+        Raises:
+            ConfigError: the entry does not validate, or no entry has that name.
+        """
+        values = _row_of_mapping(name, mapping)
+
+        def write(connection: Connection) -> bool:
+            stored = connection.execute(select(entries_table).where(entries_table.c.name == name)).first()
+            if stored is None:
+                raise self._missing(name)
+            if _same_row(stored._mapping, values):
+                return False
+            connection.execute(update(entries_table).where(entries_table.c.id == stored.id).values(values))
+            return True
+
+        return self._write(write)
+
+    def set_enabled(self, name: str, enabled: bool) -> bool:
+        """Enable or disable an entry; False if it already was.
+
+        Raises:
+            ConfigError: no entry has that name.
+        """
+        def write(connection: Connection) -> bool:
+            result = connection.execute(update(entries_table).where(entries_table.c.name == name,
+                                                                    entries_table.c.enabled != enabled)
+                                        .values(enabled=enabled))
+            if result.rowcount:
+                return True
+            if self._id_of(connection, name) is None:
+                raise self._missing(name)
+            return False
+
+        return self._write(write)
+
+    def remove(self, name: str) -> None:
+        """Delete an entry (a tombstone tells readers).
+
+        Raises:
+            ConfigError: no entry has that name.
+        """
+        def write(connection: Connection) -> None:
+            if not connection.execute(delete(entries_table).where(entries_table.c.name == name)).rowcount:
+                raise self._missing(name)
+
+        self._write(write)
+
+    def upsert_many(self, mappings: Mapping[str, Mapping[str, Any]]) -> UpsertCounts:
+        """Insert or replace many entries in one transaction, all or none; identical rows are not rewritten.
+
+        Raises:
+            ConfigError: an entry does not validate (the first one, in the mapping's order);
+                nothing is written.
+        """
+        wanted = {name: _row_of_mapping(name, mapping) for name, mapping in mappings.items()}
+
+        def write(connection: Connection) -> UpsertCounts:
+            stored = self._rows_named(connection, list(wanted))
+            new = [values for name, values in wanted.items() if name not in stored]
+            changed = [{"match_name": name, **values} for name, values in wanted.items()
+                       if name in stored and not _same_row(stored[name], values)]
+            if new:
+                connection.execute(insert(entries_table), new)
+            if changed:
+                statement = (update(entries_table).where(entries_table.c.name == bindparam("match_name"))
+                             .values({c.name: bindparam(c.name) for c in _ENTRY_COLUMNS}))
+                connection.execute(statement, changed)
+            return UpsertCounts(added=len(new), changed=len(changed), unchanged=len(wanted) - len(new) - len(changed))
+
+        return self._write(write)
+
+    def _rows_named(self, connection: Connection, names: list[str]) -> dict[str, Mapping[Any, Any]]:
+        columns = [entries_table.c[c.name] for c in _ENTRY_COLUMNS]
+        if len(names) > 4 * _NAMES_PER_QUERY:
+            rows = connection.execute(select(*columns)).all()
+        else:
+            rows = [row for start in range(0, len(names), _NAMES_PER_QUERY)
+                    for row in connection.execute(select(*columns).where(
+                        entries_table.c.name.in_(names[start:start + _NAMES_PER_QUERY])))]
+        return {row.name: row._mapping for row in rows}
+
+    def _id_of(self, connection: Connection, name: str) -> int | None:
+        return connection.execute(select(entries_table.c.id).where(entries_table.c.name == name)).scalar()
+
+    def _missing(self, name: str) -> ConfigError:
+        return ConfigError(f"no entry named {name!r} in {self.where}")
+
+    def _write(self, work: Callable[[Connection], _T]) -> _T:
+        try:
+            with self.engine.begin() as connection:
+                _lock_for_writing(connection)
+                return work(connection)
+        except (OperationalError, InterfaceError, sqlalchemy.exc.TimeoutError) as exc:
+            raise BackendUnavailable(f"entry store {self.where} is unavailable: {_reason(exc)}") from exc
+        except IntegrityError as exc:
+            raise ConfigError(f"entry store {self.where}: the database refused the write: {_reason(exc)}") from exc
+        except DBAPIError as exc:
+            raise ConfigError(f"entry store {self.where}: the database refused the write: {_reason(exc)}; "
+                              f"are the tables there (beatd db upgrade) and may this user write them?") from exc
+
+
+def _lock_for_writing(connection: Connection) -> None:
+    """Start a write transaction holding the lock every writer of beatd_entries needs.
+
+    The triggers lock the counter row at the first row written; taking it first means
+    two writers that each hold a row the other wants cannot deadlock. On SQLite, whose
+    driver would begin the transaction only at the first INSERT (after our reads), BEGIN
+    IMMEDIATE takes the database's write lock at once instead.
+    """
+    if connection.dialect.name == "sqlite":
+        dbapi_connection = connection.connection.dbapi_connection
+        if dbapi_connection is not None and not getattr(dbapi_connection, "in_transaction", True):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        return
+    connection.execute(select(revision_table.c.revision).where(revision_table.c.id == 1).with_for_update())
+
+
+def _stored(row: Row[Any]) -> StoredEntry:
+    def aware(moment: datetime | None) -> datetime | None:
+        # MySQL DATETIME and SQLite text come back naive; the triggers write them in UTC.
+        return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+    return StoredEntry(row_id=row.id, name=row.name, kind=row.kind, mapping=_mapping_of_row(row), revision=row.revision,
+                       created_at=aware(row.created_at), updated_at=aware(row.updated_at))
+
+
+def create_store_engine(url: str) -> Engine:
+    """A SQLAlchemy engine for the entry store.
+
+    Raises:
+        ConfigError: the URL is malformed, names an unknown driver, or a SQLite file in a
+            directory that does not exist.
+    """
+    try:
+        engine = sqlalchemy.create_engine(url, pool_pre_ping=True)
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise ConfigError(
+            f"entry store URL {redact_url(url)!r} is not usable: {exc}; expected a URL such as "
+            "sqlite:///var/lib/beatd/entries.sqlite3, postgresql+psycopg2://user@host/db or "
+            "mysql+pymysql://user@host/db") from exc
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            directory = os.path.dirname(os.path.abspath(database))
+            if not os.path.isdir(directory):
+                engine.dispose()
+                raise ConfigError(f"entry store {redact_url(url)}: directory {directory!r} does not exist")
+        sqlalchemy.event.listen(engine, "connect", _tune_sqlite_connection)
+    return engine
