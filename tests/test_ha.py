@@ -350,9 +350,9 @@ def test_three_instances_survive_kills_pauses_and_stops_without_losing_or_doubli
                                                                           fenced.successor.member.pid}
     refused = fenced.member.matching(r"20 published runs not recorded .* is fenced off", fenced.log_offset)
     assert refused, f"no refused fenced write in the log:\n{fenced.member.log.read_text()[-3000:]}"
-    tokens = re.search(r"lease token (\d+) is fenced off, token (\d+) has written since", refused[0].message)
-    assert tokens, refused[0].message
-    assert int(tokens[1]) < fenced.successor.token <= int(tokens[2]), (refused[0].message, fenced.successor.token)
+    fence = re.search(r"lease token (\d+) is fenced off, token (\d+) has written since", refused[0].message)
+    assert fence, refused[0].message
+    assert int(fence[1]) < fenced.successor.token <= int(fence[2]), (refused[0].message, fenced.successor.token)
 
     # ...and, stopped, `beatd status` shows no leader and the last slot as every entry's last run
     status = run_status(configs[0])
