@@ -203,6 +203,8 @@ class Daemon:
         if not self.keeper.renew_due(monotonic_now) or monotonic_now < self._next_lease_attempt:
             return
         if not self._lease_backoff.ready(monotonic_now):
+            if self.term is not None and not self.keeper.may_publish(monotonic_now):
+                self._step_down("lease could not be renewed before its deadline")
             return
         try:
             lease = self.lease_backend.acquire(self.holder, self.config.leader.ttl)
@@ -344,7 +346,12 @@ class Daemon:
         monotonic_now = self.clock.monotonic()
         deadlines = [monotonic_now + MAX_SLEEP_S]
         renew_at = self.keeper.renew_at()
-        deadlines.append(renew_at if renew_at is not None else max(self._next_lease_attempt, self._lease_backoff.retry_at))
+        # After a failed renewal the renew point is already past: wait for the backoff, and
+        # wake at the publish deadline to step down on time.
+        deadlines.append(max(renew_at if renew_at is not None else self._next_lease_attempt, self._lease_backoff.retry_at))
+        publish_deadline = self.keeper.publish_deadline()
+        if publish_deadline is not None and publish_deadline > monotonic_now:
+            deadlines.append(publish_deadline)
         term = self.term
         if term is not None:
             if term.unsent:

@@ -66,9 +66,14 @@ _SUPPORTED_DIALECTS = ("sqlite", "postgresql", *_MYSQL_DIALECTS)
 # A lease call must fail fast rather than hang past the publish deadline: the daemon
 # retries anyway. Only drivers known to take these arguments get them.
 _TIMEOUT_S = 5
+# On PostgreSQL the server enforces them too: a holder frozen inside its renew
+# transaction (SIGSTOP, a dead host behind a half-open connection) must not keep the
+# lease row locked, or standbys would wait on it silently and never take over.
+_POSTGRES_TIMEOUTS = (f"-c lock_timeout={_TIMEOUT_S * 1000} -c statement_timeout={_TIMEOUT_S * 1000} "
+                      f"-c idle_in_transaction_session_timeout={_TIMEOUT_S * 1000}")
 _DRIVER_TIMEOUTS: dict[str, dict[str, Any]] = {
-    "psycopg2": {"connect_timeout": _TIMEOUT_S},
-    "psycopg": {"connect_timeout": _TIMEOUT_S},
+    "psycopg2": {"connect_timeout": _TIMEOUT_S, "options": _POSTGRES_TIMEOUTS},
+    "psycopg": {"connect_timeout": _TIMEOUT_S, "options": _POSTGRES_TIMEOUTS},
     "pymysql": {"connect_timeout": _TIMEOUT_S, "read_timeout": _TIMEOUT_S, "write_timeout": _TIMEOUT_S},
     "mysqldb": {"connect_timeout": _TIMEOUT_S, "read_timeout": _TIMEOUT_S, "write_timeout": _TIMEOUT_S},
 }
