@@ -28,6 +28,7 @@ from beatd.schedules.interval import EPOCH, IntervalSchedule
 from beatd.schedules.once import OnceSchedule
 from beatd.schedules.solar import SolarSchedule
 from beatd.schedules.window import WindowedSchedule
+from beatd.schema_shortcut import SchemaShortcut
 
 DEFAULT_BROKER = "sqla+sqlite:///beatd-broker.sqlite3"
 DEFAULT_STATE = "sqlite:///beatd-state.sqlite3"
@@ -170,7 +171,7 @@ class _Loader(yaml.SafeLoader):
         for name in missing:
             self.problems.append(_Problem(
                 _mark_of(node), f"environment variable {name} is not set (write ${{{name}:-default}} to give a default)"))
-        if missing or node.style is not None:
+        if missing or node.style:  # plain scalars: style None (Python parser) or "" (libyaml)
             return value
         # An unquoted ${VAR} is typed as YAML types the text it stands for, so
         # `enabled: ${FLAG:-true}` is a boolean and `priority: ${PRIO:-5}` a number.
@@ -257,6 +258,27 @@ def _raise_first_problem(document: Any, path: Path, problems: list[_Problem]) ->
     raise ConfigError(f"{where}: entry {name!r}: {message}")
 
 
+if getattr(yaml, "__with_libyaml__", False):
+
+    class _FastLoader(yaml.cyaml.CParser, _Loader):  # type: ignore[misc]
+        """_Loader on libyaml's parser, several times faster; constructors and resolvers are _Loader's.
+
+        Syntax errors are worded differently by libyaml, so a file it refuses is parsed
+        again by _Loader for the message users see.
+        """
+
+        def __init__(self, stream: str, path: Path) -> None:
+            yaml.cyaml.CParser.__init__(self, stream)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+            self.path = path
+            self.problems = []
+
+    _FIRST_LOADER: type[_Loader] = _FastLoader
+else:
+    _FIRST_LOADER = _Loader
+
+
 def _read_yaml(path: Path) -> _LineDict:
     """Parse one file into a line-aware mapping, turning YAML errors into file:line messages."""
     try:
@@ -266,6 +288,26 @@ def _read_yaml(path: Path) -> _LineDict:
     except UnicodeDecodeError as exc:
         bad_byte = exc.object[exc.start]
         raise ConfigError(f"{path}: the file is not UTF-8 text (byte {bad_byte:#04x} at offset {exc.start})") from exc
+    try:
+        fast = _FIRST_LOADER(text, path)
+        try:
+            document, problems = fast.get_single_data(), fast.problems
+        finally:
+            fast.dispose()
+    except yaml.YAMLError:
+        document, problems = _parse_for_messages(text, path)
+    if problems:
+        _raise_first_problem(document, path, problems)
+    if document is None:
+        return _new_line_dict()
+    if not isinstance(document, _LineDict):
+        kind = "list" if isinstance(document, list) else type(document).__name__
+        raise ConfigError(f"{path}:1: the file must be a mapping of settings and `entries:`, not a {kind}")
+    return document
+
+
+def _parse_for_messages(text: str, path: Path) -> tuple[Any, list[_Problem]]:
+    """Parse with the pure-Python loader, whose YAML errors are the ones users see."""
     loader: _Loader | None = None
     try:
         loader = _Loader(text, path)
@@ -285,14 +327,7 @@ def _read_yaml(path: Path) -> _LineDict:
     finally:
         if loader is not None:
             loader.dispose()
-    if loader.problems:
-        _raise_first_problem(document, path, loader.problems)
-    if document is None:
-        return _new_line_dict()
-    if not isinstance(document, _LineDict):
-        kind = "list" if isinstance(document, list) else type(document).__name__
-        raise ConfigError(f"{path}:1: the file must be a mapping of settings and `entries:`, not a {kind}")
-    return document
+    return document, loader.problems
 
 
 # ---------------------------------------------------------------------------------------
@@ -305,6 +340,8 @@ def _schema() -> dict[str, Any]:
 
 _SCHEMA = _schema()
 _VALIDATOR = jsonschema.Draft202012Validator(_SCHEMA)
+# Most entries are valid; this answers that cheaply and exactly (see beatd.schema_shortcut).
+SCHEMA_SHORTCUT = SchemaShortcut(_SCHEMA)
 _DURATION_SCHEMA = _SCHEMA["$defs"]["duration"]
 _ENTRY_SCHEMA = _SCHEMA["$defs"]["entry"]
 _INCLUDED_FILE_KEYS = {"entries"}
@@ -382,6 +419,8 @@ def _validate_schema(document: _LineDict, path: Path, included: bool) -> None:
         if extra:
             line = document.key_lines.get(extra[0], document.line)
             raise ConfigError(f"{path}:{line}: included files hold only `entries:`; move {extra[0]!r} to the main file")
+    if _valid_by_shortcut(document):
+        return
     described = [_describe_schema_error(error) for error in _VALIDATOR.iter_errors(document)
                  if not _reported_by_build_entry(error)]
     if not described:
@@ -392,6 +431,16 @@ def _validate_schema(document: _LineDict, path: Path, included: bool) -> None:
     if len(location) >= 2 and location[0] == "entries":
         raise ConfigError(f"{path}:{line}: entry {location[1]!r}: {message}")
     raise ConfigError(f"{path}:{line}: {message}")
+
+
+def _valid_by_shortcut(document: _LineDict) -> bool:
+    """True when the schema surely accepts the document; False means "run the full validation"."""
+    entries = document.get("entries")
+    if entries is not None and not isinstance(entries, Mapping):
+        return False
+    if entries and not all(isinstance(raw, Mapping) and SCHEMA_SHORTCUT.passes(raw) for raw in entries.values()):
+        return False
+    return bool(_VALIDATOR.is_valid({**document, "entries": None}))
 
 
 def validate_entry_mapping(name: str, raw: Mapping[str, Any]) -> None:

@@ -38,8 +38,8 @@ PUBLISH_BATCH = 5000
 MAX_SLEEP_S = 30.0
 # A single instance's lock never expires; renewing it once a day keeps the loop asleep.
 SINGLE_INSTANCE_TTL = timedelta(days=3)
-# How often entry stores are asked what changed: edits apply within about a second.
-STORE_POLL_S = 1.0
+# How often entry stores are asked what changed: edits apply within half a second.
+STORE_POLL_S = 0.5
 # How often a standby asks for the lease: failover then takes at most ttl plus this.
 STANDBY_POLL_S = 1.0
 

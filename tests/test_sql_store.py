@@ -883,7 +883,7 @@ def test_the_schema_shortcut_says_yes_only_when_the_schema_does() -> None:
     from hypothesis import strategies as st
 
     from beatd import config
-    from beatd.stores.sql import _schema_shortcut
+    from beatd.config import SCHEMA_SHORTCUT as _schema_shortcut
 
     assert _schema_shortcut.usable
 

@@ -185,9 +185,11 @@ class _EntryParts:
 
 # Rendering argsrepr the way Celery does and encoding the body cost more than the rest
 # of a message together (about 70 us of 130 us here); entries are immutable, so both
-# are kept per entry. Bounded, so entries replaced by a reload are let go eventually.
+# are kept per entry. Bounded, so entries replaced by reloads are let go eventually: when
+# full it is emptied at once, since evicting one by one made every lookup miss once the
+# entries outnumbered the cache (they are visited in turn).
 _PARTS_CACHE: dict[int, _EntryParts] = {}
-_PARTS_CACHE_SIZE = 65_536
+_PARTS_CACHE_SIZE = 2_097_152
 _PARTS_CACHE_LOCK = threading.Lock()  # only misses take it; hits read the dict as is
 
 
@@ -205,8 +207,7 @@ def _entry_parts(entry: Entry) -> _EntryParts:
     )
     with _PARTS_CACHE_LOCK:
         if len(_PARTS_CACHE) >= _PARTS_CACHE_SIZE:
-            # Oldest first: dicts keep insertion order.
-            del _PARTS_CACHE[next(iter(_PARTS_CACHE))]
+            _PARTS_CACHE.clear()
         _PARTS_CACHE[id(entry)] = parts
     return parts
 

@@ -38,7 +38,6 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-import jsonschema
 import sqlalchemy
 from sqlalchemy import (
     JSON,
@@ -184,64 +183,6 @@ _T = TypeVar("_T")
 # Entries as mappings of their YAML keys, and as rows
 
 
-class _SchemaShortcut:
-    """A fast yes from the shipped entry schema, for the common case of a valid entry.
-
-    jsonschema takes about 300 µs for one entry, so 100,000 rows took 30 s to check. The
-    entry schema's keywords other than `properties` (additionalProperties: false,
-    required, oneOf of required, dependentRequired) depend only on which keys are present,
-    and `properties` checks each value on its own. So an entry is valid exactly when its
-    key set is, and each value is under its key's subschema; jsonschema decides both,
-    against the shipped schema, and the answers are remembered by key set and by (key,
-    value). A "no" sends the entry down the full path that words the message. If the
-    schema ever uses other keywords, the shortcut switches itself off.
-    """
-
-    _KEY_SET_KEYWORDS = {"type", "additionalProperties", "required", "oneOf", "dependentRequired", "properties",
-                         "description", "title"}
-    _MAX_REMEMBERED = 200_000
-
-    def __init__(self, schema: Mapping[str, Any]) -> None:
-        definitions = schema["$defs"]
-        entry = definitions["entry"]
-        self.usable = (set(entry) <= self._KEY_SET_KEYWORDS and entry.get("type") == "object"
-                       and isinstance(entry.get("additionalProperties", True), bool)
-                       and all(set(branch) == {"required"} for branch in entry.get("oneOf", [])))
-        properties = entry.get("properties", {})
-        self._key_set = jsonschema.Draft202012Validator({**entry, "properties": {key: True for key in properties}})
-        self._values = {key: jsonschema.Draft202012Validator({**subschema, "$defs": definitions})
-                        for key, subschema in properties.items()}
-        self._key_sets_seen: dict[frozenset[str], bool] = {}
-        self._values_seen: dict[tuple[str, str], bool] = {}
-
-    def passes(self, mapping: Mapping[str, Any]) -> bool:
-        """True only if the schema accepts the entry; False means "ask the full validation"."""
-        if not self.usable:
-            return False
-        keys = frozenset(mapping)
-        valid = self._key_sets_seen.get(keys)
-        if valid is None:
-            valid = self._key_sets_seen[keys] = self._key_set.is_valid(dict.fromkeys(mapping))
-        if not valid:
-            return False
-        if len(self._values_seen) > self._MAX_REMEMBERED:
-            self._values_seen.clear()
-        for key, value in mapping.items():
-            try:
-                seen = (key, json.dumps(value, sort_keys=True))
-            except (TypeError, ValueError):
-                return False
-            valid = self._values_seen.get(seen)
-            if valid is None:
-                validator = self._values.get(key)
-                # A key without a subschema got past the key-set check: anything goes there.
-                valid = self._values_seen[seen] = validator is None or validator.is_valid(value)
-            if not valid:
-                return False
-        return True
-
-
-_schema_shortcut = _SchemaShortcut(config._SCHEMA)
 
 
 def _check_entry_schema(name: str, mapping: Mapping[str, Any]) -> None:
@@ -250,7 +191,7 @@ def _check_entry_schema(name: str, mapping: Mapping[str, Any]) -> None:
     Raises:
         ValueError: the first problem, worded exactly as for an entry in a YAML file.
     """
-    if not _schema_shortcut.passes(mapping):
+    if not config.SCHEMA_SHORTCUT.passes(mapping):
         config.validate_entry_mapping(name, mapping)
 
 
