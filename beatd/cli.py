@@ -8,7 +8,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
@@ -350,9 +350,9 @@ def status(config_path: str, as_json: bool) -> None:
         click.echo(f"leader: {leader['holder']} (token {leader['token']}, {expiry})")
     else:
         click.echo("leader: none")
-    table = [("ENTRY", "TASK", "KIND", "LAST RUN", "NEXT RUN", "RUNS")]
-    table += [(row["entry"], row["task"], row["kind"] if row["enabled"] else "disabled",
-               row["last_run"] or "-", row["next_run"] or "-", str(row["run_count"])) for row in rows]
+    table: list[tuple[str, ...]] = [("ENTRY", "TASK", "KIND", "LAST RUN", "NEXT RUN", "RUNS")]
+    table += [(str(row["entry"]), str(row["task"]), str(row["kind"]) if row["enabled"] else "disabled",
+               str(row["last_run"] or "-"), str(row["next_run"] or "-"), str(row["run_count"])) for row in rows]
     _print_table(table)
 
 
@@ -366,7 +366,7 @@ def _leader_info(config: Config) -> dict[str, Any] | None:
     return {"holder": info.holder, "token": info.token, "expires": expires}
 
 
-def _print_table(table: list[tuple[str, ...]]) -> None:
+def _print_table(table: Sequence[Sequence[str]]) -> None:
     widths = [max(len(row[column]) for row in table) for column in range(len(table[0]))]
     for row in table:
         sys.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() + "\n")
