@@ -59,7 +59,8 @@ def write_config(path: Path, entries: str, tmp_path: Path) -> Path:
     return path
 
 
-def run_daemon(config_path: Path, start: datetime, until: datetime) -> tuple[Daemon, SimulatedClock]:
+def make_daemon(config_path: Path, start: datetime, until: datetime) -> tuple[Daemon, SimulatedClock]:
+    """A daemon on real SQLite broker, state and lock, driven by a simulated clock that stops it at `until`."""
     config = load_config(config_path)
     clock = SimulatedClock(start, until)
     daemon = Daemon(
@@ -72,6 +73,11 @@ def run_daemon(config_path: Path, start: datetime, until: datetime) -> tuple[Dae
         origin="beatd-1@test",
     )
     clock.daemon = daemon
+    return daemon, clock
+
+
+def run_daemon(config_path: Path, start: datetime, until: datetime) -> tuple[Daemon, SimulatedClock]:
+    daemon, clock = make_daemon(config_path, start, until)
     daemon.run()
     return daemon, clock
 
@@ -154,18 +160,7 @@ def test_reload_adds_changes_and_removes_entries_keeping_the_others(tmp_path):
         "  keep:\n    task: tasks.keep\n    every: 10\n  drop:\n    task: tasks.drop\n    every: 10\n",
         tmp_path,
     )
-    config = load_config(config_path)
-    clock = SimulatedClock(T0, T0 + timedelta(seconds=60.5))
-    daemon = Daemon(
-        config,
-        clock=clock,
-        transport=open_transport(config.broker),
-        state=open_state_store(config.state),
-        lease_backend=LocalLeaseBackend(config.leader.lock_file, monotonic=clock.monotonic),
-        holder="test:1:a",
-        origin="beatd-1@test",
-    )
-    clock.daemon = daemon
+    daemon, clock = make_daemon(config_path, T0, T0 + timedelta(seconds=60.5))
     original_wait = clock.wait
 
     def wait_and_edit(seconds: float, wake: threading.Event) -> None:
@@ -192,18 +187,7 @@ def test_reload_adds_changes_and_removes_entries_keeping_the_others(tmp_path):
 
 def test_reload_with_a_broken_file_keeps_the_running_config(tmp_path, caplog):
     config_path = write_config(tmp_path / "beatd.yaml", "  keep:\n    task: tasks.keep\n    every: 10\n", tmp_path)
-    config = load_config(config_path)
-    clock = SimulatedClock(T0, T0 + timedelta(seconds=30.5))
-    daemon = Daemon(
-        config,
-        clock=clock,
-        transport=open_transport(config.broker),
-        state=open_state_store(config.state),
-        lease_backend=LocalLeaseBackend(config.leader.lock_file, monotonic=clock.monotonic),
-        holder="test:1:a",
-        origin="beatd-1@test",
-    )
-    clock.daemon = daemon
+    daemon, clock = make_daemon(config_path, T0, T0 + timedelta(seconds=30.5))
     config_path.write_text("entries:\n  keep:\n    task: tasks.keep\n    every: 0\n")
     daemon.reload()
     with caplog.at_level(logging.ERROR, logger="beatd"):
