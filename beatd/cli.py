@@ -8,7 +8,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ from beatd.observer import Observer, Observers
 from beatd.ops import PacedClock
 from beatd.ops.notify import SystemdNotifier
 from beatd.publish import Transport, build_message, open_transport
+from beatd.schedules import Schedule
 from beatd.state import StateStore, open_state_store
 from beatd.stores import open_entry_store
 from beatd.urls import redact_url
@@ -102,14 +103,15 @@ def _parse_instant_option(value: str | None, option: str) -> datetime | None:
     return moment
 
 
-def _fires_of(entry: Entry, start: datetime, until: datetime | None, count: int | None) -> Iterator[datetime]:
-    """The entry's fires strictly after start, at or before until, at most count of them."""
-    produced = 0
-    fire_at = entry.schedule.next_after(start)
-    while fire_at is not None and (until is None or fire_at <= until) and (count is None or produced < count):
-        yield fire_at
-        produced += 1
-        fire_at = entry.schedule.next_after(fire_at)
+def _fires_of(schedule: Schedule, start: datetime, until: datetime | None, count: int | None) -> list[datetime]:
+    """The schedule's fires strictly after start, at or before until, at most count (and MAX_NEXT_ROWS + 1) of them."""
+    limit = min(count, MAX_NEXT_ROWS + 1) if count is not None else MAX_NEXT_ROWS + 1
+    fires: list[datetime] = []
+    fire_at = schedule.next_after(start)
+    while fire_at is not None and (until is None or fire_at <= until) and len(fires) < limit:
+        fires.append(fire_at)
+        fire_at = schedule.next_after(fire_at)
+    return fires
 
 
 def _utc_text(moment: datetime) -> str:
@@ -162,9 +164,17 @@ def next_command(config_path: str, from_text: str | None, until_text: str | None
         if disabled:
             click.echo(f"note: entry {disabled[0]!r} is disabled and never fires", err=True)
         entries = [entry for entry in entries if entry.name in entry_names]
+    # Entries often share a schedule (schedules are immutable values): compute each once.
+    fires_by_schedule: dict[Schedule, list[datetime]] = {}
+
+    def fires_of(schedule: Schedule) -> list[datetime]:
+        if schedule not in fires_by_schedule:
+            fires_by_schedule[schedule] = _fires_of(schedule, start, until, count)
+        return fires_by_schedule[schedule]
+
     fires = itertools.islice(
         ((fire_at.astimezone(UTC), entry.name, fire_at.astimezone(entry.timezone), entry)
-         for entry in entries for fire_at in _fires_of(entry, start, until, count)),
+         for entry in entries for fire_at in fires_of(entry.schedule)),
         MAX_NEXT_ROWS + 1,
     )
     rows = sorted(fires, key=lambda row: (row[0], row[1]))

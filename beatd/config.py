@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import math
@@ -471,6 +472,12 @@ def validate_entry_mapping(name: str, raw: Mapping[str, Any]) -> None:
 # Entries
 
 
+@functools.lru_cache(maxsize=65536)
+def _parse_cron(expression: str, zone: tzinfo) -> CronSchedule:
+    """CronSchedule.parse, shared: schedules are immutable, and big files repeat a few expressions."""
+    return CronSchedule.parse(expression, zone)
+
+
 def parse_zone(name: str) -> ZoneInfo:
     """An IANA zone by name.
 
@@ -548,7 +555,7 @@ def _schedule_of(raw: Mapping[str, Any], zone: tzinfo) -> Schedule:
         if kind == "every":
             schedule = IntervalSchedule(every=parse_duration(raw["every"]), anchor=start or EPOCH)
         elif kind == "cron":
-            schedule = CronSchedule.parse(raw["cron"], zone)
+            schedule = _parse_cron(raw["cron"], zone)
         elif kind == "solar":
             if "lat" not in raw or "lon" not in raw:
                 raise _EntryKeyError((), "solar entries need lat and lon")

@@ -124,7 +124,7 @@ def breakdown(path: Path) -> dict[str, float]:
     started = time.perf_counter()
     rows = sorted(
         ((fire_at.astimezone(UTC), entry.name, fire_at.astimezone(entry.timezone), entry)
-         for entry in entries for fire_at in cli._fires_of(entry, start, None, 5)),
+         for entry in entries for fire_at in cli._fires_of(entry.schedule, start, None, 5)),
         key=lambda row: (row[0], row[1]),
     )
     fires_s = time.perf_counter() - started
