@@ -37,9 +37,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import (
     ArgumentError,
     DBAPIError,
-    InterfaceError,
     NoSuchModuleError,
-    OperationalError,
 )
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
@@ -54,6 +52,7 @@ from beatd.leader.base import (
     check_ttl,
     monotonic_clock,
 )
+from beatd.sqlhelpers import create_tables, driver_reason
 from beatd.urls import redact_url
 
 DEFAULT_LEASE_NAME = "beatd"
@@ -278,22 +277,7 @@ class SqlLeaseBackend(LeaseBackend):
             self._ready = True
 
     def _create_table(self) -> None:
-        try:
-            _metadata.create_all(self.engine, checkfirst=True)
-            return
-        except DBAPIError:
-            # Another instance may have created the table between our check and our
-            # CREATE TABLE; a second pass then finds it, and a second failure is real.
-            pass
-        try:
-            _metadata.create_all(self.engine, checkfirst=True)
-        except (OperationalError, InterfaceError):
-            raise
-        except DBAPIError as exc:
-            raise ConfigError(
-                f"lease store {self._where}: cannot create table beatd_lease: {_reason(exc)}; "
-                "grant the database user CREATE, or create it as an administrator"
-            ) from exc
+        create_tables(_metadata, self.engine, cannot=f"lease store {self._where}: cannot create table beatd_lease")
 
     @contextmanager
     def _backend_errors(self) -> Iterator[None]:
@@ -309,7 +293,7 @@ class SqlLeaseBackend(LeaseBackend):
         except Exception as exc:
             self._ready = False
             if isinstance(exc, (DBAPIError, sqlalchemy.exc.TimeoutError)):
-                raise BackendUnavailable(f"lease store {self._where} is unavailable: {_reason(exc)}") from exc
+                raise BackendUnavailable(f"lease store {self._where} is unavailable: {driver_reason(exc)}") from exc
             raise
 
 
@@ -369,8 +353,3 @@ def _from_microseconds(microseconds: int) -> datetime:
     return _EPOCH + timedelta(microseconds=microseconds)
 
 
-def _reason(exc: BaseException) -> str:
-    """The driver's own words, first line only, without SQLAlchemy's statement and links."""
-    original = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    text = str(original).strip() or type(original).__name__
-    return text.splitlines()[0]

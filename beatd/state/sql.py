@@ -37,7 +37,6 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import (
     ArgumentError,
-    DBAPIError,
     IntegrityError,
     InterfaceError,
     NoSuchModuleError,
@@ -47,6 +46,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
+from beatd.sqlhelpers import create_tables, driver_reason
 from beatd.state.base import STATE_FORMAT_VERSION, RunRecord, StateStore
 from beatd.urls import redact_url
 
@@ -222,23 +222,8 @@ class SqlStateStore(StateStore):
                 self._check_format(connection.execute(select(_meta.c.format_version)).scalar_one_or_none())
 
     def _create_tables(self) -> None:
-        try:
-            _metadata.create_all(self.engine, checkfirst=True)
-            return
-        except DBAPIError:
-            # Another instance may have created the tables between our check and our
-            # CREATE TABLE; a second pass then finds them, and a second failure is real.
-            pass
-        try:
-            _metadata.create_all(self.engine, checkfirst=True)
-        except (OperationalError, InterfaceError):
-            raise
-        except DBAPIError as exc:
-            raise ConfigError(
-                f"state store {self._where}: cannot create tables beatd_state and "
-                f"beatd_state_meta: {_reason(exc)}; grant the database user CREATE, "
-                "or create them as an administrator"
-            ) from exc
+        cannot = f"state store {self._where}: cannot create tables beatd_state and beatd_state_meta"
+        create_tables(_metadata, self.engine, cannot=cannot)
 
     def _claim_fence(self, connection: Connection, token: int) -> None:
         """Lock the meta row, refuse a token lower than the stored one, raise the stored one.
@@ -282,7 +267,7 @@ class SqlStateStore(StateStore):
         try:
             yield
         except (OperationalError, InterfaceError, sqlalchemy.exc.TimeoutError) as exc:
-            raise BackendUnavailable(f"state store {self._where} is unavailable: {_reason(exc)}") from exc
+            raise BackendUnavailable(f"state store {self._where} is unavailable: {driver_reason(exc)}") from exc
 
 
 def _create_engine(url: str) -> Engine:
@@ -378,11 +363,6 @@ def _newer_format_message(where: str, version: int) -> str:
     )
 
 
-def _reason(exc: BaseException) -> str:
-    """The driver's own words, first line only, without SQLAlchemy's statement and links."""
-    original = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    text = str(original).strip() or type(original).__name__
-    return text.splitlines()[0]
 
 
 # Helpers the Redis store shares. They belong in a module both backends import (see the

@@ -86,7 +86,8 @@ from beatd.schedules.window import WindowedSchedule
 # Shared with the state store: exact entry names on MariaDB/MySQL (VARBINARY), the
 # driver's first line of an error, WAL mode for SQLite files. They should move to a
 # module both import; see the report that introduced this store.
-from beatd.state.sql import MAX_ENTRY_NAME_CHARS, _EntryName, _reason, _tune_sqlite_connection
+from beatd.sqlhelpers import driver_reason
+from beatd.state.sql import MAX_ENTRY_NAME_CHARS, _EntryName, _tune_sqlite_connection
 from beatd.stores.base import EntryChanges, EntryStore
 from beatd.urls import redact_url
 
@@ -581,7 +582,7 @@ class SqlEntryStore(EntryStore):
                 self._drop_connection()
                 if attempt == 1 and exc.connection_invalidated:
                     continue  # the server restarted or dropped us since the last call
-                raise BackendUnavailable(f"entry store {self.where} is unavailable: {_reason(exc)}") from exc
+                raise BackendUnavailable(f"entry store {self.where} is unavailable: {driver_reason(exc)}") from exc
             except sqlalchemy.exc.TimeoutError as exc:
                 self._drop_connection()
                 raise BackendUnavailable(f"entry store {self.where} is unavailable: {exc}") from exc
@@ -734,11 +735,11 @@ class SqlEntryStore(EntryStore):
                 _lock_for_writing(connection)
                 return work(connection)
         except (OperationalError, InterfaceError, sqlalchemy.exc.TimeoutError) as exc:
-            raise BackendUnavailable(f"entry store {self.where} is unavailable: {_reason(exc)}") from exc
+            raise BackendUnavailable(f"entry store {self.where} is unavailable: {driver_reason(exc)}") from exc
         except IntegrityError as exc:
-            raise ConfigError(f"entry store {self.where}: the database refused the write: {_reason(exc)}") from exc
+            raise ConfigError(f"entry store {self.where}: the database refused the write: {driver_reason(exc)}") from exc
         except DBAPIError as exc:
-            raise ConfigError(f"entry store {self.where}: the database refused the write: {_reason(exc)}; "
+            raise ConfigError(f"entry store {self.where}: the database refused the write: {driver_reason(exc)}; "
                               f"are the tables there (beatd db upgrade) and may this user write them?") from exc
 
 
