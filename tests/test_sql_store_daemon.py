@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import math
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,7 +32,7 @@ from typing import Any
 import pytest
 import sqlalchemy
 import yaml
-from processes import BeatdProcess, Processes, beatd_command, log_tail, wait_until
+from processes import BeatdProcess, Processes, TcpProxy, beatd_command, log_tail, wait_until
 
 from beatd.stores.sql import SqlEntryStore
 
@@ -253,65 +251,6 @@ def test_add_edit_disable_delete_by_another_process_show_in_what_the_daemon_publ
 
 # ---------------------------------------------------------------------------------------
 # the database connection cut under the daemon
-
-
-class TcpProxy:
-    """A TCP forwarder to a database server that a test can cut and restore, as an outage would
-    look to beatd (as in test_sql_store.py), without stopping the shared server."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = int(probe.getsockname()[1])
-        self._listener: socket.socket | None = None
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", self.port))
-        threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
-
-    def stop(self) -> None:
-        """Refuse new connections and cut the open ones."""
-        if self._listener is not None:
-            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
-            self._listener.close()
-            self._listener = None
-        with self._lock:
-            sockets, self._sockets = self._sockets, []
-        for sock in sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(("127.0.0.1", self.target_port))
-            with self._lock:
-                self._sockets += [client, server]
-            for source, target in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, target: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                target.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, target):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
 
 # Backoff of the daemon's entry store (beatd.daemon.Backoff): retries at most this far apart.
