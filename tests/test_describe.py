@@ -50,7 +50,14 @@ CRON_CASES = [
     ("*/7 * * * *", "Every 7 minutes from minute 0 through 56"),
     ("5/15 * * * *", "Every 15 minutes from minute 5 through 50"),
     ("*/15 9-17 * * 1-5", "Every 15 minutes, from 09:00 through 17:59, Monday through Friday"),
-    ("*/15 */2 * * *", "Every 15 minutes, every 2 hours"),
+    ("*/30 * * * *", "Every 30 minutes"),
+    ("0,30 * * * *", "Every 30 minutes"),
+    ("*/15 */2 * * *", "Every 15 minutes, in every 2nd hour"),
+    ("0,30 1,5,9,13 * * *", "Every 30 minutes, in every 4th hour from 01:00 through 13:59"),
+    ("10/20 9-17 * * *", "Every 20 minutes from minute 10 through 50, from 09:00 through 17:59"),
+    ("0 */12 * * *", "At 00:00 and 12:00"),
+    ("0 1,3,9-17,22 * * *", "At 01:00, 03:00, every hour from 09:00 through 17:00 and at 22:00"),
+    ("0 0,3,7,11,13,17,19,23 * * *", "At 00:00, 03:00, 07:00, 11:00, 13:00, 17:00, 19:00 and 23:00"),
     ("* 9 * * *", "Every minute, from 09:00 through 09:59"),
     ("0-10 * * * *", "At minutes 0 through 10 past the hour"),
     ("5,7-9,50-59/5 * * * *", "At minutes 5, 7 through 9, 50 and 55 past the hour"),
@@ -63,7 +70,9 @@ CRON_CASES = [
     ("0 9 * * 2#2", "At 09:00, on the second Tuesday of the month"),
     ("0 9 * * 5L", "At 09:00, on the last Friday of the month"),
     ("0 9 * * L5", "At 09:00, on the last Friday of the month"),
-    ("0 12 * * 1#1,5L", "At 12:00, on the first Monday of the month and the last Friday of the month"),
+    ("0 12 * * 1#1,5L", "At 12:00, on the first Monday and the last Friday of the month"),
+    ("0 12 * * 3,1#1", "At 12:00, on Wednesday and the first Monday of the month"),
+    ("0 12 1 * 5#3", "At 12:00, on day 1 of the month or on the third Friday of the month"),
     ("0 9 * JAN-MAR *", "At 09:00, only in January through March"),
     ("0 9 * 1,4,7,10 *", "At 09:00, only in January, April, July and October"),
     # Vixie cron's day rule: both fields restricted and neither starting with '*' -> either day.
@@ -132,10 +141,24 @@ def test_solar_with_elevation_and_whole_degrees() -> None:
     assert describe(schedule, UTC) == "At sunset at 52, 0, 120.5 m above sea level"
 
 
+def test_solar_elevation_at_or_below_sea_level_is_left_out_as_it_changes_nothing() -> None:
+    schedule = SolarSchedule(event="sunset", latitude=52.5, longitude=-0.1, elevation=-4)
+    assert describe(schedule, UTC) == "At sunset at 52.5, -0.1"
+
+
 def test_once_is_shown_in_the_given_zone() -> None:
     schedule = OnceSchedule(at=datetime.fromisoformat("2026-12-01T09:00:00+00:00"))
     assert describe(schedule, BERLIN) == "Once, at 2026-12-01 10:00 (Europe/Berlin)"
     assert describe(schedule, UTC) == "Once, at 2026-12-01 09:00 (UTC)"
+
+
+def test_once_in_the_repeated_hour_shows_its_offset() -> None:
+    # Europe/Berlin 2026-10-25 01:00Z: 02:59:59+02:00 -> 02:00+01:00 (02:00-02:59 happen twice).
+    first = OnceSchedule(at=datetime.fromisoformat("2026-10-25T00:30:00+00:00"))
+    second = OnceSchedule(at=datetime.fromisoformat("2026-10-25T01:30:00+00:00"))
+    assert describe(first, BERLIN) == "Once, at 2026-10-25 02:30+02:00 (Europe/Berlin)"
+    assert describe(second, BERLIN) == "Once, at 2026-10-25 02:30+01:00 (Europe/Berlin)"
+    assert describe(second, UTC) == "Once, at 2026-10-25 01:30 (UTC)"
 
 
 def test_once_shows_seconds_only_when_set() -> None:
@@ -204,3 +227,19 @@ def test_every_demo_entry_is_described() -> None:
     assert config.entries
     for entry in config.entries:
         _assert_readable(describe(entry.schedule, entry.timezone))
+
+
+class _EveryFullMoon:
+    """A schedule kind describe() does not know: it falls back to the kind's own describe()."""
+
+    kind = "moon"
+
+    def next_after(self, t: datetime) -> datetime | None:
+        return None
+
+    def describe(self) -> str:
+        return "every full moon"
+
+
+def test_unknown_kind_uses_its_own_words_capitalized() -> None:
+    assert describe(_EveryFullMoon(), BERLIN) == "Every full moon"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from beatd.schedules import Schedule
 from beatd.schedules.cron import CronSchedule, DayRule
 from beatd.schedules.interval import IntervalSchedule
 from beatd.schedules.once import OnceSchedule
@@ -57,7 +58,7 @@ class Span:
     step: int
 
 
-def describe(schedule: Any, zone: tzinfo) -> str:
+def describe(schedule: Schedule, zone: tzinfo) -> str:
     """The schedule in words, for the admin's list column and CLI listings.
 
     Args:
@@ -68,7 +69,7 @@ def describe(schedule: Any, zone: tzinfo) -> str:
     return f"{text} ({text_zone})" if text_zone else text
 
 
-def _describe(schedule: Any, zone: tzinfo) -> tuple[str, str | None]:
+def _describe(schedule: Schedule, zone: tzinfo) -> tuple[str, str | None]:
     """The words and the name of the zone their times are in (None if they contain none)."""
     for kind, describe_kind in _DESCRIBERS:
         if isinstance(schedule, kind):
@@ -117,10 +118,14 @@ def _spans(values: Sequence[int], steps: bool = True) -> list[Span]:
     return spans
 
 
-def _cycles(span: Span, low: int, high: int) -> bool:
-    """Whether the span steps evenly around the whole field, wrap included (*/15 on minutes)."""
-    size = high - low + 1
-    return span.first == low and size % span.step == 0 and span.last + span.step > high
+def _even_step(values: tuple[int, ...], size: int) -> int | None:
+    """The step of values spaced evenly around a field of size values from 0, wrap included.
+
+    */15 on minutes gives 15 (and so does 0,30 give 30); */7 gives None, since 56 to 0 is
+    4 minutes, and "every 7 minutes" would hide that.
+    """
+    step = values[1] - values[0] if len(values) >= 2 else 0
+    return step if step > 1 and size % step == 0 and values == tuple(range(0, size, step)) else None
 
 
 # --- cron -----------------------------------------------------------------------------------------
@@ -149,12 +154,15 @@ def _hourly_at(minute: int, hours: tuple[int, ...], hour_spans: list[Span]) -> s
     """One minute in several hours: "Every hour, at minute 0", "Every hour from 09:30 through 17:30"."""
     if hours == ALL_HOURS:
         return f"Every hour, at minute {minute}"
-    if len(hour_spans) == 1 and _cycles(hour_spans[0], 0, 23):
-        return f"Every {hour_spans[0].step} hours, at minute {minute}"
+    step = _even_step(hours, 24)
+    if step:
+        return f"Every {step} hours, at minute {minute}"
     items = []
-    for span in hour_spans:
+    for index, span in enumerate(hour_spans):
         if span.first == span.last:
-            items.append(f"at {_clock(span.first, minute)}")
+            # "at" once per list of times: "At 01:00, 03:00 and every hour from 09:00 through 17:00".
+            after_time = index > 0 and hour_spans[index - 1].first == hour_spans[index - 1].last
+            items.append(_clock(span.first, minute) if after_time else f"at {_clock(span.first, minute)}")
         else:
             every = "every hour" if span.step == 1 else f"every {span.step} hours"
             items.append(f"{every} from {_clock(span.first, minute)} through {_clock(span.last, minute)}")
@@ -166,10 +174,12 @@ def _minutes_phrase(minutes: tuple[int, ...], spans: list[Span]) -> str:
     """Several minutes of each hour: "Every minute", "Every 15 minutes", "At minutes 0 and 30 past the hour"."""
     if minutes == ALL_MINUTES:
         return "Every minute"
+    step = _even_step(minutes, 60)
+    if step:
+        return f"Every {step} minutes"
     if len(spans) == 1 and spans[0].step > 1:
         span = spans[0]
-        every = f"Every {span.step} minutes"
-        return every if _cycles(span, 0, 59) else f"{every} from minute {span.first} through {span.last}"
+        return f"Every {span.step} minutes from minute {span.first} through {span.last}"
     return f"At minutes {_join([_range_text(span) for span in spans])} past the hour"
 
 
@@ -181,12 +191,14 @@ def _hours_qualifier(hours: tuple[int, ...], spans: list[Span]) -> str:
     """Which hours a within-the-hour pattern runs in: "", ", every 2 hours", ", from 09:00 through 17:59"."""
     if hours == ALL_HOURS:
         return ""
-    if len(spans) == 1 and _cycles(spans[0], 0, 23):
-        return f", every {spans[0].step} hours"
+    # "in every 2nd hour", not "every 2 hours": the minutes repeat within each such hour.
+    step = _even_step(hours, 24)
+    if step:
+        return f", in every {_ordinal(step)} hour"
     items = []
     for span in spans:
         window = f"from {_clock(span.first, 0)} through {_clock(span.last, 59)}"
-        items.append(window if span.step == 1 else f"every {span.step} hours {window}")
+        items.append(window if span.step == 1 else f"in every {_ordinal(span.step)} hour {window}")
     return ", " + _join(items)
 
 
@@ -205,18 +217,19 @@ def _named_range(span: Span, names: Sequence[str]) -> str:
 def _cron_days(rule: DayRule) -> str:
     """Which days: Vixie cron ORs day-of-month and day-of-week when neither starts with '*', else ANDs them."""
     month_days = _month_days_phrase(rule)
-    weekdays, bare = _weekdays_phrase(rule)
+    weekdays, one_range = _weekday_items(rule)
     if rule.either_matches:
         # Either field matching every day makes every day match.
         if not month_days or not weekdays:
             return ""
-        return f"on {month_days} or on {weekdays}"
+        return f"on {month_days} or on {_join(weekdays)}"
     if month_days and weekdays:
-        return f"on {month_days}, if it falls on {_weekdays_phrase(rule, 'or')[0]}"
+        return f"on {month_days}, if it falls on {_join(weekdays, 'or')}"
     if month_days:
         return f"on {month_days}"
     if weekdays:
-        return weekdays if bare else f"on {weekdays}"
+        # cron-descriptor writes a lone range without "on": "Monday through Friday".
+        return _join(weekdays) if one_range else f"on {_join(weekdays)}"
     return ""
 
 
@@ -242,32 +255,38 @@ def _month_days_phrase(rule: DayRule) -> str:
     return f"{_join(items)} of the month{bounds}"
 
 
-def _weekdays_phrase(rule: DayRule, word: str = "and") -> tuple[str, bool]:
-    """"Monday, Wednesday and Friday", "the second Tuesday of the month"; "" for every day.
+def _weekday_items(rule: DayRule) -> tuple[list[str], bool]:
+    """Weekdays to join: "Monday", "Wednesday through Friday", "the second Tuesday of the month".
 
-    The flag says the phrase is one plain range ("Monday through Friday"), which cron-descriptor
-    writes without "on".
+    No items means every day; the flag says the items are one plain range.
     """
     if rule.weekdays == ALL_WEEKDAYS:
-        return "", False
+        return [], False
     # Weeks read Monday first, so a weekend is "Saturday and Sunday", not "Sunday and Saturday".
     monday_first = sorted((day - 1) % 7 for day in rule.weekdays)
     spans = [Span((span.first + 1) % 7, (span.last + 1) % 7, 1) for span in _spans(monday_first, steps=False)]
     items = [_named_range(span, WEEKDAYS) for span in spans]
-    items += [f"the {OCCURRENCES[nth]} {WEEKDAYS[day]} of the month"
+    items += [f"the {OCCURRENCES[nth]} {WEEKDAYS[day]}"
               for day, nth in sorted(rule.nth_weekdays, key=lambda pair: ((pair[0] - 1) % 7, pair[1]))]
-    items += [f"the last {WEEKDAYS[day]} of the month" for day in sorted(rule.last_weekdays, key=lambda day: (day - 1) % 7)]
-    bare = len(items) == 1 and len(spans) == 1 and spans[0].first != spans[0].last
-    return _join(items, word), bare
+    items += [f"the last {WEEKDAYS[day]}" for day in sorted(rule.last_weekdays, key=lambda day: (day - 1) % 7)]
+    if rule.nth_weekdays or rule.last_weekdays:
+        # Said once at the end: "on the first Monday and the last Friday of the month".
+        items[-1] += " of the month"
+    return items, len(items) == 1 and len(spans) == 1 and spans[0].first != spans[0].last
 
 
 # --- the other kinds ----------------------------------------------------------------------------
 
 def _instant(moment: datetime, zone: tzinfo) -> str:
-    """Date and time in zone, to the minute unless seconds are set: "2026-12-01 10:00"."""
+    """Date and time in zone, to the minute unless seconds are set: "2026-12-01 10:00".
+
+    A wall time that happens twice (the hour repeated when DST ends) gets its UTC offset,
+    "2026-10-25 02:30+01:00", so the reader can tell which of the two is meant.
+    """
     local = moment.astimezone(zone)
     precision = "minutes" if not local.second and not local.microsecond else "auto"
-    return f"{local.date().isoformat()} {local.time().isoformat(timespec=precision)}"
+    repeated = local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset()
+    return (local if repeated else local.replace(tzinfo=None)).isoformat(sep=" ", timespec=precision)
 
 
 def _duration(every: timedelta) -> str:
@@ -290,7 +309,8 @@ def _interval(schedule: IntervalSchedule, zone: tzinfo) -> tuple[str, str | None
 
 def _solar(schedule: SolarSchedule, zone: tzinfo) -> tuple[str, str | None]:
     place = f"{_degrees(schedule.latitude)}, {_degrees(schedule.longitude)}"
-    if schedule.elevation:
+    # Only a positive elevation moves the events (it lowers the horizon; see solar.py).
+    if schedule.elevation > 0:
         place += f", {schedule.elevation:g} m above sea level"
     return f"At {SOLAR_EVENTS[schedule.event]} at {place}", None
 
