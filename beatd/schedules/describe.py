@@ -21,6 +21,7 @@ from beatd.schedules.cron import CronSchedule, DayRule
 from beatd.schedules.interval import IntervalSchedule
 from beatd.schedules.once import OnceSchedule
 from beatd.schedules.solar import SolarSchedule
+from beatd.schedules.solar import _degrees as format_degrees
 from beatd.schedules.window import WindowedSchedule
 
 WEEKDAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
@@ -42,6 +43,8 @@ SOLAR_EVENTS = {
 DURATION_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
 # Up to this many times of day read better as a list than as a pattern ("At 09:00 and 17:30").
 MAX_LISTED_TIMES = 6
+# Three values read better as a list ("days 1, 15 and 29") than as a step ("every 14th day").
+MIN_STEPPED_VALUES = 4
 ALL_MINUTES = tuple(range(60))
 ALL_HOURS = tuple(range(24))
 ALL_MONTHS = tuple(range(1, 13))
@@ -74,7 +77,7 @@ def _describe(schedule: Schedule, zone: tzinfo) -> tuple[str, str | None]:
     for kind, describe_kind in _DESCRIBERS:
         if isinstance(schedule, kind):
             return describe_kind(schedule, zone)
-    text = str(schedule.describe())
+    text = schedule.describe()
     return text[:1].upper() + text[1:], None
 
 
@@ -98,9 +101,9 @@ def _plural(count: int | str, unit: str) -> str:
 
 
 def _spans(values: Sequence[int], steps: bool = True) -> list[Span]:
-    """Values as one stepped span if they form one (with steps), else runs of 3+ and singles."""
+    """Values as one stepped span if they form a long enough one (with steps), else runs of 3+ and singles."""
     gaps = {b - a for a, b in zip(values, values[1:], strict=False)}
-    if steps and len(values) >= 3 and len(gaps) == 1 and gaps != {1}:
+    if steps and len(values) >= MIN_STEPPED_VALUES and len(gaps) == 1 and gaps != {1}:
         return [Span(values[0], values[-1], gaps.pop())]
     runs: list[list[int]] = []
     for value in values:
@@ -188,7 +191,7 @@ def _range_text(span: Span) -> str:
 
 
 def _hours_qualifier(hours: tuple[int, ...], spans: list[Span]) -> str:
-    """Which hours a within-the-hour pattern runs in: "", ", every 2 hours", ", from 09:00 through 17:59"."""
+    """Which hours a within-the-hour pattern runs in: "", ", in every 2nd hour", ", from 09:00 through 17:59"."""
     if hours == ALL_HOURS:
         return ""
     # "in every 2nd hour", not "every 2 hours": the minutes repeat within each such hour.
@@ -234,7 +237,7 @@ def _cron_days(rule: DayRule) -> str:
 
 
 def _month_days_phrase(rule: DayRule) -> str:
-    """"day 1 of the month", "days 1 and 15 and the last day of the month"; "" for every day."""
+    """"day 1 of the month", "days 1, 15 and the last day of the month"; "" for every day."""
     if rule.month_days == ALL_MONTH_DAYS and not rule.last_day_of_month and not rule.nearest_weekdays:
         return ""
     items, bounds = [], ""
@@ -308,17 +311,12 @@ def _interval(schedule: IntervalSchedule, zone: tzinfo) -> tuple[str, str | None
 
 
 def _solar(schedule: SolarSchedule, zone: tzinfo) -> tuple[str, str | None]:
-    place = f"{_degrees(schedule.latitude)}, {_degrees(schedule.longitude)}"
+    # Degrees as SolarSchedule.describe() writes them, so the two never disagree.
+    place = f"{format_degrees(schedule.latitude)}, {format_degrees(schedule.longitude)}"
     # Only a positive elevation moves the events (it lowers the horizon; see solar.py).
     if schedule.elevation > 0:
         place += f", {schedule.elevation:g} m above sea level"
     return f"At {SOLAR_EVENTS[schedule.event]} at {place}", None
-
-
-def _degrees(value: float) -> str:
-    """Up to 6 decimals (about 0.1 m) without trailing zeros: 52.0 -> "52"."""
-    text = f"{value:.6f}".rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
 
 
 def _once(schedule: OnceSchedule, zone: tzinfo) -> tuple[str, str | None]:
