@@ -33,10 +33,9 @@ import json
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 import sqlalchemy
 from sqlalchemy import (
@@ -71,48 +70,39 @@ from sqlalchemy.exc import (
     OperationalError,
 )
 
-from beatd import config
-from beatd.config import build_entry
-from beatd.durations import format_duration, parse_duration
-from beatd.entry import CatchUp, Entry, Source
 from beatd.errors import BackendUnavailable, ConfigError
-from beatd.schedules import Schedule
-from beatd.schedules.cron import CronSchedule
-from beatd.schedules.interval import IntervalSchedule
-from beatd.schedules.once import OnceSchedule
-from beatd.schedules.solar import SolarSchedule
-from beatd.schedules.window import WindowedSchedule
 
 # Shared with the state store: exact entry names on MariaDB/MySQL (VARBINARY), the
 # driver's first line of an error, WAL mode for SQLite files. They should move to a
 # module both import; see the report that introduced this store.
 from beatd.sqlhelpers import driver_reason
-from beatd.state.sql import MAX_ENTRY_NAME_CHARS, _EntryName, _tune_sqlite_connection
-from beatd.stores.base import EntryChanges, EntryStore
+from beatd.state.sql import _EntryName, _tune_sqlite_connection
+from beatd.stores.conversion import (
+    ENTRIES_TABLE,
+    JSON_KEYS,
+    mapping_of_row,
+    row_of_mapping,
+)
+
+# Re-exported: the `beatd entries` commands and older callers import them from here.
+from beatd.stores.conversion import ENTRY_KEYS as ENTRY_KEYS
+from beatd.stores.conversion import describe_mapping as describe_mapping
+from beatd.stores.conversion import entry_of_mapping as entry_of_mapping
+from beatd.stores.conversion import mapping_of_entry as mapping_of_entry
+from beatd.stores.conversion import yaml_mapping as yaml_mapping
+from beatd.stores.revisioned import OLDER_SCHEMA_REVISIONS as OLDER_SCHEMA_REVISIONS
+from beatd.stores.revisioned import SCHEMA_REVISION as SCHEMA_REVISION
+from beatd.stores.revisioned import RevisionedEntryStore, Window, check_schema_revision, lost_counter
 from beatd.urls import redact_url
 
 log = logging.getLogger("beatd.stores.sql")
 
-ENTRIES_TABLE = "beatd_entries"
 TOMBSTONES_TABLE = "beatd_entry_tombstones"
 REVISION_TABLE = "beatd_entries_revision"
 # Not Alembic's default `alembic_version`: the database may be an application's whose
 # own Alembic history lives there.
 VERSION_TABLE = "beatd_alembic_version"
-# The migration this code reads and writes; tests check it is the migrations' head.
-SCHEMA_REVISION = "b0001"
-# Older revisions this code knows about (a store at one of them needs `beatd db upgrade`).
-OLDER_SCHEMA_REVISIONS: tuple[str, ...] = ()
 
-# The YAML keys, in the order rows are exported and their problems reported.
-ENTRY_KEYS = ("task", "every", "cron", "solar", "lat", "lon", "elevation", "at", "args", "kwargs", "options",
-              "enabled", "timezone", "catchup", "jitter", "start", "end", "description")
-# Where each YAML key lives when its column has another name.
-COLUMN_OF_KEY = {"every": "every_s", "jitter": "jitter_s", "start": "start_at", "end": "end_at"}
-_DURATION_KEYS = ("every", "jitter")
-_JSON_KEYS = ("args", "kwargs", "options")
-_SCHEDULE_KEYS = config.SCHEDULE_KEYS
-_SOLAR_KEYS = ("lat", "lon", "elevation")
 _MYSQL_DIALECTS = ("mysql", "mariadb")
 _SUPPORTED_DIALECTS = ("sqlite", "postgresql", *_MYSQL_DIALECTS)
 _NAMES_PER_QUERY = 500
@@ -180,201 +170,16 @@ _ENTRY_COLUMNS = [c for c in entries_table.c if c.name not in ("id", "created_at
 _T = TypeVar("_T")
 
 
-# ---------------------------------------------------------------------------------------
-# Entries as mappings of their YAML keys, and as rows
-
-
-
-
-def _check_entry_schema(name: str, mapping: Mapping[str, Any]) -> None:
-    """The JSON Schema checks of one entry, with a fast path for the common valid row.
-
-    Raises:
-        ValueError: the first problem, worded exactly as for an entry in a YAML file.
-    """
-    if not config.SCHEMA_SHORTCUT.passes(mapping):
-        config.validate_entry_mapping(name, mapping)
-
-
-def entry_of_mapping(name: str, mapping: Mapping[str, Any], default_zone: tzinfo, source: Source | None = None) -> Entry:
-    """An Entry from its YAML keys, validated by the same rules, with the same messages, as a file's.
-
-    Raises:
-        ValueError: the message a YAML file gets after its `file:line: entry 'name': `.
-    """
-    _check_entry_schema(name, mapping)
-    return build_entry(name, mapping, default_zone, source)
-
-
-def mapping_of_entry(entry: Entry) -> dict[str, Any]:
-    """The YAML keys that build the same Entry again (with the default zone it was built with).
-
-    Durations become seconds. An entry in the default zone (built without a `timezone`)
-    gets no `timezone` key, so it keeps following the default zone. An instant read
-    without an offset in the entry's zone is written without one again: with an offset,
-    a wall time that happens twice (02:30 on a fall-back day) would be the same instant
-    but no longer compare equal (PEP 495), and would stop following the entry's zone.
-    """
-    schedule: Schedule = entry.schedule
-    start = end = None
-    if isinstance(entry.schedule, WindowedSchedule):
-        schedule, start, end = entry.schedule.inner, entry.schedule.start, entry.schedule.end
-    mapping: dict[str, Any] = {"task": entry.task}
-    if isinstance(schedule, IntervalSchedule):
-        mapping["every"] = _seconds(schedule.every)
-    elif isinstance(schedule, CronSchedule):
-        mapping["cron"] = schedule.expression
-    elif isinstance(schedule, SolarSchedule):
-        mapping.update(solar=schedule.event, lat=schedule.latitude, lon=schedule.longitude)
-        if schedule.elevation:
-            mapping["elevation"] = schedule.elevation
-    elif isinstance(schedule, OnceSchedule):
-        mapping["at"] = _instant_text(schedule.at, entry.timezone)
-    else:
-        raise TypeError(f"entry {entry.name!r}: schedule {schedule!r} has no YAML form")
-    if entry.args:
-        mapping["args"] = list(entry.args)
-    if entry.kwargs:
-        mapping["kwargs"] = dict(entry.kwargs)
-    options = _mapping_of_options(entry)
-    if options:
-        mapping["options"] = options
-    if not entry.enabled:
-        mapping["enabled"] = False
-    if isinstance(entry.timezone, ZoneInfo):
-        mapping["timezone"] = entry.timezone.key
-    if entry.catchup != CatchUp.LATEST:
-        mapping["catchup"] = entry.catchup.value
-    if entry.jitter:
-        mapping["jitter"] = _seconds(entry.jitter)
-    if start is not None:
-        mapping["start"] = _instant_text(start, entry.timezone)
-    if end is not None:
-        mapping["end"] = _instant_text(end, entry.timezone)
-    if entry.description:
-        mapping["description"] = entry.description
-    return mapping
-
-
-def _mapping_of_options(entry: Entry) -> dict[str, Any]:
-    options = entry.options
-    mapping: dict[str, Any] = {}
-    for key in ("queue", "exchange", "routing_key", "priority"):
-        if getattr(options, key) is not None:
-            mapping[key] = getattr(options, key)
-    if options.expires is not None:
-        mapping["expires"] = _seconds(options.expires)
-    if options.headers:
-        mapping["headers"] = dict(options.headers)
-    for key in ("time_limit", "soft_time_limit"):
-        seconds = getattr(options, key)
-        if seconds is not None:
-            mapping[key] = int(seconds) if float(seconds).is_integer() else seconds
-    return mapping
-
-
-def _instant_text(moment: datetime, zone: tzinfo) -> str:
-    """ISO 8601; naive when the instant was read, naive, in the entry's own (IANA) zone."""
-    if moment.tzinfo is zone and isinstance(zone, ZoneInfo):
-        return moment.replace(tzinfo=None).isoformat()
-    return moment.isoformat()
-
-
-def _seconds(duration: timedelta) -> int | float:
-    """A duration as a number of seconds: whole ones as an int (YAML's `50`, not `50.0`)."""
-    seconds = duration.total_seconds()
-    return int(seconds) if seconds.is_integer() else seconds
-
-
-def _mapping_of_row(row: Row[Any] | Mapping[str, Any]) -> dict[str, Any]:
-    """The YAML keys a row holds, in ENTRY_KEYS order; NULL columns are absent keys."""
-    values = row._mapping if isinstance(row, Row) else row
-    mapping: dict[str, Any] = {}
-    for key in ENTRY_KEYS:
-        value = values[COLUMN_OF_KEY.get(key, key)]
-        if key == "enabled":
-            if not value:
-                mapping["enabled"] = False
-        elif value is not None:
-            mapping[key] = value
-    return mapping
-
-
-def _row_of_mapping(name: str, mapping: Mapping[str, Any]) -> dict[str, Any]:
-    """Column values for an entry, after validating it as a YAML file's entry would be.
-
-    Raises:
-        ConfigError: `entry 'name': message`, the message as `beatd check` words it.
-    """
-    if len(name) > MAX_ENTRY_NAME_CHARS:
-        raise ConfigError(f"entry {name[:40]!r}...: the name is {len(name)} characters long; "
-                          f"the SQL store keeps names of up to {MAX_ENTRY_NAME_CHARS}")
-    try:
-        entry_of_mapping(name, mapping, UTC)
-        for key in _JSON_KEYS:
-            if key in mapping:
-                _check_json(key, mapping[key])
-    except ValueError as exc:
-        raise ConfigError(f"entry {name!r}: {exc}") from exc
-    kind = next(key for key in _SCHEDULE_KEYS if key in mapping)
-    row: dict[str, Any] = {"name": name, "kind": kind}
-    for key in ENTRY_KEYS:
-        value = mapping.get(key)
-        if key == "enabled":
-            value = True if value is None else value
-        elif value is not None and key in _DURATION_KEYS:
-            value = parse_duration(value).total_seconds()
-        elif value is not None and key in _SOLAR_KEYS:
-            value = float(value)
-        row[COLUMN_OF_KEY.get(key, key)] = value
-    return row
-
-
-def _check_json(key: str, value: Any) -> None:
-    try:
-        json.dumps(value, allow_nan=False)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{key} cannot be stored as JSON: {exc}") from exc
-
-
 def _same_row(stored: Mapping[Any, Any], wanted: Mapping[str, Any]) -> bool:
     """Whether a write would change nothing; JSON compared as text, so [1], [1.0] and [true] differ."""
     for name, value in wanted.items():
         held = stored[name]
-        if name in _JSON_KEYS:
+        if name in JSON_KEYS:
             if json.dumps(held) != json.dumps(value):
                 return False
         elif held != value:
             return False
     return True
-
-
-def yaml_mapping(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    """An entry's keys as `beatd export` writes them: whole-second durations as 30s, 1h30m."""
-    shown = dict(mapping)
-    for key in _DURATION_KEYS:
-        value = shown.get(key)
-        if isinstance(value, float) and value.is_integer() and value > 0:
-            shown[key] = format_duration(timedelta(seconds=value))
-    return shown
-
-
-def describe_mapping(mapping: Mapping[str, Any]) -> str:
-    """An entry's schedule in words, from its keys (valid or not), for listings."""
-    parts = []
-    if "every" in mapping:
-        parts.append(f"every {yaml_mapping(mapping)['every']}")
-    if "cron" in mapping:
-        parts.append(f"cron {mapping['cron']}")
-    if "solar" in mapping:
-        parts.append(f"solar {mapping['solar']} at {mapping.get('lat')},{mapping.get('lon')}")
-    if "at" in mapping:
-        parts.append(f"at {mapping['at']}")
-    if "start" in mapping:
-        parts.append(f"from {mapping['start']}")
-    if "end" in mapping:
-        parts.append(f"until {mapping['end']}")
-    return " ".join(parts) or "(no schedule)"
 
 
 # ---------------------------------------------------------------------------------------
@@ -403,15 +208,7 @@ class UpsertCounts:
     unchanged: int = 0
 
 
-@dataclass(slots=True)
-class _Snapshot:
-    """What the caller has been handed: the cursor, and the names it holds or that failed."""
-
-    cursor: int
-    known: set[str] = field(default_factory=set)
-
-
-class SqlEntryStore(EntryStore):
+class SqlEntryStore(RevisionedEntryStore):
     """An EntryStore in beatd_entries, plus the writes the CLI and applications use.
 
     Pass a SQLAlchemy URL, or an existing engine to share its pool (the store keeps one
@@ -426,6 +223,8 @@ class SqlEntryStore(EntryStore):
     messages, and raise ConfigError("entry 'name': ...") before writing anything.
     """
 
+    log = log
+
     def __init__(self, url: str | None = None, *, engine: Engine | None = None, default_zone: tzinfo = UTC) -> None:
         if (url is None) == (engine is None):
             raise TypeError("SqlEntryStore takes exactly one of url or engine")
@@ -437,138 +236,51 @@ class SqlEntryStore(EntryStore):
             self.close()
             raise ConfigError(f"entry store {self.where}: database {self.engine.dialect.name!r} is not supported; "
                               f"use one of {', '.join(_SUPPORTED_DIALECTS)}")
+        super().__init__()
         self._connection: Connection | None = None
-        self._snapshot: _Snapshot | None = None
         self._schema_checked = False
-        self._invalid: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"SqlEntryStore({self.where!r})"
 
-    @property
-    def invalid(self) -> dict[str, str]:
-        """Rows skipped by the last reads because they do not validate: entry name -> message."""
-        return dict(self._invalid)
-
     # -- reading ------------------------------------------------------------------------------
 
-    def load(self) -> list[Entry]:
-        def read(connection: Connection) -> tuple[int, list[Row[Any]]]:
+    def _read_all(self) -> tuple[int, list[Mapping[str, Any]]]:
+        def read(connection: Connection) -> tuple[int, list[Mapping[str, Any]]]:
             if not self._schema_checked:
                 self._check_schema(connection)
             head = self._head(connection, startup=True)
-            return head, list(connection.execute(select(entries_table)))
+            return head, [row._mapping for row in connection.execute(select(entries_table))]
 
-        head, rows = self._read(read)
-        self._invalid = {}
-        entries = [entry for entry in (self._entry_or_none(row) for row in rows) if entry is not None]
-        self._snapshot = _Snapshot(cursor=head, known={entry.name for entry in entries})
-        return entries
+        return self._read(read)
 
-    def changes(self) -> EntryChanges:
-        snapshot = self._snapshot
-        if snapshot is None:
-            return EntryChanges(upserted=self.load())
-
-        def read(connection: Connection) -> tuple[int, list[Row[Any]], list[str]] | None:
+    def _read_window(self, cursor: int) -> Window | None:
+        def read(connection: Connection) -> Window | None:
             head = self._head(connection, startup=False)
-            if head == snapshot.cursor:
+            if head == cursor:
                 return None
-            if head < snapshot.cursor:
-                return head, [], []
+            if head < cursor:
+                return Window(head=head, rows=[], gone=[])
             # Bounded by head; why that loses nothing is in the module docstring.
-            window = (snapshot.cursor, head)
-            rows = list(connection.execute(select(entries_table).where(entries_table.c.revision > window[0],
-                                                                       entries_table.c.revision <= window[1])))
+            rows = [row._mapping for row in connection.execute(select(entries_table).where(
+                entries_table.c.revision > cursor, entries_table.c.revision <= head))]
             gone = list(connection.execute(select(tombstones_table.c.name).where(
-                tombstones_table.c.revision > window[0], tombstones_table.c.revision <= window[1])).scalars())
-            return head, rows, gone
+                tombstones_table.c.revision > cursor, tombstones_table.c.revision <= head)).scalars())
+            return Window(head=head, rows=rows, gone=gone)
 
-        found = self._read(read)
-        if found is None:
-            return EntryChanges()
-        head, rows, gone = found
-        if head < snapshot.cursor:
-            return self._resynchronise(snapshot, head)
-        upserted = []
-        for row in rows:
-            entry = self._entry_or_none(row)
-            if entry is not None:
-                upserted.append(entry)
-        upserted_names = {entry.name for entry in upserted}
-        deleted = [name for name in dict.fromkeys(gone) if name not in upserted_names and name in snapshot.known]
-        present = {row.name for row in rows}
-        for name in gone:
-            if name not in present:
-                self._invalid.pop(name, None)
-        snapshot.known.difference_update(deleted)
-        snapshot.known.update(upserted_names)
-        snapshot.cursor = head
-        return EntryChanges(upserted=upserted, deleted=deleted)
-
-    def _resynchronise(self, snapshot: _Snapshot, head: int) -> EntryChanges:
-        """The counter went back (tables recreated, a backup restored): compare a full snapshot."""
-        log.warning("entry store %s: revision %d is below the %d already seen (tables recreated or restored?); "
-                    "reading every entry again", self.where, head, snapshot.cursor)
-        known = snapshot.known
-        entries = self.load()
-        # Names handed out before whose rows are now invalid keep their last good version.
-        kept = known & set(self._invalid)
-        if self._snapshot is not None:
-            self._snapshot.known |= kept
-        current = {entry.name for entry in entries} | kept
-        return EntryChanges(upserted=entries, deleted=sorted(known - current))
-
-    def _entry_or_none(self, row: Row[Any]) -> Entry | None:
-        """The row's Entry; None, with an error logged once per revision, if it does not validate."""
-        try:
-            entry = self._entry_of(row.id, row.name, row.kind, _mapping_of_row(row))
-        except ConfigError as exc:
-            self._invalid[row.name] = str(exc)
-            log.error("entry store %s: %s; the row is skipped (a version loaded before, if any, is kept)",
-                      self.where, exc)
-            return None
-        self._invalid.pop(row.name, None)
-        return entry
-
-    def _entry_of(self, row_id: int, name: str, kind: str, mapping: Mapping[str, Any]) -> Entry:
-        """The Entry of a row's keys. Raises ConfigError naming the table, the row id and the entry.
-
-        Its source is `beatd_entries:<row id>`, in the file:line form of YAML entries.
-        """
-        try:
-            entry = entry_of_mapping(name, mapping, self.default_zone, Source(path=ENTRIES_TABLE, line=row_id))
-            schedule_key = next(key for key in _SCHEDULE_KEYS if key in mapping)
-            if kind != schedule_key:
-                raise ValueError(f"kind {kind!r} does not match the schedule column that is set "
-                                 f"({COLUMN_OF_KEY.get(schedule_key, schedule_key)}); set kind to {schedule_key!r}")
-        except ValueError as exc:
-            raise ConfigError(f"{ENTRIES_TABLE} id {row_id}: entry {name!r}: {exc}") from exc
-        return entry
+        return self._read(read)
 
     def _head(self, connection: Connection, *, startup: bool) -> int:
         head = connection.execute(select(revision_table.c.revision).where(revision_table.c.id == 1)).scalar()
         if head is None:
-            message = (f"entry store {self.where}: table {REVISION_TABLE} has lost its row; restore it with: "
-                       f"INSERT INTO {REVISION_TABLE} (id, revision) "
-                       f"SELECT 1, COALESCE(MAX(revision), 0) FROM {ENTRIES_TABLE}")
-            # While running, a broken store is one the daemon waits out with the entries it has.
-            raise ConfigError(message) if startup else BackendUnavailable(message)
+            raise lost_counter(self.where, startup=startup)
         return int(head)
 
     def _check_schema(self, connection: Connection) -> None:
         """Refuse a database without the tables, or with tables of another beatd version."""
-        upgrade = f"run: beatd db upgrade --url {self.where}"
         has_table = sqlalchemy.inspect(connection).has_table(VERSION_TABLE)
         version = connection.execute(select(_version_table.c.version_num)).scalar() if has_table else None
-        if version is None:
-            raise ConfigError(f"entry store {self.where}: the entry tables do not exist; {upgrade}")
-        if version in OLDER_SCHEMA_REVISIONS:
-            raise ConfigError(f"entry store {self.where}: the entry tables are at schema revision {version}, "
-                              f"this beatd needs {SCHEMA_REVISION}; {upgrade}")
-        if version != SCHEMA_REVISION:
-            raise ConfigError(f"entry store {self.where}: the entry tables are at schema revision {version!r}, "
-                              f"which this beatd does not know: a newer beatd has upgraded them. Upgrade beatd")
+        check_schema_revision(version, self.where, f"run: beatd db upgrade --url {self.where}")
         self._schema_checked = True
 
     def _read(self, work: Callable[[Connection], _T]) -> _T:
@@ -618,7 +330,7 @@ class SqlEntryStore(EntryStore):
     def problem_of(self, stored: StoredEntry) -> str | None:
         """Why a stored row would be skipped, or None if it is a valid entry."""
         try:
-            self._entry_of(stored.row_id, stored.name, stored.kind, stored.mapping)
+            self.entry_of(stored.row_id, stored.name, stored.kind, stored.mapping)
         except ConfigError as exc:
             return str(exc)
         return None
@@ -631,7 +343,7 @@ class SqlEntryStore(EntryStore):
         Raises:
             ConfigError: the entry does not validate, or an entry of that name exists.
         """
-        values = _row_of_mapping(name, mapping)
+        values = row_of_mapping(name, mapping)
 
         def write(connection: Connection) -> None:
             if self._id_of(connection, name) is not None:
@@ -646,7 +358,7 @@ class SqlEntryStore(EntryStore):
         Raises:
             ConfigError: the entry does not validate, or no entry has that name.
         """
-        values = _row_of_mapping(name, mapping)
+        values = row_of_mapping(name, mapping)
 
         def write(connection: Connection) -> bool:
             stored = connection.execute(select(entries_table).where(entries_table.c.name == name)).first()
@@ -696,7 +408,7 @@ class SqlEntryStore(EntryStore):
             ConfigError: an entry does not validate (the first one, in the mapping's order);
                 nothing is written.
         """
-        wanted = {name: _row_of_mapping(name, mapping) for name, mapping in mappings.items()}
+        wanted = {name: row_of_mapping(name, mapping) for name, mapping in mappings.items()}
 
         def write(connection: Connection) -> UpsertCounts:
             stored = self._rows_named(connection, list(wanted))
@@ -764,7 +476,7 @@ def _stored(row: Row[Any]) -> StoredEntry:
         # MySQL DATETIME and SQLite text come back naive; the triggers write them in UTC.
         return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
-    return StoredEntry(row_id=row.id, name=row.name, kind=row.kind, mapping=_mapping_of_row(row), revision=row.revision,
+    return StoredEntry(row_id=row.id, name=row.name, kind=row.kind, mapping=mapping_of_row(row._mapping), revision=row.revision,
                        created_at=aware(row.created_at), updated_at=aware(row.updated_at))
 
 

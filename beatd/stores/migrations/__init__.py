@@ -9,7 +9,7 @@ database. To write a new revision in a checkout:
 command.revision(alembic_config(), message='what changes', rev_id='b0002')"
 
 then fill in upgrade() and downgrade(), add the previous head to
-beatd.stores.sql.OLDER_SCHEMA_REVISIONS and set SCHEMA_REVISION to the new one.
+beatd.stores.revisioned.OLDER_SCHEMA_REVISIONS and set SCHEMA_REVISION there to the new one.
 """
 
 from __future__ import annotations
