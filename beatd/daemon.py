@@ -24,7 +24,7 @@ from beatd.entry import Entry, Fire
 from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
 from beatd.leader import Lease, LeaseBackend, LeaseKeeper, monotonic_clock
 from beatd.observer import Observer
-from beatd.publish import PublishFailed, Transport, build_message
+from beatd.publish import Message, PublishFailed, Transport, build_message
 from beatd.state import RunRecord, StateStore
 from beatd.stores.base import EntryStore
 
@@ -297,22 +297,24 @@ class Daemon:
             sent = 0
             self._broker_backoff.failed(self.clock.monotonic(), exc)
             self.observer.on_broker_error(exc)
-        sent_at = self.clock.now()
-        for fire, message in zip(batch[:sent], messages):
-            self._note_sent(term, fire, message.task_id, sent_at)
+        self._note_sent(term, batch[:sent], messages, self.clock.now())
         return sent
 
-    def _note_sent(self, term: _Term, fire: Fire, task_id: str, sent_at: datetime) -> None:
-        name = fire.entry.name
-        term.run_counts[name] = term.run_counts.get(name, 0) + 1
-        term.unrecorded[name] = RunRecord(entry=name, scheduled_at=fire.scheduled_at.astimezone(UTC),
-                                          sent_at=sent_at, run_count=term.run_counts[name])
-        self.published_total += 1
-        lateness_s = (sent_at - fire.publish_at).total_seconds()
-        self.observer.on_published(fire, task_id, lateness_s)
-        if log.isEnabledFor(logging.INFO):
-            log.info("published entry %s task %s id %s scheduled %s lateness %.3fs", name, fire.entry.task, task_id,
-                     fire.scheduled_at.astimezone(UTC).isoformat(), lateness_s)
+    def _note_sent(self, term: _Term, fires: Sequence[Fire], messages: Sequence[Message], sent_at: datetime) -> None:
+        """Queue the records of published runs, and tell the observer and the log of each."""
+        run_counts, unrecorded, observer = term.run_counts, term.unrecorded, self.observer
+        log_each = log.isEnabledFor(logging.INFO)
+        for fire, message in zip(fires, messages):
+            name = fire.entry.name
+            count = run_counts[name] = run_counts.get(name, 0) + 1
+            unrecorded[name] = RunRecord(entry=name, scheduled_at=fire.scheduled_at.astimezone(UTC),
+                                         sent_at=sent_at, run_count=count)
+            lateness_s = (sent_at - fire.publish_at).total_seconds()
+            observer.on_published(fire, message.task_id, lateness_s)
+            if log_each:
+                log.info("published entry %s task %s id %s scheduled %s lateness %.3fs", name, fire.entry.task,
+                         message.task_id, message.scheduled_at, lateness_s)
+        self.published_total += len(fires)
 
     def _still_worth_sending(self, fires: list[Fire]) -> list[Fire]:
         """Drop waiting runs whose message would already be expired: a worker would discard them."""

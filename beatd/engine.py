@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from beatd.entry import CatchUp, Entry, Fire
@@ -37,17 +36,10 @@ def recent_slots(schedule: Schedule, after: datetime, until: datetime, limit: in
         span *= 2
 
 
-@dataclass(slots=True)
-class _Pending:
-    """An entry's next slot as it sits in the heap; `generation` detects replaced entries."""
-
-    publish_at: datetime
-    scheduled_at: datetime
-    name: str
-    generation: int
-
-    def __lt__(self, other: _Pending) -> bool:
-        return (self.publish_at, self.name) < (other.publish_at, other.name)
+# A heap item: (publish_at, name, generation, scheduled_at). Plain tuples compare in C,
+# several times faster than a dataclass with __lt__, and the heap is the hot path: every
+# fire is one pop and one push. `generation` detects entries replaced since the push.
+_Pending = tuple[datetime, str, int, datetime]
 
 
 class Engine:
@@ -70,6 +62,8 @@ class Engine:
         self._generations: dict[str, int] = {}
         self._next: dict[str, datetime] = {}
         self._last_handed_out: dict[str, datetime] = {}
+        # Each entry's jitter offset (a SHA-256 of its name), worked out once per add.
+        self._jitters: dict[str, timedelta] = {}
         self._heap: list[_Pending] = []
 
     @property
@@ -90,16 +84,18 @@ class Engine:
         self._generations[entry.name] = generation
         self._entries[entry.name] = entry
         self._next.pop(entry.name, None)
+        jitter = self._jitters[entry.name] = entry.jitter_offset()
         if not entry.enabled:
             return
-        after = last_scheduled if last_scheduled is not None else now - entry.jitter_offset()
-        self._push(entry, entry.schedule.next_after(after), generation)
+        after = last_scheduled if last_scheduled is not None else now - jitter
+        self._push(entry.name, entry.schedule.next_after(after), jitter, generation)
 
     def remove(self, name: str) -> None:
         """Forget an entry; its slot left in the heap is skipped when it surfaces."""
         self._entries.pop(name, None)
         self._next.pop(name, None)
         self._last_handed_out.pop(name, None)
+        self._jitters.pop(name, None)
         self._generations[name] = self._generations.get(name, 0) + 1
 
     def last_handed_out(self, name: str) -> datetime | None:
@@ -113,7 +109,7 @@ class Engine:
     def next_wakeup(self) -> datetime | None:
         """When the earliest pending run may be published; None when nothing will ever fire."""
         self._drop_stale_top()
-        return self._heap[0].publish_at if self._heap else None
+        return self._heap[0][0] if self._heap else None
 
     def due(self, now: datetime) -> list[Fire]:
         """Every run whose publish time is at or before now, in publish order.
@@ -121,20 +117,20 @@ class Engine:
         Each slot is handed out once; calling again with the same now returns nothing.
         """
         fires: list[Fire] = []
-        heap = self._heap
-        while heap and heap[0].publish_at <= now:
-            pending = heapq.heappop(heap)
-            if self._generations.get(pending.name) != pending.generation:
+        heap, generations, entries, jitters = self._heap, self._generations, self._entries, self._jitters
+        while heap and heap[0][0] <= now:
+            _, name, generation, scheduled_at = heapq.heappop(heap)
+            if generations.get(name) != generation:
                 continue
-            entry = self._entries[pending.name]
-            jitter = entry.jitter_offset()
-            # In slot terms: due at or before `newest`, on time from `on_time_from` on.
-            newest, on_time_from = now - jitter, now - self.grace - jitter
-            slots, following = self._slots_to_send(entry, pending.scheduled_at, newest, on_time_from)
+            entry = entries[name]
+            jitter = jitters[name]
+            # In slot terms: due at or before `newest`, on time from `newest - grace` on.
+            newest = now - jitter
+            slots, following = self._slots_to_send(entry, scheduled_at, newest, newest - self.grace)
             fires.extend(Fire(entry=entry, scheduled_at=slot, publish_at=slot + jitter) for slot in slots)
             if slots:
-                self._last_handed_out[entry.name] = slots[-1]
-            self._push(entry, following, pending.generation)
+                self._last_handed_out[name] = slots[-1]
+            self._push(name, following, jitter, generation)
         return fires
 
     def _slots_to_send(self, entry: Entry, first: datetime, newest: datetime,
@@ -156,16 +152,17 @@ class Engine:
             slots = recent_slots(schedule, max(after, on_time_from - _MICROSECOND), newest, self.catchup_limit)
         return slots, schedule.next_after(newest)
 
-    def _push(self, entry: Entry, slot: datetime | None, generation: int) -> None:
+    def _push(self, name: str, slot: datetime | None, jitter: timedelta, generation: int) -> None:
         if slot is None:
-            self._next.pop(entry.name, None)
+            self._next.pop(name, None)
             return
-        self._next[entry.name] = slot
-        heapq.heappush(self._heap, _Pending(slot + entry.jitter_offset(), slot, entry.name, generation))
+        self._next[name] = slot
+        heapq.heappush(self._heap, (slot + jitter, name, generation, slot))
 
     def _drop_stale_top(self) -> None:
-        while self._heap and self._generations.get(self._heap[0].name) != self._heap[0].generation:
-            heapq.heappop(self._heap)
+        heap = self._heap
+        while heap and self._generations.get(heap[0][1]) != heap[0][2]:
+            heapq.heappop(heap)
 
     def load(self, entries: Iterable[Entry], *, now: datetime, last_scheduled: dict[str, datetime]) -> None:
         """Add many entries with their recorded last slots."""

@@ -95,5 +95,20 @@ class Fire:
 
 def task_id_for(entry_name: str, scheduled_at: datetime) -> str:
     """The deterministic task id of one run (DESIGN.md, Messages)."""
-    instant = scheduled_at.astimezone(UTC).isoformat()
-    return str(uuid.uuid5(TASK_ID_NAMESPACE, f"{entry_name}\x00{instant}"))
+    return task_id_of_instant(entry_name, scheduled_at.astimezone(UTC).isoformat())
+
+
+def task_id_of_instant(entry_name: str, scheduled_at_utc_iso: str) -> str:
+    """task_id_for with the instant already written as isoformat() in UTC.
+
+    str(uuid.uuid5(...)) computed by hand: the same digits (tests compare them) in a
+    third of the time, which counts at tens of thousands of runs a second.
+    """
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{entry_name}\x00{scheduled_at_utc_iso}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    hex_digits = digest.hex()
+    return f"{hex_digits[:8]}-{hex_digits[8:12]}-{hex_digits[12:16]}-{hex_digits[16:20]}-{hex_digits[20:]}"
+
+
+_NAMESPACE_BYTES = TASK_ID_NAMESPACE.bytes

@@ -20,7 +20,7 @@ from beatd.publish import KombuTransport, RedisTransport, build_message, open_tr
 from beatd.publish.base import PublishFailed
 from beatd.publish.kombu_transport import celery_queue
 from beatd.publish.message import PROTOCOL_HEADERS, Message, expiration_ms
-from beatd.publish.redis_transport import queue_key
+from beatd.publish.redis_transport import envelope_json, queue_key, reference_envelope_json
 from beatd.publish.saferepr import saferepr
 from beatd.schedules.interval import IntervalSchedule
 
@@ -378,6 +378,31 @@ def sample_messages(queue: str, reports: str) -> list[Message]:
         make_entry("low", options=Options(queue=reports, priority=1)),
     ]
     return [build(entry, when + timedelta(seconds=offset), now=when) for offset in range(2) for entry in entries]
+
+
+JSON_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | JSON_TEXT,
+                           lambda children: st.lists(children, max_size=3) | st.dictionaries(JSON_TEXT, children, max_size=3),
+                           max_leaves=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.text(min_size=1, max_size=20), origin=JSON_TEXT,
+       args=st.lists(JSON_VALUES, max_size=3), kwargs=st.dictionaries(JSON_TEXT, JSON_VALUES, max_size=3),
+       headers=st.dictionaries(JSON_TEXT.map(lambda text: f"x-{text}"), JSON_VALUES, max_size=2),
+       expires_s=st.none() | st.integers(min_value=1, max_value=10**6), late_s=st.integers(min_value=0, max_value=10**6))
+def test_fast_envelope_is_the_reference_envelope(name: str, origin: str, args: list[Any], kwargs: dict[str, Any],
+                                                 headers: dict[str, Any], expires_s: int | None, late_s: int) -> None:
+    # The fast path fills per-run values into pre-rendered text; whatever an entry holds
+    # (braces, quotes, markers-like text, any Unicode), the text must be what encoding
+    # the whole envelope gives.
+    expires = timedelta(seconds=expires_s) if expires_s is not None else None
+    entry = make_entry(name, args=tuple(args), kwargs=kwargs, options=Options(headers=headers, expires=expires))
+    message = build_message(make_fire(entry), origin, SCHEDULED + timedelta(seconds=late_s))
+    fast, reference = json.loads(envelope_json(message)), json.loads(reference_envelope_json(message))
+    assert fast["properties"].pop("delivery_tag") != reference["properties"].pop("delivery_tag")
+    assert fast == reference
+    assert envelope_json(message).split('"delivery_tag"')[0] == reference_envelope_json(message).split('"delivery_tag"')[0]
 
 
 def test_fast_path_writes_exactly_what_kombus_producer_writes(publish_redis_url: str) -> None:

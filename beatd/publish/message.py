@@ -9,7 +9,7 @@ from typing import Any
 
 from kombu.utils.json import dumps as kombu_json_dumps
 
-from beatd.entry import Entry, Fire, Options
+from beatd.entry import Entry, Fire, Options, task_id_of_instant
 from beatd.errors import ConfigError
 from beatd.publish.saferepr import saferepr
 
@@ -49,9 +49,16 @@ BEATD_HEADERS = ("beatd_entry", "beatd_scheduled_at")
 RESERVED_HEADERS = frozenset(PROTOCOL_HEADERS + BEATD_HEADERS)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Message:
-    """One task message, ready for any transport.
+    """One task message, ready for any transport: the entry's template plus this run's values.
+
+    Not frozen, because a frozen dataclass costs four times as much to create, and one is
+    created per run; nothing changes a Message after build_message.
+
+    What every run of an entry shares (task, arguments, body, route) lives in its
+    EntryTemplate, built once; a Message adds only the run's own values, so building
+    one costs little. `headers` and `properties` are assembled when read.
 
     `properties` holds the AMQP properties as apply_async hands them to kombu's
     Producer.publish: correlation_id, reply_to, delivery_mode, priority and, for
@@ -63,23 +70,76 @@ class Message:
     the queue of that name; `queue` is the queue to declare before publishing.
     """
 
-    headers: dict[str, Any]
-    properties: dict[str, Any]
-    body: bytes
-    content_type: str = CONTENT_TYPE
-    content_encoding: str = CONTENT_ENCODING
-    exchange: str
-    routing_key: str
-    queue: str
+    template: EntryTemplate
+    task_id: str
+    scheduled_at: str  # ISO 8601, UTC: the beatd_scheduled_at header
+    expires: str | None  # ISO 8601, UTC: the expires header
+    expiration: float | None  # seconds of `expires` left at publish time
+    origin: str
+
+    content_type = CONTENT_TYPE
+    content_encoding = CONTENT_ENCODING
+
+    @property
+    def headers(self) -> dict[str, Any]:
+        template = self.template
+        return {
+            "lang": "py",
+            "task": template.task,
+            "id": self.task_id,
+            "shadow": None,
+            "eta": None,
+            "expires": self.expires,
+            "group": None,
+            "group_index": None,
+            "retries": 0,
+            "timelimit": list(template.timelimit),
+            "root_id": self.task_id,
+            "parent_id": None,
+            "argsrepr": template.argsrepr,
+            "kwargsrepr": template.kwargsrepr,
+            "origin": self.origin,
+            "ignore_result": False,
+            "replaced_task_nesting": 0,
+            "stamped_headers": None,
+            "stamps": {},
+            "beatd_entry": template.entry.name,
+            "beatd_scheduled_at": self.scheduled_at,
+            **template.custom_headers,
+        }
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        properties: dict[str, Any] = {
+            "correlation_id": self.task_id,
+            "reply_to": "",
+            "delivery_mode": PERSISTENT,
+            "priority": self.template.priority,
+        }
+        if self.expiration is not None:
+            properties["expiration"] = self.expiration
+        return properties
+
+    @property
+    def body(self) -> bytes:
+        return self.template.body
+
+    @property
+    def exchange(self) -> str:
+        return self.template.route.exchange
+
+    @property
+    def routing_key(self) -> str:
+        return self.template.route.routing_key
+
+    @property
+    def queue(self) -> str:
+        return self.template.route.queue
 
     @property
     def priority(self) -> int:
         """The message priority (0 when the entry sets none, as kombu's default)."""
-        return int(self.properties["priority"])
-
-    @property
-    def task_id(self) -> str:
-        return str(self.headers["id"])
+        return self.template.priority
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,98 +178,97 @@ def build_message(fire: Fire, origin: str, now: datetime) -> Message:
         ValueError: now or fire.scheduled_at is naive.
     """
     entry = fire.entry
-    options = entry.options
     if now.tzinfo is None or fire.scheduled_at.tzinfo is None:
         raise ValueError(f"entry {entry.name!r}: now={now!r} and scheduled_at={fire.scheduled_at!r} must be timezone-aware")
-    parts = _entry_parts(entry)
+    template = entry_template(entry)
     # Work in UTC: adding a timedelta to a datetime in a DST zone adds wall-clock time,
     # which is off by the DST shift when the window spans a transition.
     scheduled_utc = fire.scheduled_at.astimezone(UTC)
-    task_id = fire.task_id
-    expires_at = scheduled_utc + options.expires if options.expires is not None else None
-
-    headers: dict[str, Any] = {
-        "lang": "py",
-        "task": entry.task,
-        "id": task_id,
-        "shadow": None,
-        "eta": None,
-        "expires": expires_at.isoformat() if expires_at is not None else None,
-        "group": None,
-        "group_index": None,
-        "retries": 0,
-        "timelimit": [options.time_limit, options.soft_time_limit],
-        "root_id": task_id,
-        "parent_id": None,
-        "argsrepr": parts.argsrepr,
-        "kwargsrepr": parts.kwargsrepr,
-        "origin": origin,
-        "ignore_result": False,
-        "replaced_task_nesting": 0,
-        "stamped_headers": None,
-        "stamps": {},
-        "beatd_entry": entry.name,
-        "beatd_scheduled_at": scheduled_utc.isoformat(),
-        **parts.custom_headers,
-    }
-    properties: dict[str, Any] = {
-        "correlation_id": task_id,
-        "reply_to": "",
-        "delivery_mode": PERSISTENT,
-        "priority": options.priority if options.priority is not None else 0,
-    }
-    if expires_at is not None:
-        properties["expiration"] = max(0.0, (expires_at - now).total_seconds())
-
-    return Message(
-        headers=headers,
-        properties=properties,
-        body=parts.body,
-        exchange=parts.route.exchange,
-        routing_key=parts.route.routing_key,
-        queue=parts.route.queue,
-    )
+    scheduled_text = _iso(scheduled_utc)
+    expires = entry.options.expires
+    if expires is None:
+        expires_text, expiration = None, None
+    else:
+        expires_at = scheduled_utc + expires
+        expires_text, expiration = _iso(expires_at), max(0.0, (expires_at - now).total_seconds())
+    return Message(template=template, task_id=task_id_of_instant(entry.name, scheduled_text),
+                   scheduled_at=scheduled_text, expires=expires_text, expiration=expiration, origin=origin)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _EntryParts:
-    """What every message of one entry shares, worked out once per entry."""
+# isoformat() costs more than the rest of a message's per-run values, and the runs of a
+# busy second share a few instants (every interval entry of the same step fires on the
+# same slot), so recent instants keep their text. Cleared when full, which is rare.
+_ISO_TEXT: dict[datetime, str] = {}
+_ISO_TEXT_SIZE = 4096
+
+
+def _iso(instant: datetime) -> str:
+    text = _ISO_TEXT.get(instant)
+    if text is None:
+        if len(_ISO_TEXT) >= _ISO_TEXT_SIZE:
+            _ISO_TEXT.clear()
+        text = _ISO_TEXT[instant] = instant.isoformat()
+    return text
+
+
+@dataclass(slots=True, kw_only=True)
+class EntryTemplate:
+    """What every message of one entry shares, worked out once per entry.
+
+    `transport_form` is free for the transport in use to keep its own pre-rendered
+    form of the entry's messages (the Redis fast path keeps its envelope there).
+    """
 
     entry: Entry  # held, so that its id() cannot be reused while it is cached
+    task: str
     argsrepr: str
     kwargsrepr: str
     body: bytes
     custom_headers: dict[str, Any]
     route: Route
+    priority: int
+    timelimit: tuple[float | None, float | None]
+    transport_form: Any = None
 
 
 # Rendering argsrepr the way Celery does and encoding the body cost more than the rest
 # of a message together (about 70 us of 130 us here); entries are immutable, so both
 # are kept per entry. Bounded, so entries replaced by reloads are let go eventually: when
 # full it is emptied at once, since evicting one by one made every lookup miss once the
-# entries outnumbered the cache (they are visited in turn).
-_PARTS_CACHE: dict[int, _EntryParts] = {}
-_PARTS_CACHE_SIZE = 2_097_152
-_PARTS_CACHE_LOCK = threading.Lock()  # only misses take it; hits read the dict as is
+# entries outnumbered the cache (they are visited in turn). A template costs about a
+# kilobyte with its transport form, so beyond this many entries (whose runs are then
+# rarer, as there are only so many a second) templates are rebuilt rather than kept.
+_TEMPLATES: dict[int, EntryTemplate] = {}
+_TEMPLATES_SIZE = 131_072
+_TEMPLATES_LOCK = threading.Lock()  # only misses take it; hits read the dict as is
 
 
-def _entry_parts(entry: Entry) -> _EntryParts:
-    parts = _PARTS_CACHE.get(id(entry))
-    if parts is not None and parts.entry is entry:
-        return parts
-    parts = _EntryParts(
+def entry_template(entry: Entry) -> EntryTemplate:
+    """The entry's template, from the cache when it is there.
+
+    Raises:
+        ConfigError: as build_message.
+    """
+    template = _TEMPLATES.get(id(entry))
+    if template is not None and template.entry is entry:
+        return template
+    options = entry.options
+    template = EntryTemplate(
         entry=entry,
+        task=entry.task,
         argsrepr=saferepr(entry.args),
         kwargsrepr=saferepr(entry.kwargs),
         body=_encode_body(entry),
         custom_headers=_custom_headers(entry),
-        route=route_for(entry.options),
+        route=route_for(options),
+        priority=options.priority if options.priority is not None else 0,
+        timelimit=(options.time_limit, options.soft_time_limit),
     )
-    with _PARTS_CACHE_LOCK:
-        if len(_PARTS_CACHE) >= _PARTS_CACHE_SIZE:
-            _PARTS_CACHE.clear()
-        _PARTS_CACHE[id(entry)] = parts
-    return parts
+    with _TEMPLATES_LOCK:
+        if len(_TEMPLATES) >= _TEMPLATES_SIZE:
+            _TEMPLATES.clear()
+        _TEMPLATES[id(entry)] = template
+    return template
 
 
 def _custom_headers(entry: Entry) -> dict[str, Any]:
@@ -249,9 +308,11 @@ __all__ = [
     "DEFAULT_QUEUE",
     "PROTOCOL_HEADERS",
     "RESERVED_HEADERS",
+    "EntryTemplate",
     "Message",
     "Route",
     "build_message",
+    "entry_template",
     "expiration_ms",
     "route_for",
 ]
