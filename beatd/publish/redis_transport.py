@@ -153,7 +153,7 @@ def envelope_json(message: Message) -> str:
     })
 
 
-def reference_envelope_json(message: Message) -> str:
+def reference_envelope_json(message: Message, *, delivery_tag: str | None = None) -> str:
     """The envelope built field by field as kombu does; `envelope_json` renders the same text faster."""
     properties: dict[str, Any] = {}
     for name, value in message.properties.items():
@@ -164,7 +164,7 @@ def reference_envelope_json(message: Message) -> str:
     properties["delivery_info"] = {"exchange": message.exchange, "routing_key": message.routing_key}
     properties["priority"] = message.priority
     properties["body_encoding"] = "base64"
-    properties["delivery_tag"] = _uuid4()
+    properties["delivery_tag"] = delivery_tag or _uuid4()
     envelope = {
         "body": base64.b64encode(message.body).decode("ascii"),
         "content-encoding": message.content_encoding,
@@ -173,6 +173,12 @@ def reference_envelope_json(message: Message) -> str:
         "properties": properties,
     }
     return _ENVELOPE_ENCODER.encode(envelope)
+
+
+# Stands in for the per-run values while an entry's envelope is encoded: random per
+# process, so no entry's own text can contain it.
+_FIELD_MARKER = f"beatd-{os.urandom(8).hex()}-"
+_MARKED_FIELD = re.compile(re.escape(_FIELD_MARKER) + "([a-z_]+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,21 +195,20 @@ class _EnvelopeForm:
 
     @classmethod
     def of(cls, message: Message) -> _EnvelopeForm:
-        """Encode an envelope whose per-run values are unique markers, then cut at the markers.
+        """Encode an envelope whose per-run values are markers, then cut at the markers.
 
         So the entry's own text (arguments, headers) goes through kombu's encoder exactly
         as in `reference_envelope_json`. The values filled in later are uuids, ISO
         instants and digits, which need no escaping in a JSON string.
         """
-        marker = f"beatd-{os.urandom(8).hex()}-"
+        marker = _FIELD_MARKER
         sample = replace(message, task_id=marker + "id", scheduled_at=marker + "scheduled_at",
                          expires=marker + "expires" if message.expires is not None else None, expiration=None)
-        text = reference_envelope_json(sample)
+        text = reference_envelope_json(sample, delivery_tag=marker + "delivery_tag")
         if message.expiration is not None:
             # kombu writes the expiration property just before delivery_info.
             text = text.replace('"delivery_info": ', f'"expiration": "{marker}expiration", "delivery_info": ', 1)
-        text = re.sub(r'"delivery_tag": "[0-9a-f-]{36}"', f'"delivery_tag": "{marker}delivery_tag"', text)
-        pieces = re.split(re.escape(marker) + r"([a-z_]+)", text)
+        pieces = _MARKED_FIELD.split(text)
         return cls(fragments=tuple(pieces[0::2]), fields=tuple(pieces[1::2]), origin=message.origin)
 
     def render(self, values: dict[str, str | None]) -> str:
