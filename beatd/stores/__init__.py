@@ -1,4 +1,4 @@
-"""Entry stores: where entries come from besides the YAML file (a SQL table), read incrementally."""
+"""Entry stores: where entries come from besides the YAML file (a SQL table, Django models), read incrementally."""
 
 from __future__ import annotations
 
@@ -20,4 +20,8 @@ def open_entry_store(kind: str, target: str, *, default_zone: tzinfo) -> EntrySt
         from beatd.stores.sql import SqlEntryStore
 
         return SqlEntryStore(target, default_zone=default_zone)
-    raise ConfigError(f"entry store {kind!r} is not available in this version; use sql")
+    if kind == "django":
+        from beatd.stores.django import DjangoEntryStore
+
+        return DjangoEntryStore(target, default_zone=default_zone)
+    raise ConfigError(f"entry store {kind!r} is not available in this version; use sql or django")

@@ -271,3 +271,18 @@ def upgrade_statements(dialect: Dialect) -> list[str]:
 def downgrade_statements(dialect: Dialect) -> list[str]:
     """Every statement that drops what `upgrade_statements` created."""
     return [*_DROP_TRIGGERS[_checked(dialect.name)], *_DROP_TABLES]
+
+
+# Alembic's own version table (named as beatd.stores.sql.VERSION_TABLE), for a database
+# migrated without Alembic: `beatd db upgrade` then finds it at b0001 and leaves it.
+_version_metadata = sa.MetaData()
+sa.Table("beatd_alembic_version", _version_metadata,
+         sa.Column("version_num", sa.String(32), nullable=False),
+         sa.PrimaryKeyConstraint("version_num", name="beatd_alembic_version_pkc"))
+
+
+def record_revision_statements(dialect: Dialect) -> list[str]:
+    """The statements that create Alembic's version table and record b0001 in it, as Alembic would."""
+    statements = [str(sa.schema.CreateTable(table).compile(dialect=dialect)).strip()
+                  for table in _version_metadata.sorted_tables]
+    return [*statements, f"INSERT INTO beatd_alembic_version (version_num) VALUES ('{REVISION}')"]

@@ -1,0 +1,1 @@
+"""Integrations of beatd with other frameworks (Django)."""

@@ -1,0 +1,83 @@
+"""settings.BEATD as the beatd config file that `manage.py beatd run` and the admin use.
+
+Either BEATD = {"config": "/path/to/beatd.yaml"}: that file, which should list
+`stores: [{django: <settings module>}]`; or BEATD = {"broker": ..., "state": ..., ...}
+with any top-level keys of a config file except `entries`: a config file is written from
+them (timezone defaulting to TIME_ZONE, the django store added), so both the daemon and
+the admin read the same settings, checked by the same loader with the same messages.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.conf import settings
+
+from beatd.config import Config, load_config
+from beatd.errors import ConfigError
+
+SETTING = "BEATD"
+
+
+def settings_module() -> str:
+    """The dotted name of the Django settings in use.
+
+    Raises:
+        ConfigError: settings were made with settings.configure(), which a daemon cannot import.
+    """
+    module = os.environ.get("DJANGO_SETTINGS_MODULE")
+    if not module:
+        raise ConfigError("DJANGO_SETTINGS_MODULE is not set; beatd's daemon imports the settings by that name")
+    return module
+
+
+def config_path() -> Path:
+    """The beatd config file of this project: BEATD["config"], or one written from the other BEATD keys.
+
+    Raises:
+        ConfigError: BEATD is not a dict, or mixes "config" with other keys.
+    """
+    beatd_settings: Any = getattr(settings, SETTING, {})
+    if not isinstance(beatd_settings, dict):
+        raise ConfigError(f"settings.{SETTING} must be a dict, not {type(beatd_settings).__name__}")
+    if "config" in beatd_settings:
+        others = sorted(set(beatd_settings) - {"config"})
+        if others:
+            raise ConfigError(f"settings.{SETTING}: give either 'config' (a beatd config file) or config keys "
+                              f"({', '.join(others)}), not both")
+        return Path(beatd_settings["config"])
+    document = {"timezone": settings.TIME_ZONE, **beatd_settings, "stores": [{"django": settings_module()}]}
+    header = f"# Written by beatd.contrib.django from settings.{SETTING} of {settings_module()}; edit those instead.\n"
+    return _written(header + yaml.safe_dump(document, sort_keys=False))
+
+
+@functools.cache
+def _written(text: str) -> Path:
+    """A file holding text, in a directory of this process's own, removed at exit."""
+    directory = _private_directory()
+    path = directory / f"beatd-{len(os.listdir(directory))}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@functools.cache
+def _private_directory() -> Path:
+    directory = tempfile.mkdtemp(prefix="beatd-django-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    return Path(directory)
+
+
+def load() -> Config:
+    """The project's beatd Config (broker, state, default zone, leader...).
+
+    Raises:
+        ConfigError: as `beatd check` words it, naming the file (the written one: `settings.BEATD`).
+    """
+    return load_config(config_path())

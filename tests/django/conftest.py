@@ -1,0 +1,30 @@
+"""Django tests: pytest-django with beatd_test_settings (next to this file), set here so other tests never see Django.
+
+Django is set up at collection, so the test modules can import the models.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import django
+import pytest
+
+DJANGO_TESTS_DIR = Path(__file__).resolve().parent
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "beatd_test_settings")
+django.setup()
+
+
+@pytest.fixture
+def entries_db(transactional_db: None) -> Iterator[None]:
+    """A database whose beatd_entries is empty before and after the test.
+
+    The models are unmanaged, so Django's flush between transactional tests leaves them alone.
+    """
+    from beatd.contrib.django.models import Entry
+
+    Entry.objects.all().delete()
+    yield
+    Entry.objects.all().delete()
