@@ -1,0 +1,246 @@
+"""The admin of beatd entries: list columns, filters and search, the form's YAML validation, the preview, actions."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from django.test import Client
+from kombu import Connection
+
+from beatd.config import load_config
+from beatd.contrib.django.models import Entry
+from beatd.errors import ConfigError
+from beatd.state import RunRecord, open_state_store
+
+LIST_URL = "/admin/beatd/entry/"
+ADD_URL = "/admin/beatd/entry/add/"
+PREVIEW_URL = "/admin/beatd/entry/preview/"
+
+# Every field of the form, empty, as a browser posts it.
+EMPTY_FORM = {key: "" for key in ("name", "task", "description", "every", "cron", "solar", "lat", "lon", "elevation",
+                                  "at", "timezone", "start_at", "end_at", "catchup", "jitter", "args", "kwargs",
+                                  "options")}
+
+
+def add(name: str, **mapping: Any) -> Entry:
+    entry = Entry(name=name)
+    entry.set_mapping(dict(mapping))
+    entry.save()
+    return entry
+
+
+def form(**values: str) -> dict[str, str]:
+    return {**EMPTY_FORM, "enabled": "on", **values}
+
+
+def yaml_message(tmp_path: Path, name: str, mapping: dict[str, Any]) -> str:
+    """What `beatd check` says of this entry in a file, without the `file:line: entry 'name': ` prefix."""
+    path = tmp_path / "check.yaml"
+    path.write_text(yaml.safe_dump({"entries": {name: mapping}}))
+    with pytest.raises(ConfigError) as problem:
+        load_config(path)
+    return str(problem.value).split(f": entry {name!r}: ", 1)[1]
+
+
+def text_of(html: bytes) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html.decode())).replace("&#x27;", "'").replace("&quot;", '"')
+
+
+@pytest.fixture
+def client(entries_db: None, admin_client: Client, settings: Any, tmp_path: Path) -> Client:
+    """A logged-in superuser; beatd's state in a SQLite file of the test's own, broker in memory."""
+    settings.BEATD = {"broker": "memory://", "state": f"sqlite:///{tmp_path / 'state.sqlite3'}",
+                      "timezone": "Europe/Berlin"}
+    return admin_client
+
+
+# ---------------------------------------------------------------------------------------
+# the list
+
+
+def test_the_list_shows_schedule_in_words_next_and_last_run_and_run_count(client: Client, tmp_path: Path) -> None:
+    add("weekday-report", task="reports.send", cron="30 7 * * 1-5")
+    add("ping", task="ping", every=30, enabled=False)
+    last = datetime(2026, 11, 20, 6, 30, tzinfo=UTC)
+    state = open_state_store(f"sqlite:///{tmp_path / 'state.sqlite3'}")
+    state.record([RunRecord(entry="weekday-report", scheduled_at=last, sent_at=last, run_count=12)], token=0)
+    state.close()
+
+    page = text_of(client.get(LIST_URL).content)
+
+    assert "weekday-report reports.send cron At 07:30, Monday through Friday (Europe/Berlin)" in page
+    assert "2026-11-20 07:30:00 CET (+01:00) 12" in page  # last run in the entry's zone, then the count
+    next_run = re.search(r"(\d{4}-\d\d-\d\d) 07:30:00 CET \(\+01:00\) 2026-11-20", page)
+    assert next_run, page
+    assert datetime.fromisoformat(next_run[1]).weekday() < 5
+    assert "ping ping interval Every 30 seconds" in page
+    assert re.search(r"Every 30 seconds\s+\S*\s*- - 0", page)  # disabled: no next run, never ran
+
+
+def test_the_list_filters_by_kind_enabled_and_task_and_searches_name_and_task(client: Client) -> None:
+    add("report", task="reports.send", cron="@daily")
+    add("ping", task="net.ping", every=30, enabled=False)
+    add("sunrise", task="home.morning", solar="sunrise", lat=52.5, lon=13.4)
+
+    def names(query: str) -> list[str]:
+        return re.findall(r'class="field-name"><a [^>]*>([^<]+)</a>', client.get(LIST_URL + query).content.decode())
+
+    assert names("") == ["ping", "report", "sunrise"]
+    assert names("?kind__exact=cron") == ["report"]
+    assert names("?enabled__exact=0") == ["ping"]
+    assert names("?task=home.morning") == ["sunrise"]
+    assert names("?q=net.") == ["ping"]
+    assert names("?q=sun") == ["sunrise"]
+
+
+def test_an_invalid_row_written_elsewhere_is_marked_in_the_list(client: Client) -> None:
+    add("broken", task="t", every=10)
+    Entry.objects.filter(name="broken").update(timezone="Mars/Olympus")
+    page = text_of(client.get(LIST_URL).content)
+    assert "invalid: " in page and "Mars/Olympus" in page
+
+
+def test_a_state_store_that_cannot_be_read_is_said_on_the_page(client: Client, settings: Any) -> None:
+    settings.BEATD = {**settings.BEATD, "state": "sqlite:////nonexistent/dir/state.sqlite3"}
+    add("ping", task="ping", every=30)
+    page = text_of(client.get(LIST_URL).content)
+    assert "Last runs are not shown: state store sqlite:////nonexistent/dir/state.sqlite3: directory" in page
+    assert "ping ping interval Every 30 seconds" in page
+
+
+# ---------------------------------------------------------------------------------------
+# the form
+
+
+def test_adding_an_entry_stores_its_yaml_keys_as_columns(client: Client) -> None:
+    response = client.post(ADD_URL, form(name="report", task="reports.send", cron="30 7 * * 1-5",
+                                         timezone="America/New_York", kwargs='{"format": "pdf"}', jitter="1m"))
+    assert response.status_code == 302, text_of(response.content)
+    row = Entry.objects.get(name="report")
+    assert (row.kind, row.cron, row.timezone, row.kwargs, row.jitter_s, row.args) == (
+        "cron", "30 7 * * 1-5", "America/New_York", {"format": "pdf"}, 60.0, None)
+    assert row.mapping() == {"task": "reports.send", "cron": "30 7 * * 1-5", "kwargs": {"format": "pdf"},
+                             "timezone": "America/New_York", "jitter": 60.0}
+
+
+def test_editing_shows_durations_as_yaml_writes_them(client: Client) -> None:
+    row = add("ping", task="ping", every="1h30m")
+    page = client.get(f"{LIST_URL}{row.pk}/change/").content.decode()
+    assert 'name="every" value="1h30m"' in page
+
+
+@pytest.mark.parametrize(("values", "field", "mapping"), [
+    ({"cron": "61 * * * *"}, "cron", {"cron": "61 * * * *"}),
+    ({"every": "30x"}, "every", {"every": "30x"}),
+    ({"every": "30", "timezone": "Mars/Olympus"}, "timezone", {"every": "30", "timezone": "Mars/Olympus"}),
+    ({"every": "30", "args": '{"a": 1}'}, "args", {"every": "30", "args": {"a": 1}}),
+    ({"every": "30", "options": '{"priority": "high"}'}, "options", {"every": "30", "options": {"priority": "high"}}),
+    ({"every": "30", "cron": "@daily"}, None, {"every": "30", "cron": "@daily"}),
+    ({}, None, {}),
+], ids=["cron-minute", "duration", "zone", "args-not-list", "priority-not-int", "two-schedules", "no-schedule"])
+def test_a_bad_value_is_refused_with_the_message_beatd_check_gives(
+        client: Client, tmp_path: Path, values: dict[str, str], field: str | None, mapping: dict[str, Any]) -> None:
+    expected = yaml_message(tmp_path, "bad", {"task": "t", **mapping})
+    response = client.post(ADD_URL, form(name="bad", task="t", **values))
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors[field or "__all__"] == [expected]
+    assert not Entry.objects.filter(name="bad").exists()
+
+
+def test_json_that_does_not_parse_is_refused_with_where_it_breaks(client: Client) -> None:
+    response = client.post(ADD_URL, form(name="bad", task="t", every="30", args="[1, 2"))
+    assert response.context["adminform"].form.errors["args"] == [
+        "not valid JSON: Expecting ',' delimiter: line 1 column 6 (char 5)"]
+
+
+# ---------------------------------------------------------------------------------------
+# the preview
+
+
+def test_the_preview_lists_the_next_five_runs_in_the_entrys_zone(client: Client) -> None:
+    answer = client.post(PREVIEW_URL, form(cron="30 7 * * 1-5", timezone="America/New_York")).json()
+    assert answer["ok"], answer
+    assert answer["schedule"] == "At 07:30, Monday through Friday (America/New_York)"
+    assert answer["zone"] == "America/New_York"
+    assert len(answer["runs"]) == 5
+    days = [datetime.strptime(run[:10], "%Y-%m-%d") for run in answer["runs"]]
+    assert all(run[11:19] == "07:30:00" and re.search(r" E[SD]T \(-0[45]:00\)$", run) for run in answer["runs"])
+    assert all(day.weekday() < 5 for day in days) and days == sorted(days) and len(set(days)) == 5
+
+
+def test_the_preview_uses_beatds_zone_for_entries_without_one(client: Client) -> None:
+    answer = client.post(PREVIEW_URL, form(every="90")).json()
+    assert answer["zone"] == "Europe/Berlin"
+    times = [datetime.strptime(run[:19], "%Y-%m-%d %H:%M:%S") for run in answer["runs"]]
+    assert {later - earlier for earlier, later in zip(times, times[1:])} == {timedelta(seconds=90)}
+
+
+def test_the_preview_says_what_is_wrong(client: Client, tmp_path: Path) -> None:
+    answer = client.post(PREVIEW_URL, form(cron="61 * * * *")).json()
+    assert answer == {"ok": False, "errors": [f"Cron: {yaml_message(tmp_path, 'x', {'task': 't', 'cron': '61 * * * *'})}"]}
+
+
+def test_the_preview_needs_a_login_and_a_post(entries_db: None, client: Client) -> None:
+    assert client.get(PREVIEW_URL).status_code == 405
+    assert Client().post(PREVIEW_URL, form(every="30")).status_code == 302  # to the login page
+
+
+def test_the_change_form_carries_the_preview_box_and_script(client: Client) -> None:
+    row = add("ping", task="ping", every=30)
+    page = client.get(f"{LIST_URL}{row.pk}/change/").content.decode()
+    assert f'data-url="{PREVIEW_URL}?object_id={row.pk}"' in page
+    assert "beatd/preview.js" in page
+
+
+# ---------------------------------------------------------------------------------------
+# actions
+
+
+def action(client: Client, name: str, *rows: Entry) -> Any:
+    return client.post(LIST_URL, {"action": name, "_selected_action": [str(row.pk) for row in rows]}, follow=True)
+
+
+def test_disable_and_enable_act_on_the_selected_entries(client: Client) -> None:
+    one, two = add("one", task="t", every=1), add("two", task="t", every=1)
+    add("three", task="t", every=1)
+    response = action(client, "disable", one, two)
+    assert "2 entries disabled; a running beatd applies this within 2 s" in text_of(response.content)
+    assert dict(Entry.objects.values_list("name", "enabled")) == {"one": False, "two": False, "three": True}
+    action(client, "enable", two)
+    assert dict(Entry.objects.values_list("name", "enabled")) == {"one": False, "two": True, "three": True}
+
+
+def test_run_now_publishes_one_celery_message_per_entry_to_the_configured_broker(client: Client) -> None:
+    row = add("report", task="reports.send", cron="@yearly", args=[1, 2], options={"queue": "reports"})
+    response = action(client, "run_now", row)
+    page = text_of(response.content)
+    assert "Published 1 run now: report (reports.send) task id " in page
+    with Connection("memory://") as connection:
+        message = connection.SimpleQueue("reports").get(timeout=5)
+        message.ack()
+    assert message.headers["task"] == "reports.send"
+    assert message.headers["beatd_entry"] == "report"
+    assert message.headers["id"] in page
+    assert message.decode()[0] == [1, 2]
+
+
+def test_run_now_with_an_unreachable_broker_says_so_and_publishes_nothing(client: Client, settings: Any) -> None:
+    settings.BEATD = {**settings.BEATD, "broker": "redis://127.0.0.1:1/0"}
+    row = add("report", task="reports.send", every=60)
+    page = text_of(action(client, "run_now", row).content)
+    assert "Nothing published: " in page
+
+
+def test_actions_need_the_csrf_token(entries_db: None, admin_user: Any) -> None:
+    row = add("one", task="t", every=1)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(admin_user)
+    response = browser.post(LIST_URL, {"action": "disable", "_selected_action": [str(row.pk)]})
+    assert response.status_code == 403
+    assert Entry.objects.get(pk=row.pk).enabled
