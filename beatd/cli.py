@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 import json
 import logging
@@ -283,6 +284,10 @@ def run(config_path: str, log_level: str, log_format: str) -> None:
         signal.signal(signal.SIGTERM, lambda signum, frame: daemon.stop())
         signal.signal(signal.SIGINT, lambda signum, frame: daemon.stop())
         signal.signal(signal.SIGHUP, lambda signum, frame: daemon.reload())
+        # The entries and everything loaded so far live as long as the process: out of the
+        # collector's sight, its full passes no longer walk them, which with 100,000
+        # entries paused the loop for tens of milliseconds in the middle of a publish.
+        gc.freeze()
         try:
             daemon.run()
         except BeatdError as exc:

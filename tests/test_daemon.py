@@ -13,7 +13,7 @@ import pytest
 from kombu import Connection
 
 from beatd.config import load_config
-from beatd.daemon import Daemon
+from beatd.daemon import PREPARE_AHEAD, Daemon
 from beatd.errors import LeaseLost
 from beatd.leader import LocalLeaseBackend
 from beatd.publish import open_transport
@@ -115,8 +115,10 @@ def test_simulated_hour_publishes_every_slot_once_and_records_it(tmp_path):
     assert scheduled(messages) == expected
     assert messages[0]["body"][0] == [1, 2]
     assert len({message["headers"]["id"] for message in messages}) == 120
-    # And it slept between runs instead of polling
-    assert len(clock.waits) < 130
+    # And it slept between runs instead of polling: two waits a run, one until it is
+    # time to build the run's message (PREPARE_AHEAD before it), one until it is due
+    assert len(clock.waits) <= 2 * 120 + 2
+    assert sorted(set(clock.waits))[:2] == [PREPARE_AHEAD.total_seconds(), 30 - PREPARE_AHEAD.total_seconds()]
     # And the state says the last slot and the count
     records = open_state_store(f"sqlite:///{tmp_path / 'state.sqlite3'}").load()
     assert records["tick"].scheduled_at == T0 + timedelta(hours=1)
@@ -165,7 +167,7 @@ def test_reload_adds_changes_and_removes_entries_keeping_the_others(tmp_path):
 
     def wait_and_edit(seconds: float, wake: threading.Event) -> None:
         original_wait(seconds, wake)
-        if clock.current >= T0 + timedelta(seconds=25) and not getattr(clock, "edited", False):
+        if clock.current >= T0 + timedelta(seconds=30) and not getattr(clock, "edited", False):
             clock.edited = True
             write_config(
                 config_path,
@@ -181,8 +183,30 @@ def test_reload_adds_changes_and_removes_entries_keeping_the_others(tmp_path):
         by_task.setdefault(message["headers"]["task"], []).append(message["headers"]["beatd_scheduled_at"][17:19])
     assert by_task["tasks.keep"] == ["10", "20", "30", "40", "50", "00"]
     assert by_task["tasks.drop"] == ["10", "20"]
-    # The edit lands at 30 s; an added entry starts with its first slot after that.
+    # The edit lands at 30 s, when the runs of 30 s are built but not yet sent: the
+    # removed entry's run is withdrawn; an added entry starts with its first slot after 30 s.
     assert by_task["tasks.added"] == ["40", "50", "00"]
+
+
+def test_entry_changed_while_its_run_is_prepared_sends_that_run_once_in_its_new_form(tmp_path):
+    config_path = write_config(tmp_path / "beatd.yaml", "  tick:\n    task: tasks.tick\n    every: 10\n    args: [1]\n", tmp_path)
+    daemon, clock = make_daemon(config_path, T0, T0 + timedelta(seconds=60.5))
+    original_wait = clock.wait
+
+    def wait_and_edit(seconds: float, wake: threading.Event) -> None:
+        original_wait(seconds, wake)
+        # At 30 s the run of 30 s has been built (PREPARE_AHEAD earlier) with args [1].
+        if clock.current >= T0 + timedelta(seconds=30) and not getattr(clock, "edited", False):
+            assert daemon.term is not None and daemon.term.prepared is not None
+            assert [fire.entry.args for fire in daemon.term.prepared.fires] == [(1,)]
+            clock.edited = True
+            write_config(config_path, "  tick:\n    task: tasks.tick\n    every: 10\n    args: [2]\n", tmp_path)
+            daemon.reload()
+
+    clock.wait = wait_and_edit
+    daemon.run()
+    sent = [(message["headers"]["beatd_scheduled_at"][17:19], message["body"][0]) for message in drain(tmp_path)]
+    assert sent == [("10", [1]), ("20", [1]), ("30", [2]), ("40", [2]), ("50", [2]), ("00", [2])]
 
 
 def test_reload_with_a_broken_file_keeps_the_running_config(tmp_path, caplog):

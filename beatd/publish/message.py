@@ -184,31 +184,42 @@ def build_message(fire: Fire, origin: str, now: datetime) -> Message:
     # Work in UTC: adding a timedelta to a datetime in a DST zone adds wall-clock time,
     # which is off by the DST shift when the window spans a transition.
     scheduled_utc = fire.scheduled_at.astimezone(UTC)
-    scheduled_text = _iso(scheduled_utc)
+    scheduled_text = _scheduled_text(scheduled_utc)
     expires = entry.options.expires
     if expires is None:
         expires_text, expiration = None, None
     else:
         expires_at = scheduled_utc + expires
-        expires_text, expiration = _iso(expires_at), max(0.0, (expires_at - now).total_seconds())
+        expires_text, expiration = _expires_text(expires_at), max(0.0, (expires_at - now).total_seconds())
     return Message(template=template, task_id=task_id_of_instant(entry.name, scheduled_text),
                    scheduled_at=scheduled_text, expires=expires_text, expiration=expiration, origin=origin)
 
 
-# isoformat() costs more than the rest of a message's per-run values, and the runs of a
-# busy second share a few instants (every interval entry of the same step fires on the
-# same slot), so recent instants keep their text. Cleared when full, which is rare.
-_ISO_TEXT: dict[datetime, str] = {}
-_ISO_TEXT_SIZE = 4096
+class _IsoText:
+    """instant.isoformat(), remembering the last instant's text.
+
+    isoformat() costs more than the rest of a message's per-run values, and the runs of a
+    batch come in time order, sharing instants (every interval entry of the same step
+    fires on the same slot). Comparing with the last instant is cheap where hashing it,
+    for a bigger cache, is not: an aware datetime's hash works out its UTC offset.
+    """
+
+    __slots__ = ("last",)
+
+    def __init__(self) -> None:
+        self.last: tuple[datetime, str] | None = None
+
+    def __call__(self, instant: datetime) -> str:
+        last = self.last  # one read: another thread may replace it, never half of it
+        if last is not None and last[0] == instant:
+            return last[1]
+        text = instant.isoformat()
+        self.last = (instant, text)
+        return text
 
 
-def _iso(instant: datetime) -> str:
-    text = _ISO_TEXT.get(instant)
-    if text is None:
-        if len(_ISO_TEXT) >= _ISO_TEXT_SIZE:
-            _ISO_TEXT.clear()
-        text = _ISO_TEXT[instant] = instant.isoformat()
-    return text
+_scheduled_text = _IsoText()
+_expires_text = _IsoText()
 
 
 @dataclass(slots=True, kw_only=True)
