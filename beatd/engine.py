@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from beatd.entry import CatchUp, Entry, Fire
@@ -36,10 +37,26 @@ def recent_slots(schedule: Schedule, after: datetime, until: datetime, limit: in
         span *= 2
 
 
-# A heap item: (publish_at, name, generation, scheduled_at). Plain tuples compare in C,
-# several times faster than a dataclass with __lt__, and the heap is the hot path: every
-# fire is one pop and one push. `generation` detects entries replaced since the push.
-_Pending = tuple[datetime, str, int, datetime]
+@dataclass(slots=True, eq=False)
+class _Tracked:
+    """What the engine keeps for one entry; replaced as a whole when the entry is added again."""
+
+    entry: Entry
+    jitter: timedelta  # the entry's stable offset, worked out once (a SHA-256 of its name)
+    next: datetime | None = None  # the slot waiting in the heap
+    last_handed_out: datetime | None = None
+
+    def __lt__(self, other: _Tracked) -> bool:
+        # Heap items tie on (publish_at, name) only when an entry was added again while its
+        # old item waits; either order is right, the stale one is skipped when it surfaces.
+        return False
+
+
+# A heap item: (publish_at, name, tracked). Plain tuples compare in C, several times
+# faster than a dataclass with __lt__, and the heap is the hot path: every fire is one
+# pop and one push. An item whose `tracked` is no longer the entry's is stale.
+_Pending = tuple[datetime, str, _Tracked]
+_NO_JITTER = timedelta(0)
 
 
 class Engine:
@@ -58,18 +75,8 @@ class Engine:
             raise ValueError(f"catchup_limit {catchup_limit} must be at least 1")
         self.catchup_limit = catchup_limit
         self.grace = grace
-        self._entries: dict[str, Entry] = {}
-        self._generations: dict[str, int] = {}
-        self._next: dict[str, datetime] = {}
-        self._last_handed_out: dict[str, datetime] = {}
-        # Each entry's jitter offset (a SHA-256 of its name), worked out once per add.
-        self._jitters: dict[str, timedelta] = {}
+        self._tracked: dict[str, _Tracked] = {}
         self._heap: list[_Pending] = []
-
-    @property
-    def entries(self) -> dict[str, Entry]:
-        """The entries the engine knows, enabled or not, by name (do not mutate)."""
-        return self._entries
 
     def add(self, entry: Entry, *, now: datetime, last_scheduled: datetime | None = None) -> None:
         """Add or replace an entry.
@@ -80,36 +87,35 @@ class Engine:
                 next `due` under the catch-up policy; without it the entry starts with
                 its first slot published after `now`.
         """
-        generation = self._generations.get(entry.name, 0) + 1
-        self._generations[entry.name] = generation
-        self._entries[entry.name] = entry
-        self._next.pop(entry.name, None)
-        jitter = self._jitters[entry.name] = entry.jitter_offset()
+        previous = self._tracked.get(entry.name)
+        tracked = self._tracked[entry.name] = _Tracked(
+            entry=entry, jitter=entry.jitter_offset() if entry.jitter else _NO_JITTER,
+            last_handed_out=previous.last_handed_out if previous is not None else None)
         if not entry.enabled:
             return
-        after = last_scheduled if last_scheduled is not None else now - jitter
-        self._push(entry.name, entry.schedule.next_after(after), jitter, generation)
+        after = last_scheduled if last_scheduled is not None else now - tracked.jitter
+        self._push(entry.name, tracked, entry.schedule.next_after(after))
 
     def remove(self, name: str) -> None:
         """Forget an entry; its slot left in the heap is skipped when it surfaces."""
-        self._entries.pop(name, None)
-        self._next.pop(name, None)
-        self._last_handed_out.pop(name, None)
-        self._jitters.pop(name, None)
-        self._generations[name] = self._generations.get(name, 0) + 1
+        self._tracked.pop(name, None)
 
     def last_handed_out(self, name: str) -> datetime | None:
         """The newest slot of an entry that `due` returned, or None if none yet."""
-        return self._last_handed_out.get(name)
+        tracked = self._tracked.get(name)
+        return tracked.last_handed_out if tracked is not None else None
 
     def next_fire(self, name: str) -> datetime | None:
         """The next slot of an entry, or None if it is disabled, done or unknown."""
-        return self._next.get(name)
+        tracked = self._tracked.get(name)
+        return tracked.next if tracked is not None else None
 
     def next_wakeup(self) -> datetime | None:
         """When the earliest pending run may be published; None when nothing will ever fire."""
-        self._drop_stale_top()
-        return self._heap[0][0] if self._heap else None
+        heap, tracked = self._heap, self._tracked
+        while heap and tracked.get(heap[0][1]) is not heap[0][2]:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
 
     def due(self, now: datetime) -> list[Fire]:
         """Every run whose publish time is at or before now, in publish order.
@@ -117,20 +123,19 @@ class Engine:
         Each slot is handed out once; calling again with the same now returns nothing.
         """
         fires: list[Fire] = []
-        heap, generations, entries, jitters = self._heap, self._generations, self._entries, self._jitters
+        heap, all_tracked = self._heap, self._tracked
         while heap and heap[0][0] <= now:
-            _, name, generation, scheduled_at = heapq.heappop(heap)
-            if generations.get(name) != generation:
+            _, name, tracked = heapq.heappop(heap)
+            if all_tracked.get(name) is not tracked:
                 continue
-            entry = entries[name]
-            jitter = jitters[name]
+            entry, jitter = tracked.entry, tracked.jitter
             # In slot terms: due at or before `newest`, on time from `newest - grace` on.
             newest = now - jitter
-            slots, following = self._slots_to_send(entry, scheduled_at, newest, newest - self.grace)
+            slots, following = self._slots_to_send(entry, tracked.next, newest, newest - self.grace)  # type: ignore[arg-type]
             fires.extend(Fire(entry=entry, scheduled_at=slot, publish_at=slot + jitter) for slot in slots)
             if slots:
-                self._last_handed_out[name] = slots[-1]
-            self._push(name, following, jitter, generation)
+                tracked.last_handed_out = slots[-1]
+            self._push(name, tracked, following)
         return fires
 
     def _slots_to_send(self, entry: Entry, first: datetime, newest: datetime,
@@ -152,17 +157,11 @@ class Engine:
             slots = recent_slots(schedule, max(after, on_time_from - _MICROSECOND), newest, self.catchup_limit)
         return slots, schedule.next_after(newest)
 
-    def _push(self, name: str, slot: datetime | None, jitter: timedelta, generation: int) -> None:
-        if slot is None:
-            self._next.pop(name, None)
-            return
-        self._next[name] = slot
-        heapq.heappush(self._heap, (slot + jitter, name, generation, slot))
-
-    def _drop_stale_top(self) -> None:
-        heap = self._heap
-        while heap and self._generations.get(heap[0][1]) != heap[0][2]:
-            heapq.heappop(heap)
+    def _push(self, name: str, tracked: _Tracked, slot: datetime | None) -> None:
+        tracked.next = slot
+        if slot is not None:
+            # Without jitter the slot is its own publish time: one datetime, not two.
+            heapq.heappush(self._heap, (slot + tracked.jitter if tracked.jitter else slot, name, tracked))
 
     def load(self, entries: Iterable[Entry], *, now: datetime, last_scheduled: dict[str, datetime]) -> None:
         """Add many entries with their recorded last slots."""
