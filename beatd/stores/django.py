@@ -42,9 +42,11 @@ def setup_django(settings_module: str) -> None:
         from django.core.exceptions import ImproperlyConfigured
     except ImportError as exc:
         raise ConfigError(f"the django store needs Django: pip install 'beatd[django]' ({exc})") from exc
-    current = os.environ.get("DJANGO_SETTINGS_MODULE")
-    if settings.configured and current != settings_module:
-        raise ConfigError(f"Django is already set up with settings {current!r} in this process, not {settings_module!r}")
+    if settings.configured:
+        current = getattr(settings, "SETTINGS_MODULE", None)  # None for settings.configure()
+        if current != settings_module:
+            raise ConfigError(f"Django is already set up with settings {current!r} in this process, "
+                              f"not {settings_module!r}")
     if not apps.ready:
         os.environ["DJANGO_SETTINGS_MODULE"] = settings_module
         if os.getcwd() not in sys.path:

@@ -1,4 +1,4 @@
-"""Django tests: pytest-django with beatd_test_settings (next to this file), set here so other tests never see Django.
+"""Django tests: pytest-django with beatd_test_settings (next to this file), set up here, not in the environment.
 
 Django is set up at collection, so the test modules can import the models.
 """
@@ -15,6 +15,9 @@ import pytest
 DJANGO_TESTS_DIR = Path(__file__).resolve().parent
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "beatd_test_settings")
 django.setup()
+# Django has read it; left in the environment, it would reach every subprocess of every
+# test, and a Celery worker seeing it would try to set Django up.
+os.environ.pop("DJANGO_SETTINGS_MODULE")
 
 
 @pytest.fixture

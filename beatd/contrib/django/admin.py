@@ -37,7 +37,7 @@ class EntryAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "task", "enabled", "description"]}),
         ("Schedule: exactly one of every, cron, solar (with latitude and longitude) or at",
-         {"fields": ["every", "cron", ("solar", "lat", "lon", "elevation"), "at", "timezone", ("start_at", "end_at")]}),
+         {"fields": ["every", "cron", "solar", ("lat", "lon", "elevation"), "at", "timezone", ("start_at", "end_at")]}),
         ("Arguments and options", {"fields": ["args", "kwargs", "options", "catchup", "jitter"]}),
     ]
 

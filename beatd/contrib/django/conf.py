@@ -27,15 +27,16 @@ SETTING = "BEATD"
 
 
 def settings_module() -> str:
-    """The dotted name of the Django settings in use.
+    """The dotted name of the Django settings in use, which the daemon imports.
 
     Raises:
         ConfigError: settings were made with settings.configure(), which a daemon cannot import.
     """
-    module = os.environ.get("DJANGO_SETTINGS_MODULE")
+    module = getattr(settings, "SETTINGS_MODULE", None)
     if not module:
-        raise ConfigError("DJANGO_SETTINGS_MODULE is not set; beatd's daemon imports the settings by that name")
-    return module
+        raise ConfigError("Django's settings were not imported from a module (DJANGO_SETTINGS_MODULE); "
+                          "beatd's daemon needs one to import")
+    return str(module)
 
 
 def config_path() -> Path:

@@ -23,6 +23,9 @@ _DRAFT_NAME, _DRAFT_TASK = "new-entry", "new.task"
 class JSONTextField(forms.JSONField):
     """JSON typed into a text box; a syntax error is reported with its line and column."""
 
+    def prepare_value(self, value: Any) -> Any:
+        return "" if value is None else super().prepare_value(value)
+
     def to_python(self, value: Any) -> Any:
         try:
             return super().to_python(value)
@@ -57,11 +60,11 @@ class EntryForm(forms.ModelForm):
                   "timezone", "start_at", "end_at", "catchup", "jitter", "args", "kwargs", "options"]
         widgets = {
             "task": forms.TextInput(attrs={"size": 60}),
-            "cron": forms.TextInput(attrs={"placeholder": "30 7 * * 1-5"}),
+            "cron": forms.TextInput(),
             "description": forms.Textarea(attrs={"rows": 2}),
         }
         help_texts = {
-            "cron": "5 fields (minute hour day-of-month month day-of-week) or @daily, @hourly...",
+            "cron": "5 fields (minute hour day-of-month month day-of-week): 30 7 * * 1-5; or @daily, @hourly...",
             "at": "One run at this instant: 2026-12-01T10:00:00+01:00 (without an offset: in the entry's zone)",
             "timezone": "An IANA zone, e.g. Europe/Berlin; empty: beatd's timezone setting",
             "start_at": "No runs before this instant (ISO 8601)",

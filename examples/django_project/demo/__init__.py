@@ -1,0 +1,1 @@
+"""A demo app with one task to schedule from the admin."""

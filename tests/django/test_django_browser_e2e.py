@@ -1,0 +1,194 @@
+"""End to end in a real browser: an entry made in the admin runs on a Celery worker through `manage.py beatd run`,
+and stops within 3 s of being disabled in the admin.
+
+Everything runs as it would for a user of examples/django_project (SQLite, Redis): `manage.py
+migrate` and `createsuperuser`, `manage.py runserver`, `manage.py beatd run`, a Celery worker
+(tests/worker_app.py, which records each run with beatd's headers), and headless Chromium
+driven by Selenium. Screenshots of the form (with its preview) and of the list are kept in
+tests/django/artifacts/ (or $BEATD_ARTIFACTS).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from conftest import DJANGO_TESTS_DIR
+from processes import BeatdProcess, Processes, free_port, log_tail, wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.services]
+
+PROJECT = DJANGO_TESTS_DIR.parent.parent / "examples" / "django_project"
+ARTIFACTS = Path(os.environ.get("BEATD_ARTIFACTS", DJANGO_TESTS_DIR / "artifacts"))
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+# Without these Chromium waits on the network it may not reach, and as root it needs --no-sandbox.
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--window-size=1500,1100"]
+ENTRY = "every-2s"
+STOPS_WITHIN_S = 3.0
+PASSWORD = "admin-password"
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[object]:
+    """Headless Chromium under Selenium, with a profile of its own."""
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        message = f"{CHROMIUM} or {CHROMEDRIVER} is missing; install them with: apt-get install -y chromium chromium-driver"
+        if os.environ.get("BEATD_REQUIRE_SERVICES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
+        options.add_argument(flag)
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not look for drivers online
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.implicitly_wait(0)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    started = Processes()
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+def manage(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("w") as out:
+        return subprocess.Popen([sys.executable, "manage.py", *args], cwd=PROJECT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+
+
+def run_manage(*args: str, env: dict[str, str]) -> None:
+    result = subprocess.run([sys.executable, "manage.py", *args], cwd=PROJECT, env=env, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 0, f"manage.py {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+
+
+@pytest.fixture
+def server(tmp_path: Path, redis_url: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """The example project, migrated in tmp_path, served by `manage.py runserver`: (base URL, its environment)."""
+    env = {**os.environ, "DJANGO_DB": str(tmp_path / "db.sqlite3"), "BEATD_BROKER": redis_url,
+           "BEATD_STATE": f"sqlite:///{tmp_path / 'beatd-state.sqlite3'}", "PYTHONUNBUFFERED": "1",
+           "DJANGO_SUPERUSER_PASSWORD": PASSWORD}
+    env.pop("DJANGO_SETTINGS_MODULE", None)  # manage.py picks mysite.settings
+    run_manage("migrate", "--verbosity", "0", env=env)
+    run_manage("createsuperuser", "--noinput", "--username", "admin", "--email", "admin@example.com", env=env)
+    port = free_port()
+    log = tmp_path / "runserver.log"
+    process = manage("runserver", "--noreload", f"127.0.0.1:{port}", env=env, log=log)
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"{base}/admin/login/", timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_until(answers, 30, "runserver answers", lambda: log_tail(log))
+        yield base, env
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_an_entry_made_in_the_admin_runs_on_a_worker_and_stops_within_3s_of_being_disabled(
+        browser: object, server: tuple[str, dict[str, str]], processes: Processes, redis_url: str,
+        tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    driver: object = browser
+    base, env = server
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    def screenshot(name: str) -> None:
+        """The whole page: the window is made as tall as the document first."""
+        driver.set_window_size(1500, 900)
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.set_window_size(1500, max(900, height))
+        driver.save_screenshot(str(ARTIFACTS / name))
+
+    def find(css: str) -> object:
+        return wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, css), 15, f"page element {css}",
+                          lambda: driver.page_source[-3000:])[0]
+
+    # Given beatd (the django store) and a Celery worker on Redis
+    beatd = BeatdProcess(manage("beatd", "run", env=env, log=tmp_path / "beatd.log"), tmp_path / "beatd.log")
+    processes.beatds.append(beatd)
+    beatd.wait_leading()
+    worker = processes.worker(redis_url, ["celery"], tmp_path / "worker", "worker")
+
+    # When an admin logs in and adds an entry that runs every 2 seconds
+    driver.get(f"{base}/admin/login/?next=/admin/beatd/entry/add/")
+    find("#id_username").send_keys("admin")
+    find("#id_password").send_keys(PASSWORD)
+    find("input[type=submit]").click()
+    find("#id_name").send_keys(ENTRY)
+    find("#id_task").send_keys("tests.record")
+    find("#id_every").send_keys("2")
+    find("#id_args").send_keys('["from the admin"]')
+    # Then the form previews the next 5 runs, 2 s apart
+    wait_until(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#beatd-preview-runs li")) == 5, 10,
+               "preview of 5 runs", lambda: find("#beatd-preview").text)
+    assert find("#beatd-preview-schedule").text.startswith("Every 2 seconds")
+    screenshot("django-admin-entry-form.png")
+    find("input[name=_save]").click()
+    find("#result_list")  # saved: back on the list
+
+    # Then the worker runs it, with the admin's arguments
+    runs = worker.wait_for(lambda events: [event for event in events if event["event"] == "ran"
+                                           and event["beatd_entry"] == ENTRY][:2], "two runs of the entry")
+    assert all(run["args"] == ["from the admin"] for run in runs)
+
+    # And the list shows its schedule in words, its last run and its run count
+    driver.refresh()
+    row = find("#result_list tbody tr")
+    assert "Every 2 seconds" in row.text and "tests.record" in row.text
+    screenshot("django-admin-entry-list.png")
+
+    # When the admin disables it with the list's action
+    first_seen: dict[str, float] = {}  # task id -> when this test first saw the run executed
+
+    def watch() -> float:
+        for event in worker.ran(ENTRY):
+            first_seen.setdefault(event["id"], time.time())
+        return time.time()
+
+    watch()
+    find("#result_list tbody tr input[name=_selected_action]").click()
+    Select(find("select[name=action]")).select_by_value("disable")
+    find("button[name=index]").click()
+    find("ul.messagelist li.success")
+    disabled_at = watch()
+
+    # Then no run executes later than 3 s after that (watched for three more intervals)
+    wait_until(lambda: watch() > disabled_at + STOPS_WITHIN_S + 6, STOPS_WITHIN_S + 10, "the watch window", str)
+    last_executed_s = max(first_seen.values()) - disabled_at
+    last_scheduled = max(datetime.fromisoformat(event["beatd_scheduled_at"]).timestamp()
+                         for event in worker.ran(ENTRY))
+    print(f"last execution seen {last_executed_s:+.2f} s after disabling; last run scheduled "
+          f"{last_scheduled - disabled_at:+.2f} s after it")
+    assert last_executed_s <= STOPS_WITHIN_S, f"a run executed {last_executed_s:.2f} s after disabling\n" \
+                                              f"{log_tail(beatd.log)}"
+    assert beatd.count(rf"published entry {ENTRY} ") == len(worker.ran(ENTRY))
