@@ -684,3 +684,13 @@ def test_sqla_broker_round_trip(tmp_path: Any) -> None:
     received = drain(url, queue, 3)
     assert [message.headers["id"] for message in received] == [message.task_id for message in messages]
     assert received[0].payload == json.loads(messages[0].body)
+
+
+@pytest.mark.parametrize(("every", "kept"), [(timedelta(seconds=30), True), (timedelta(minutes=1), True),
+                                             (timedelta(hours=1), False)])
+def test_message_template_is_kept_only_for_entries_that_fire_again_soon(every: timedelta, kept: bool) -> None:
+    # Kept templates make the next run cheap; a rare entry's would only hold memory.
+    entry = make_entry(schedule=IntervalSchedule(every=every))
+    first, second = build(entry), build(entry, SCHEDULED + every)
+    assert (first.template is second.template) is kept
+    assert first.body == second.body and first.headers["argsrepr"] == second.headers["argsrepr"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kombu.utils.json import dumps as kombu_json_dumps
@@ -180,7 +180,7 @@ def build_message(fire: Fire, origin: str, now: datetime) -> Message:
     entry = fire.entry
     if now.tzinfo is None or fire.scheduled_at.tzinfo is None:
         raise ValueError(f"entry {entry.name!r}: now={now!r} and scheduled_at={fire.scheduled_at!r} must be timezone-aware")
-    template = entry_template(entry)
+    template = entry_template(entry, fire.scheduled_at)
     # Work in UTC: adding a timedelta to a datetime in a DST zone adds wall-clock time,
     # which is off by the DST shift when the window spans a transition.
     scheduled_utc = fire.scheduled_at.astimezone(UTC)
@@ -243,19 +243,23 @@ class EntryTemplate:
 
 
 # Rendering argsrepr the way Celery does and encoding the body cost more than the rest
-# of a message together (about 70 us of 130 us here); entries are immutable, so both
-# are kept per entry. Bounded, so entries replaced by reloads are let go eventually: when
+# of a message together (about 55 us of 60 here); entries are immutable, so both are kept
+# per entry, for entries that fire again within KEEP_TEMPLATE_WITHIN: a template (about
+# a kilobyte with its transport form) kept for an entry that fires once an hour would
+# only hold memory. Bounded, so entries replaced by reloads are let go eventually: when
 # full it is emptied at once, since evicting one by one made every lookup miss once the
-# entries outnumbered the cache (they are visited in turn). A template costs about a
-# kilobyte with its transport form, so beyond this many entries (whose runs are then
-# rarer, as there are only so many a second) templates are rebuilt rather than kept.
+# entries outnumbered the cache (they are visited in turn).
+KEEP_TEMPLATE_WITHIN = timedelta(minutes=1)
 _TEMPLATES: dict[int, EntryTemplate] = {}
-_TEMPLATES_SIZE = 131_072
+_TEMPLATES_SIZE = 262_144
 _TEMPLATES_LOCK = threading.Lock()  # only misses take it; hits read the dict as is
 
 
-def entry_template(entry: Entry) -> EntryTemplate:
+def entry_template(entry: Entry, scheduled_at: datetime | None = None) -> EntryTemplate:
     """The entry's template, from the cache when it is there.
+
+    A new template is kept when the entry fires again within KEEP_TEMPLATE_WITHIN of
+    `scheduled_at` (always, without it).
 
     Raises:
         ConfigError: as build_message.
@@ -275,11 +279,17 @@ def entry_template(entry: Entry) -> EntryTemplate:
         priority=options.priority if options.priority is not None else 0,
         timelimit=(options.time_limit, options.soft_time_limit),
     )
-    with _TEMPLATES_LOCK:
-        if len(_TEMPLATES) >= _TEMPLATES_SIZE:
-            _TEMPLATES.clear()
-        _TEMPLATES[id(entry)] = template
+    if scheduled_at is None or _fires_again_soon(entry, scheduled_at):
+        with _TEMPLATES_LOCK:
+            if len(_TEMPLATES) >= _TEMPLATES_SIZE:
+                _TEMPLATES.clear()
+            _TEMPLATES[id(entry)] = template
     return template
+
+
+def _fires_again_soon(entry: Entry, scheduled_at: datetime) -> bool:
+    following = entry.schedule.next_after(scheduled_at)
+    return following is not None and following - scheduled_at <= KEEP_TEMPLATE_WITHIN
 
 
 def _custom_headers(entry: Entry) -> dict[str, Any]:
