@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,11 +20,11 @@ from pathlib import Path
 
 import pytest
 from conftest import DJANGO_TESTS_DIR
-from processes import BeatdProcess, Processes, free_port, log_tail, wait_until
+from example_project import ADMIN_PASSWORD, ExampleProject
+from processes import Processes, free_port, log_tail, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
-PROJECT = DJANGO_TESTS_DIR.parent.parent / "examples" / "django_project"
 ARTIFACTS = Path(os.environ.get("BEATD_ARTIFACTS", DJANGO_TESTS_DIR / "artifacts"))
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 # Without these Chromium waits on the network it may not reach, and as root it needs --no-sandbox.
@@ -35,7 +33,6 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--window-size=1500,1100"]
 ENTRY = "every-2s"
 STOPS_WITHIN_S = 3.0
-PASSWORD = "admin-password"
 
 
 @pytest.fixture
@@ -71,30 +68,14 @@ def processes() -> Iterator[Processes]:
         started.close()
 
 
-def manage(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("w") as out:
-        return subprocess.Popen([sys.executable, "manage.py", *args], cwd=PROJECT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
-
-
-def run_manage(*args: str, env: dict[str, str]) -> None:
-    result = subprocess.run([sys.executable, "manage.py", *args], cwd=PROJECT, env=env, capture_output=True,
-                            text=True, timeout=120, check=False)
-    assert result.returncode == 0, f"manage.py {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-
-
 @pytest.fixture
-def server(tmp_path: Path, redis_url: str) -> Iterator[tuple[str, dict[str, str]]]:
-    """The example project, migrated in tmp_path, served by `manage.py runserver`: (base URL, its environment)."""
-    env = {**os.environ, "DJANGO_DB": str(tmp_path / "db.sqlite3"), "BEATD_BROKER": redis_url,
-           "BEATD_STATE": f"sqlite:///{tmp_path / 'beatd-state.sqlite3'}", "PYTHONUNBUFFERED": "1",
-           "DJANGO_SUPERUSER_PASSWORD": PASSWORD}
-    env.pop("DJANGO_SETTINGS_MODULE", None)  # manage.py picks mysite.settings
-    run_manage("migrate", "--verbosity", "0", env=env)
-    run_manage("createsuperuser", "--noinput", "--username", "admin", "--email", "admin@example.com", env=env)
+def server(tmp_path: Path, redis_url: str) -> Iterator[tuple[str, ExampleProject]]:
+    """The example project, migrated in tmp_path, served by `manage.py runserver`: (base URL, project)."""
+    project = ExampleProject(tmp_path, broker=redis_url)
+    project.migrate()
     port = free_port()
     log = tmp_path / "runserver.log"
-    process = manage("runserver", "--noreload", f"127.0.0.1:{port}", env=env, log=log)
+    process = project.start("runserver", "--noreload", f"127.0.0.1:{port}", log=log)
     base = f"http://127.0.0.1:{port}"
 
     def answers() -> bool:
@@ -106,20 +87,20 @@ def server(tmp_path: Path, redis_url: str) -> Iterator[tuple[str, dict[str, str]
 
     try:
         wait_until(answers, 30, "runserver answers", lambda: log_tail(log))
-        yield base, env
+        yield base, project
     finally:
         process.terminate()
         process.wait(timeout=10)
 
 
 def test_an_entry_made_in_the_admin_runs_on_a_worker_and_stops_within_3s_of_being_disabled(
-        browser: object, server: tuple[str, dict[str, str]], processes: Processes, redis_url: str,
+        browser: object, server: tuple[str, ExampleProject], processes: Processes, redis_url: str,
         tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
     driver: object = browser
-    base, env = server
+    base, project = server
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
     def screenshot(name: str) -> None:
@@ -134,7 +115,7 @@ def test_an_entry_made_in_the_admin_runs_on_a_worker_and_stops_within_3s_of_bein
                           lambda: driver.page_source[-3000:])[0]
 
     # Given beatd (the django store) and a Celery worker on Redis
-    beatd = BeatdProcess(manage("beatd", "run", env=env, log=tmp_path / "beatd.log"), tmp_path / "beatd.log")
+    beatd = project.beatd()
     processes.beatds.append(beatd)
     beatd.wait_leading()
     worker = processes.worker(redis_url, ["celery"], tmp_path / "worker", "worker")
@@ -142,7 +123,7 @@ def test_an_entry_made_in_the_admin_runs_on_a_worker_and_stops_within_3s_of_bein
     # When an admin logs in and adds an entry that runs every 2 seconds
     driver.get(f"{base}/admin/login/?next=/admin/beatd/entry/add/")
     find("#id_username").send_keys("admin")
-    find("#id_password").send_keys(PASSWORD)
+    find("#id_password").send_keys(ADMIN_PASSWORD)
     find("input[type=submit]").click()
     find("#id_name").send_keys(ENTRY)
     find("#id_task").send_keys("tests.record")
