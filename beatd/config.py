@@ -1,25 +1,40 @@
-"""Load beatd's YAML configuration: includes, ${VAR} interpolation, schema and semantic checks, file:line errors."""
+"""Load beatd's YAML configuration: includes, ${VAR} interpolation, schema and semantic checks, file:line errors.
+
+Two readers share the checks and the building of entries. The plain reader
+(beatd.config_plain) takes the common subset of YAML fast and keeps no line numbers;
+when it declines a file, or anything about the file is wrong, the file is read again
+with line numbers (beatd.config_yaml) and checked with full messages
+(beatd.config_schema), so that every error names its file and line.
+"""
 
 from __future__ import annotations
 
 import functools
+import gc
 import glob
-import json
 import math
-import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
-from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar
+from types import TracebackType
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import jsonschema
-import yaml
-
+from beatd.config_plain import NotPlain, read_plain
+from beatd.config_schema import (
+    INCLUDED_FILE_KEYS,
+    SCHEMA_SHORTCUT,
+    VALIDATOR,
+    EntryKeyError,
+    line_of,
+    valid_by_shortcut,
+    validate_entry_mapping,
+    validate_schema,
+)
+from beatd.config_yaml import LineDict, read_text, read_yaml
 from beatd.durations import parse_duration
 from beatd.entry import CatchUp, Entry, Options, Source
 from beatd.errors import ConfigError
@@ -29,7 +44,13 @@ from beatd.schedules.interval import EPOCH, IntervalSchedule
 from beatd.schedules.once import OnceSchedule
 from beatd.schedules.solar import SolarSchedule
 from beatd.schedules.window import WindowedSchedule
-from beatd.schema_shortcut import SchemaShortcut
+
+__all__ = [
+    "DEFAULT_BROKER", "DEFAULT_STATE", "SCHEDULE_KEYS", "SCHEMA_SHORTCUT", "Config", "LeaderConfig", "build_entry",
+    "load_config", "parse_instant", "parse_listen_address", "parse_zone", "validate_entry_mapping",
+]
+# The full validator, for callers that want every error (the SQL store's tests compare against it).
+_VALIDATOR = VALIDATOR
 
 DEFAULT_BROKER = "sqla+sqlite:///beatd-broker.sqlite3"
 DEFAULT_STATE = "sqlite:///beatd-state.sqlite3"
@@ -37,7 +58,6 @@ DEFAULT_CATCHUP_LIMIT = 100
 MIN_LEASE_TTL = timedelta(seconds=1)
 SCHEDULE_KEYS = ("every", "cron", "solar", "at")
 _SOLAR_ONLY_KEYS = ("lat", "lon", "elevation")
-_INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,407 +88,6 @@ class Config:
 
 
 # ---------------------------------------------------------------------------------------
-# YAML with line numbers
-
-_YAML_TAG = "tag:yaml.org,2002:"
-# What an unquoted ${VAR} may turn into besides text (never null: an empty variable is "").
-_INTERPOLATED_TYPES = {_YAML_TAG + name for name in ("bool", "int", "float")}
-
-_Mark = tuple[int, int]
-"""A 0-based (line, column) place in a YAML file."""
-
-
-class _LineDict(dict[str, Any]):
-    """A mapping that remembers the line of itself and of each of its keys."""
-
-    line: int = 0
-    key_lines: dict[str, int]
-    # Where the mapping and each key start and where the mapping ends, 0-based
-    # (line, column): enough to tell which entry any place in the file belongs to.
-    mark: _Mark = (0, 0)
-    end_mark: _Mark = (0, 0)
-    key_marks: dict[str, _Mark]
-
-
-def _new_line_dict(line: int = 1) -> _LineDict:
-    data = _LineDict()
-    data.line, data.key_lines, data.key_marks = line, {}, {}
-    return data
-
-
-@dataclass(frozen=True, slots=True)
-class _Problem:
-    """Something wrong that the loader noticed; reported after loading, when the entry it is in is known."""
-
-    mark: _Mark
-    message: str
-    # For a problem with a mapping key: the mapping and the key, so that a repeated or
-    # unusable entry name is reported as that entry.
-    mapping: _LineDict | None = None
-    key: Any = None
-
-
-def _mark_of(node: yaml.Node) -> _Mark:
-    return (node.start_mark.line, node.start_mark.column)
-
-
-def _short_tag(tag: str) -> str:
-    return "!!" + tag[len(_YAML_TAG):] if tag.startswith(_YAML_TAG) else tag
-
-
-class _Loader(yaml.SafeLoader):
-    """safe_load with line numbers, ${VAR} interpolation, and ISO timestamps left as strings.
-
-    Problems that safe_load would raise on, or let through silently (a repeated key, a key
-    that YAML reads as a number or boolean, an unset variable, a Python or other non-data
-    tag), are collected in `problems` with their place, so the caller can name the entry.
-    """
-
-    # Keep timestamps as strings so `at`/`start`/`end` are read one way, in one place;
-    # and read a lone `=` as text (YAML 1.1's "value" type has no constructor).
-    yaml_implicit_resolvers: ClassVar[dict[Any, Any]] = {
-        first: [(tag, pattern) for tag, pattern in resolvers
-                if tag not in (_YAML_TAG + "timestamp", _YAML_TAG + "value")]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-    # A copy of its own, so the constructors added below leave yaml.SafeLoader alone.
-    yaml_constructors: ClassVar[dict[Any, Any]] = dict(yaml.SafeLoader.yaml_constructors)
-
-    def __init__(self, stream: str, path: Path) -> None:
-        super().__init__(stream)
-        self.path = path
-        self.problems: list[_Problem] = []
-
-    def construct_line_mapping(self, node: yaml.MappingNode) -> Iterator[_LineDict]:
-        # `<<: *anchor` merge keys, as safe_load reads them: flatten_mapping puts the
-        # merged pairs first, and a key written here overrides a merged one.
-        written = sum(1 for key_node, _ in node.value if key_node.tag != _YAML_TAG + "merge")
-        self.flatten_mapping(node)
-        merged = len(node.value) - written
-        data = _new_line_dict(node.start_mark.line + 1)
-        data.mark, data.end_mark = _mark_of(node), (node.end_mark.line, node.end_mark.column)
-        yield data
-        written_keys: set[str] = set()
-        for index, (key_node, value_node) in enumerate(node.value):
-            key = self.construct_object(key_node, deep=True)
-            if not isinstance(key, str):
-                self.problems.append(_Problem(_mark_of(key_node), _key_not_text(key_node, key), data, key))
-                continue
-            if index >= merged:
-                if key in written_keys:
-                    message = f"key {key!r} appears twice in one mapping; the first is at line {data.key_lines[key]}"
-                    self.problems.append(_Problem(_mark_of(key_node), message, data, key))
-                    continue
-                written_keys.add(key)
-            data[key] = self.construct_object(value_node, deep=True)
-            data.key_lines[key] = key_node.start_mark.line + 1
-            data.key_marks[key] = _mark_of(key_node)
-
-    def construct_interpolated_str(self, node: yaml.ScalarNode) -> Any:
-        text = str(self.construct_scalar(node))
-        if "${" not in text:
-            return text
-        value, missing = _interpolate(text)
-        for name in missing:
-            self.problems.append(_Problem(
-                _mark_of(node), f"environment variable {name} is not set (write ${{{name}:-default}} to give a default)"))
-        if missing or node.style:  # plain scalars: style None (Python parser) or "" (libyaml)
-            return value
-        # An unquoted ${VAR} is typed as YAML types the text it stands for, so
-        # `enabled: ${FLAG:-true}` is a boolean and `priority: ${PRIO:-5}` a number.
-        tag = self.resolve(yaml.ScalarNode, value, (True, False))
-        if tag not in _INTERPOLATED_TYPES:
-            return value
-        return self.construct_object(yaml.ScalarNode(tag, value, node.start_mark, node.end_mark, style=None))
-
-    def construct_timestamp_as_str(self, node: yaml.ScalarNode) -> str:
-        """An explicit !!timestamp stays text too; parse_instant reads it."""
-        return str(self.construct_scalar(node))
-
-    def construct_checked_scalar(self, node: yaml.ScalarNode) -> Any:
-        """!!int, !!float, !!bool with text that is not one (safe_load raises a bare ValueError)."""
-        try:
-            return yaml.SafeLoader.yaml_constructors[node.tag](self, node)
-        except (ValueError, KeyError, TypeError, AttributeError):
-            self.problems.append(_Problem(_mark_of(node), f"{node.value!r} is not a valid {_short_tag(node.tag)}"))
-            return None
-
-    def construct_not_data(self, node: yaml.Node) -> None:
-        """Python objects, sets, binary and unknown tags: refused, never constructed."""
-        self.problems.append(_Problem(
-            _mark_of(node),
-            f"the YAML tag {_short_tag(node.tag)!r} is not allowed: beatd reads plain data "
-            "(mappings, lists, text, numbers, true/false), never objects"))
-
-
-def _key_not_text(key_node: yaml.Node, key: Any) -> str:
-    if isinstance(key_node, yaml.ScalarNode):
-        read_as = "null" if key is None else f"{type(key).__name__} {key!r}"
-        return f"key {key_node.value!r} is read as {read_as}, not text; quote it: {key_node.value!r}"
-    return f"a key must be text, not a {'list' if isinstance(key_node, yaml.SequenceNode) else 'mapping'}"
-
-
-_Loader.add_constructor(_YAML_TAG + "map", _Loader.construct_line_mapping)
-_Loader.add_constructor(_YAML_TAG + "str", _Loader.construct_interpolated_str)
-_Loader.add_constructor(_YAML_TAG + "timestamp", _Loader.construct_timestamp_as_str)
-for _tag in ("int", "float", "bool"):
-    _Loader.add_constructor(_YAML_TAG + _tag, _Loader.construct_checked_scalar)
-for _tag in ("set", "omap", "pairs", "binary"):
-    _Loader.add_constructor(_YAML_TAG + _tag, _Loader.construct_not_data)
-_Loader.add_constructor(None, _Loader.construct_not_data)
-
-
-def _interpolate(text: str) -> tuple[str, list[str]]:
-    """Replace ${VAR} and ${VAR:-default} from the environment; also return the names that are unset without default."""
-    missing: list[str] = []
-
-    def value_of(match: re.Match[str]) -> str:
-        name, default = match.group("name"), match.group("default")
-        if name in os.environ:
-            return os.environ[name]
-        if default is not None:
-            return default
-        missing.append(name)
-        return match.group(0)
-
-    return _INTERPOLATION.sub(value_of, text), missing
-
-
-def _entry_name_at(document: Any, problem: _Problem) -> str | None:
-    """The name of the entry whose text holds the problem's place, if any."""
-    entries = document.get("entries") if isinstance(document, _LineDict) else None
-    if not isinstance(entries, _LineDict):
-        return None
-    if problem.mapping is entries:
-        return problem.key if isinstance(problem.key, str) else None
-    if not entries.mark <= problem.mark < entries.end_mark:
-        return None
-    before = [(mark, name) for name, mark in entries.key_marks.items() if mark <= problem.mark]
-    return max(before)[1] if before else None
-
-
-def _raise_first_problem(document: Any, path: Path, problems: list[_Problem]) -> None:
-    problem = min(problems, key=lambda problem: problem.mark)
-    where = f"{path}:{problem.mark[0] + 1}"
-    name = _entry_name_at(document, problem)
-    if name is None:
-        raise ConfigError(f"{where}: {problem.message}")
-    message = problem.message
-    if problem.mapping is not None and problem.mapping is document.get("entries"):
-        message = f"the name is used twice; first at {path}:{problem.mapping.key_lines[name]}"
-    raise ConfigError(f"{where}: entry {name!r}: {message}")
-
-
-if getattr(yaml, "__with_libyaml__", False):
-
-    class _FastLoader(yaml.cyaml.CParser, _Loader):  # type: ignore[misc]
-        """_Loader on libyaml's parser, several times faster; constructors and resolvers are _Loader's.
-
-        Syntax errors are worded differently by libyaml, so a file it refuses is parsed
-        again by _Loader for the message users see.
-        """
-
-        def __init__(self, stream: str, path: Path) -> None:
-            yaml.cyaml.CParser.__init__(self, stream)
-            yaml.constructor.SafeConstructor.__init__(self)
-            yaml.resolver.Resolver.__init__(self)
-            self.path = path
-            self.problems = []
-
-    _FIRST_LOADER: type[_Loader] = _FastLoader
-else:
-    _FIRST_LOADER = _Loader
-
-
-def _read_yaml(path: Path) -> _LineDict:
-    """Parse one file into a line-aware mapping, turning YAML errors into file:line messages."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the file: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        bad_byte = exc.object[exc.start]
-        raise ConfigError(f"{path}: the file is not UTF-8 text (byte {bad_byte:#04x} at offset {exc.start})") from exc
-    try:
-        fast = _FIRST_LOADER(text, path)
-        try:
-            document, problems = fast.get_single_data(), fast.problems
-        finally:
-            fast.dispose()
-    except yaml.YAMLError:
-        document, problems = _parse_for_messages(text, path)
-    if problems:
-        _raise_first_problem(document, path, problems)
-    if document is None:
-        return _new_line_dict()
-    if not isinstance(document, _LineDict):
-        kind = "list" if isinstance(document, list) else type(document).__name__
-        raise ConfigError(f"{path}:1: the file must be a mapping of settings and `entries:`, not a {kind}")
-    return document
-
-
-def _parse_for_messages(text: str, path: Path) -> tuple[Any, list[_Problem]]:
-    """Parse with the pure-Python loader, whose YAML errors are the ones users see."""
-    loader: _Loader | None = None
-    try:
-        loader = _Loader(text, path)
-        document = loader.get_single_data()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        message = exc.problem or exc.context
-        if exc.problem and exc.context and exc.context_mark and exc.context_mark.line + 1 != line:
-            message = f"{exc.problem} ({exc.context} at line {exc.context_mark.line + 1})"
-        raise ConfigError(f"{path}:{line}: invalid YAML: {message}") from exc
-    except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + 1
-        raise ConfigError(f"{path}:{line}: invalid YAML: character {exc.character:#x} is not allowed in YAML text") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
-    finally:
-        if loader is not None:
-            loader.dispose()
-    return document, loader.problems
-
-
-# ---------------------------------------------------------------------------------------
-# Schema validation
-
-
-def _schema() -> dict[str, Any]:
-    return json.loads(resources.files("beatd").joinpath("config.schema.json").read_text(encoding="utf-8"))
-
-
-_SCHEMA = _schema()
-_VALIDATOR = jsonschema.Draft202012Validator(_SCHEMA)
-# Most entries are valid; this answers that cheaply and exactly (see beatd.schema_shortcut).
-SCHEMA_SHORTCUT = SchemaShortcut(_SCHEMA)
-_DURATION_SCHEMA = _SCHEMA["$defs"]["duration"]
-_ENTRY_SCHEMA = _SCHEMA["$defs"]["entry"]
-_INCLUDED_FILE_KEYS = {"entries"}
-
-
-def _line_of(document: _LineDict, path_in_document: list[Any]) -> int:
-    """The line of the deepest mapping key on the path, or of the nearest mapping."""
-    node: Any = document
-    line = document.line
-    for key in path_in_document:
-        if isinstance(node, _LineDict) and key in node:
-            line = node.key_lines.get(str(key), node.line)
-        elif isinstance(node, _LineDict):
-            line = node.line
-        try:
-            node = node[key]
-        except (KeyError, IndexError, TypeError):
-            break
-    return line
-
-
-def _describe_schema_error(error: jsonschema.ValidationError) -> tuple[list[Any], str]:
-    """Where a schema error points (as a path) and a message in our words."""
-    location = list(error.absolute_path)
-    what = f"{location[-1]!s}" if location else "the file"
-    instance = error.instance
-    schema = error.schema if isinstance(error.schema, dict) else {}
-    if error.validator == "additionalProperties":
-        allowed = sorted(schema.get("properties", {}))
-        unknown = sorted(set(instance) - set(allowed))
-        return location + [unknown[0]], f"unknown key {unknown[0]!r}; allowed keys: {', '.join(allowed)}"
-    if error.validator == "required":
-        missing = [name for name in error.validator_value if name not in instance]
-        return location, f"missing required key {missing[0]!r}"
-    if error.validator == "enum":
-        choices = ", ".join(str(choice) for choice in error.validator_value)
-        return location, f"{what} {instance!r} is not one of {choices}"
-    if error.validator == "type" and len(location) == 2 and location[0] == "entries":
-        return location, f"the entry must be a mapping of keys such as task and every, not {instance!r}"
-    if error.validator == "type":
-        expected = error.validator_value
-        expected_words = " or ".join(expected) if isinstance(expected, list) else expected
-        return location, f"{what} must be {_article(expected_words)}, not {instance!r}"
-    if error.validator in ("minimum", "maximum"):
-        low, high = schema.get("minimum"), schema.get("maximum")
-        if low is not None and high is not None:
-            return location, f"{what} {instance!r} is outside {low}..{high}"
-        if low is not None:
-            return location, f"{what} {instance!r} must be at least {low}"
-        return location, f"{what} {instance!r} must be at most {high}"
-    if error.validator == "minLength":
-        return location, f"{what} must not be empty"
-    if error.validator == "oneOf" and schema == _DURATION_SCHEMA:
-        if isinstance(instance, (int, float)) and not isinstance(instance, bool) and instance <= 0:
-            return location, f"{what} {instance!r} must be greater than zero"
-        return location, f"{what} {instance!r} is not a duration; write seconds (30, 2.5) or 30s, 5m, 1h30m, 2d"
-    return location, f"{what}: {error.message}"
-
-
-def _reported_by_build_entry(error: jsonschema.ValidationError) -> bool:
-    """The schema's which-schedule-keys rules, which build_entry words better and places on the key's line."""
-    return error.validator in ("oneOf", "dependentRequired") and error.schema == _ENTRY_SCHEMA
-
-
-def _article(type_name: str) -> str:
-    words = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "a whole number",
-             "number": "a number", "boolean": "true or false", "object or null": "a mapping"}
-    return words.get(type_name, type_name)
-
-
-def _validate_schema(document: _LineDict, path: Path, included: bool) -> None:
-    """Structural checks from the shipped JSON Schema, reported as file:line: entry: message."""
-    if included:
-        extra = sorted(set(document) - _INCLUDED_FILE_KEYS)
-        if extra:
-            line = document.key_lines.get(extra[0], document.line)
-            raise ConfigError(f"{path}:{line}: included files hold only `entries:`; move {extra[0]!r} to the main file")
-    if _valid_by_shortcut(document):
-        return
-    described = [_describe_schema_error(error) for error in _VALIDATOR.iter_errors(document)
-                 if not _reported_by_build_entry(error)]
-    if not described:
-        return
-    # The first problem in the file, the outermost one where two share a line.
-    line, location, message = min(((_line_of(document, location), location, message) for location, message in described),
-                                  key=lambda found: (found[0], len(found[1])))
-    if len(location) >= 2 and location[0] == "entries":
-        raise ConfigError(f"{path}:{line}: entry {location[1]!r}: {message}")
-    raise ConfigError(f"{path}:{line}: {message}")
-
-
-def _valid_by_shortcut(document: _LineDict) -> bool:
-    """True when the schema surely accepts the document; False means "run the full validation"."""
-    entries = document.get("entries")
-    if entries is not None and not isinstance(entries, Mapping):
-        return False
-    if entries and not all(isinstance(raw, Mapping) and SCHEMA_SHORTCUT.passes(raw) for raw in entries.values()):
-        return False
-    return bool(_VALIDATOR.is_valid({**document, "entries": None}))
-
-
-def validate_entry_mapping(name: str, raw: Mapping[str, Any]) -> None:
-    """The schema checks of one entry's mapping, worded as for an entry in a file (without file:line).
-
-    For entries that come from elsewhere than a file (a SQL row, a command line); run
-    build_entry afterwards for the semantic checks, as the file loader does.
-
-    Raises:
-        ValueError: the first problem, in the mapping's key order (a file's line order);
-            its `keys` attribute is the path to the key it is about.
-    """
-    described = [_describe_schema_error(error) for error in _VALIDATOR.iter_errors({"entries": {name: dict(raw)}})
-                 if not _reported_by_build_entry(error)]
-    if not described:
-        return
-    order = {key: index for index, key in enumerate(raw)}
-
-    def place(found: tuple[list[Any], str]) -> tuple[int, int]:
-        location = found[0]
-        return (order.get(location[2], -1) if len(location) > 2 else -1, len(location))
-
-    location, message = min(described, key=place)
-    raise _EntryKeyError(tuple(str(key) for key in location[2:]), message)
-
-
-# ---------------------------------------------------------------------------------------
 # Entries
 
 
@@ -476,6 +95,25 @@ def validate_entry_mapping(name: str, raw: Mapping[str, Any]) -> None:
 def _parse_cron(expression: str, zone: tzinfo) -> CronSchedule:
     """CronSchedule.parse, shared: schedules are immutable, and big files repeat a few expressions."""
     return CronSchedule.parse(expression, zone)
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _cached_duration(value: object) -> timedelta:
+    return parse_duration(value)
+
+
+def _duration(value: object) -> timedelta:
+    """parse_duration, remembered per value: big files repeat a few durations."""
+    try:
+        return _cached_duration(value)
+    except TypeError:  # unhashable: not a duration either, and parse_duration says why
+        return parse_duration(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _interval_from_epoch(every: timedelta) -> IntervalSchedule:
+    """One shared IntervalSchedule per step: a million entries often have a few dozen distinct steps."""
+    return IntervalSchedule(every=every, anchor=EPOCH)
 
 
 def parse_zone(name: str) -> ZoneInfo:
@@ -499,23 +137,25 @@ def parse_instant(text: str, zone: tzinfo, what: str) -> datetime:
     return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
 
 
-class _EntryKeyError(ValueError):
-    """A ValueError about one key of an entry (a path for nested keys), so the error can point at its line."""
+class _about:  # noqa: N801  (used like a function: `with _about("jitter"):`)
+    """Tag a ValueError raised inside with the entry key it is about (a path for nested keys).
 
-    def __init__(self, keys: tuple[str, ...], message: str) -> None:
-        super().__init__(message)
+    A class rather than a @contextmanager generator: build_entry enters a few of these
+    per entry, and a million entries made the generator's cost show.
+    """
+
+    __slots__ = ("keys",)
+
+    def __init__(self, *keys: str) -> None:
         self.keys = keys
 
+    def __enter__(self) -> None:
+        return None
 
-@contextmanager
-def _about(*keys: str) -> Iterator[None]:
-    """Tag a ValueError raised inside with the entry key it is about."""
-    try:
-        yield
-    except _EntryKeyError:
-        raise
-    except ValueError as exc:
-        raise _EntryKeyError(keys, str(exc)) from exc
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        if isinstance(exc, ValueError) and not isinstance(exc, EntryKeyError):
+            raise EntryKeyError(self.keys, str(exc)) from exc
 
 
 def _degrees(raw: Mapping[str, Any], key: str) -> float:
@@ -545,20 +185,24 @@ def _schedule_of(raw: Mapping[str, Any], zone: tzinfo) -> Schedule:
     if kind != "solar":
         stray = [key for key in _SOLAR_ONLY_KEYS if key in raw]
         if stray:
-            raise _EntryKeyError((stray[0],), f"{stray[0]!r} applies only to solar entries")
-    with _about("start"):
-        start = parse_instant(raw["start"], zone, "start") if "start" in raw else None
-    with _about("end"):
-        end = parse_instant(raw["end"], zone, "end") if "end" in raw else None
+            raise EntryKeyError((stray[0],), f"{stray[0]!r} applies only to solar entries")
+    start = end = None
+    if "start" in raw:
+        with _about("start"):
+            start = parse_instant(raw["start"], zone, "start")
+    if "end" in raw:
+        with _about("end"):
+            end = parse_instant(raw["end"], zone, "end")
     schedule: Schedule
     with _about(kind):
         if kind == "every":
-            schedule = IntervalSchedule(every=parse_duration(raw["every"]), anchor=start or EPOCH)
+            every = _duration(raw["every"])
+            schedule = _interval_from_epoch(every) if start is None else IntervalSchedule(every=every, anchor=start)
         elif kind == "cron":
             schedule = _parse_cron(raw["cron"], zone)
         elif kind == "solar":
             if "lat" not in raw or "lon" not in raw:
-                raise _EntryKeyError((), "solar entries need lat and lon")
+                raise EntryKeyError((), "solar entries need lat and lon")
             schedule = SolarSchedule(event=raw["solar"], latitude=_degrees(raw, "lat"), longitude=_degrees(raw, "lon"),
                                      elevation=_degrees(raw, "elevation") if "elevation" in raw else 0.0,
                                      zone=_solar_zone(zone))
@@ -570,13 +214,19 @@ def _schedule_of(raw: Mapping[str, Any], zone: tzinfo) -> Schedule:
         return WindowedSchedule(inner=schedule, start=start, end=end)
 
 
+# Entries without options, kwargs or headers share these: entries never change them
+# (Entry is immutable), and a million entries each with its own would take 200 MB.
+_NO_OPTIONS = Options()
+_NO_KWARGS: dict[str, Any] = {}
+
+
 def _options_of(raw: Mapping[str, Any]) -> Options:
     def seconds(key: str) -> float | None:
         with _about("options", key):
-            return parse_duration(raw[key]).total_seconds() if key in raw else None
+            return _duration(raw[key]).total_seconds() if key in raw else None
 
     with _about("options", "expires"):
-        expires = parse_duration(raw["expires"]) if "expires" in raw else None
+        expires = _duration(raw["expires"]) if "expires" in raw else None
     return Options(
         queue=raw.get("queue"),
         exchange=raw.get("exchange"),
@@ -584,7 +234,7 @@ def _options_of(raw: Mapping[str, Any]) -> Options:
         # The schema lets 5.0 through as an integer; AMQP wants an int.
         priority=int(raw["priority"]) if raw.get("priority") is not None else None,
         expires=expires,
-        headers=dict(raw.get("headers", {})),
+        headers=dict(raw["headers"]) if raw.get("headers") else _NO_KWARGS,
         time_limit=seconds("time_limit"),
         soft_time_limit=seconds("soft_time_limit"),
     )
@@ -598,20 +248,26 @@ def build_entry(name: str, raw: Mapping[str, Any], default_zone: tzinfo, source:
             names the value but not the place, which the caller adds. When the problem
             is one key's, the exception has a `keys` attribute: the path to that key.
     """
-    with _about("timezone"):
-        zone = parse_zone(raw["timezone"]) if "timezone" in raw else default_zone
+    zone = default_zone
+    if "timezone" in raw:
+        with _about("timezone"):
+            zone = parse_zone(raw["timezone"])
     schedule = _schedule_of(raw, zone)
-    with _about("catchup"):
-        catchup = CatchUp(raw.get("catchup", CatchUp.LATEST.value))
-    with _about("jitter"):
-        jitter = parse_duration(raw["jitter"]) if "jitter" in raw else None
+    catchup = CatchUp.LATEST
+    if "catchup" in raw:
+        with _about("catchup"):
+            catchup = CatchUp(raw["catchup"])
+    jitter = None
+    if "jitter" in raw:
+        with _about("jitter"):
+            jitter = _duration(raw["jitter"])
     return Entry(
         name=name,
         task=raw["task"],
         schedule=schedule,
-        args=tuple(raw.get("args", ())),
-        kwargs=dict(raw.get("kwargs", {})),
-        options=_options_of(raw.get("options", {})),
+        args=tuple(raw["args"]) if "args" in raw else (),
+        kwargs=dict(raw["kwargs"]) if raw.get("kwargs") else _NO_KWARGS,
+        options=_options_of(raw["options"]) if "options" in raw else _NO_OPTIONS,
         enabled=raw.get("enabled", True),
         catchup=catchup,
         jitter=jitter,
@@ -621,25 +277,101 @@ def build_entry(name: str, raw: Mapping[str, Any], default_zone: tzinfo, source:
     )
 
 
-def _entries_of(document: _LineDict, path: Path, default_zone: tzinfo) -> Iterator[Entry]:
+# ---------------------------------------------------------------------------------------
+# Files, read fast
+
+
+class _ReadWithLines(Exception):
+    """The plain reader declined a file, or something is wrong: read with line numbers to say what."""
+
+
+def _load_plain(path: Path) -> Config:
+    """load_config's result, from the plain reader; any problem at all raises _ReadWithLines.
+
+    Makes every check the line-aware path makes, so it returns a Config exactly when
+    that path would return the same one.
+    """
+    try:
+        main = _read_plain(path)
+        _check_settings(main.settings, included=False)
+        zone = _setting(main.settings, path, "timezone", parse_zone, UTC)
+        entries = _plain_entries(main.settings, main.entries, path, zone)
+        for included_path in _included_paths(main.settings, path):
+            included = _read_plain(included_path)
+            _check_settings(included.settings, included=True)
+            entries.extend(_plain_entries(included.settings, included.entries, included_path, zone))
+        _reject_duplicate_names(entries)
+        return _config_of(path, main.settings, zone, entries)
+    except (NotPlain, ConfigError, ValueError) as exc:
+        raise _ReadWithLines from exc
+
+
+def _read_plain(path: Path) -> Any:
+    return read_plain(read_text(path), path)
+
+
+def _check_settings(settings: LineDict, included: bool) -> None:
+    if (included and set(settings) - INCLUDED_FILE_KEYS) or not valid_by_shortcut(settings):
+        raise NotPlain("the schema does not surely accept the file")
+
+
+def _plain_entries(settings: LineDict, streamed: Iterable[tuple[str, int, Any]] | None, path: Path,
+                   default_zone: tzinfo) -> list[Entry]:
+    """Entries of a plain-read file, each checked and built as it is read (its mapping is dropped at once)."""
+    path_text = str(path)
+    if streamed is None:
+        streamed = _named_mappings(settings, path_text)
+    entries = []
+    passes = SCHEMA_SHORTCUT.passes
+    for name, line, raw in streamed:
+        if not isinstance(raw, Mapping) or not passes(raw):
+            raise NotPlain(f"entry {name!r}: the schema does not surely accept it")
+        entries.append(build_entry(name, raw, default_zone, Source(path=path_text, line=line)))
+    return entries
+
+
+def _named_mappings(document: LineDict, path_text: str) -> Iterator[tuple[str, int, Any]]:
+    """(name, line, mapping) of each entry under a document's `entries:`."""
     raw_entries = document.get("entries")
-    if not isinstance(raw_entries, _LineDict):
+    if not isinstance(raw_entries, LineDict):
         return
     for name, raw in raw_entries.items():
-        line = raw_entries.key_lines.get(name, raw_entries.line)
+        yield str(name), raw_entries.key_lines.get(name, raw_entries.line), raw
+
+
+# ---------------------------------------------------------------------------------------
+# Files, read with line numbers
+
+
+def _load_with_lines(path: Path) -> Config:
+    document = read_yaml(path)
+    validate_schema(document, path, included=False)
+    zone = _setting(document, path, "timezone", parse_zone, UTC)
+    entries = list(_entries_of(document, path, zone))
+    for included_path in _included_paths(document, path):
+        included = read_yaml(included_path)
+        validate_schema(included, included_path, included=True)
+        entries.extend(_entries_of(included, included_path, zone))
+    _reject_duplicate_names(entries)
+    return _config_of(path, document, zone, entries)
+
+
+def _entries_of(document: LineDict, path: Path, default_zone: tzinfo) -> Iterator[Entry]:
+    path_text = str(path)
+    for name, line, raw in _named_mappings(document, path_text):
         try:
-            yield build_entry(str(name), raw, default_zone, Source(path=str(path), line=line))
+            yield build_entry(name, raw, default_zone, Source(path=path_text, line=line))
         except ValueError as exc:
             keys = list(getattr(exc, "keys", ()))
-            problem_line = _line_of(raw, keys) if keys and isinstance(raw, _LineDict) else line
+            problem_line = line_of(raw, keys) if keys and isinstance(raw, LineDict) else line
             raise ConfigError(f"{path}:{problem_line}: entry {name!r}: {exc}") from exc
 
 
 # ---------------------------------------------------------------------------------------
-# Files
+# Settings and the whole load
 
 
-def _included_paths(document: _LineDict, path: Path) -> list[Path]:
+def _included_paths(document: LineDict, path: Path) -> list[Path]:
     """Files named by `include` globs, relative to the including file, sorted per glob."""
     found: list[Path] = []
     for pattern in document.get("include") or []:
@@ -651,7 +383,7 @@ def _included_paths(document: _LineDict, path: Path) -> list[Path]:
     return found
 
 
-def _setting(document: _LineDict, path: Path, key: str, convert: Any, default: Any) -> Any:
+def _setting(document: LineDict, path: Path, key: str, convert: Any, default: Any) -> Any:
     """A top-level setting converted, with conversion errors placed at its line."""
     if key not in document:
         return default
@@ -705,15 +437,30 @@ def load_config(path: str | Path) -> Config:
         ConfigError: with `file:line: entry 'name': message` for the first problem found.
     """
     path = Path(path)
-    document = _read_yaml(path)
-    _validate_schema(document, path, included=False)
-    zone = _setting(document, path, "timezone", parse_zone, UTC)
-    entries = list(_entries_of(document, path, zone))
-    for included_path in _included_paths(document, path):
-        included = _read_yaml(included_path)
-        _validate_schema(included, included_path, included=True)
-        entries.extend(_entries_of(included, included_path, zone))
-    _reject_duplicate_names(entries)
+    with _garbage_collection_paused():
+        try:
+            return _load_plain(path)
+        except _ReadWithLines:
+            return _load_with_lines(path)
+
+
+@contextmanager
+def _garbage_collection_paused() -> Iterator[None]:
+    """Loading makes millions of objects and no reference cycles worth collecting meanwhile.
+
+    The cyclic collector would walk the growing heap again and again: 8 of 28 CPU
+    seconds for 1,000,000 entries.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _config_of(path: Path, document: LineDict, zone: tzinfo, entries: list[Entry]) -> Config:
     return Config(
         path=path,
         timezone=zone,

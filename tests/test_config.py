@@ -888,6 +888,21 @@ _FUZZ_LINES = (
 )
 
 
+def mangled(text: str, rng: random.Random, edits: int, tokens: tuple[str, ...], lines: tuple[str, ...]) -> str:
+    """The text after `edits` random edits: a token put in, a line put in with an entry's indentation, or a cut."""
+    for _ in range(edits):
+        at = rng.randrange(len(text) + 1)
+        roll = rng.random()
+        if roll < 0.35:
+            text = text[:at] + rng.choice(tokens) + text[at:]
+        elif roll < 0.7:
+            line_start = text.rfind("\n", 0, at) + 1
+            text = text[:line_start] + "    " + rng.choice(lines) + "\n" + text[line_start:]
+        else:
+            text = text[:at] + text[at + rng.randint(1, 12) :]
+    return text
+
+
 def test_mangled_demo_files_give_a_config_error_never_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Whatever a user's editor leaves behind, load_config answers with one ConfigError line.
     monkeypatch.delenv("BEATD_TEST_UNSET", raising=False)
@@ -896,17 +911,7 @@ def test_mangled_demo_files_give_a_config_error_never_a_crash(tmp_path: Path, mo
     rng = random.Random(20260329)
     outcomes = {"loaded": 0, "rejected": 0}
     for _ in range(250):
-        text = demo
-        for _ in range(rng.randint(1, 4)):
-            at = rng.randrange(len(text) + 1)
-            roll = rng.random()
-            if roll < 0.35:
-                text = text[:at] + rng.choice(_FUZZ_TOKENS) + text[at:]
-            elif roll < 0.7:
-                line_start = text.rfind("\n", 0, at) + 1
-                text = text[:line_start] + "    " + rng.choice(_FUZZ_LINES) + "\n" + text[line_start:]
-            else:
-                text = text[:at] + text[at + rng.randint(1, 12) :]
+        text = mangled(demo, rng, rng.randint(1, 4), _FUZZ_TOKENS, _FUZZ_LINES)
         config.write_text(text, encoding="utf-8")
         try:
             load_config(config)
@@ -1576,3 +1581,227 @@ def test_schema_file_is_packaged_with_the_module() -> None:
 
     text = resources.files("beatd").joinpath("config.schema.json").read_text(encoding="utf-8")
     assert json.loads(text) == json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------------------------------
+# The plain reader: a fast path that must give exactly what the line-aware reader gives
+
+
+def read_both_ways(path: Path) -> tuple[str, str]:
+    """The Config (as repr, so True, 1 and 1.0 differ) or error from each reader; "declined" if the plain one declines."""
+    from beatd import config as config_module
+
+    try:
+        plain = repr(config_module._load_plain(path))
+    except config_module._ReadWithLines:
+        plain = "declined"
+    try:
+        with_lines = repr(config_module._load_with_lines(path))
+    except ConfigError as exc:
+        with_lines = f"ConfigError: {exc}"
+    return plain, with_lines
+
+
+def assert_readers_agree(path: Path) -> bool:
+    """The plain reader declines, or returns what the line-aware reader returns; True if it read the file."""
+    plain, with_lines = read_both_ways(path)
+    if plain != "declined":
+        assert plain == with_lines, path.read_text(encoding="utf-8")
+    return plain != "declined"
+
+
+def assert_read_plainly(path: Path) -> None:
+    from beatd import config as config_module
+
+    try:
+        config_module._load_plain(path)
+    except config_module._ReadWithLines as exc:
+        raise AssertionError(f"the plain reader declined: {exc.__cause__!r}") from exc
+    assert assert_readers_agree(path)
+
+
+# Files the plain reader must take (a decline would silently make big files slow again).
+PLAIN_FILES = {
+    "scalars-of-every-type": """
+        timezone: UTC
+        entries:
+          a:
+            task: t
+            every: 30s
+            args: [1, -2, 0, 16, "two", 'three', 4.5, -0.5, true, null, ~, on, Off, 0x1f, 010, 1_000, .inf, 2026-01-01, =]
+            kwargs: {a: 1, b: "x y", c: 'z', d: yes, e: ~, f: 1e3, g: -.5, i: a b  c}
+        """,
+    "nested-blocks-and-comments": """
+        # a comment before everything
+        broker: ${BEATD_TEST_UNSET_BROKER:-redis://localhost:6379/0}   # default broker
+        entries:  # the jobs
+          a:
+            task: t   # trailing comment
+            every: 1h30m
+
+            # a comment inside an entry, at another indentation
+        # and one in column 0
+            kwargs:
+              nested:
+                deeper: 1
+                list: [1, 2]
+              after: x
+            options:
+              queue: q
+              priority: 5
+              expires: 60
+              headers: {x-trace: abc, n: 1}
+          b:
+              task: t2
+              cron: 30 7 * * 1-5
+              timezone: America/New_York
+              description: Grüße from zürich, with colons:inside, a#hash   # and a comment
+        """,
+    "every-entry-key": """
+        timezone: Europe/Berlin
+        entries:
+          "quoted name":
+            task: t
+            solar: sunrise
+            lat: -37.81
+            lon: 144.96
+            elevation: 10
+            timezone: Australia/Melbourne
+          'single quoted':
+            task: t
+            at: 2030-12-01T10:00:00+01:00
+          name with spaces:
+            task: t
+            every: ${BEATD_TEST_UNSET_EVERY:-90}
+            enabled: ${BEATD_TEST_UNSET_FLAG:-false}
+            catchup: all
+            jitter: 5s
+            start: 2026-01-01T00:00:00Z
+            end: "2030-01-01"
+            description: "${BEATD_TEST_UNSET_TEXT:-42}"
+        """,
+    "flow-settings-and-flow-entries": """
+        leader: {backend: none}
+        stores: []
+        entries:
+            a: {task: t, every: 5}
+            b: {task: "t", cron: "@daily"}
+        """,
+    "flow-entries-at-the-top": "entries: {a: {task: t, every: 5}}\n",
+    "empty-entries": "timezone: UTC\nentries:\n# nothing yet\n",
+    "no-final-newline": "entries:\n  a:\n    task: t\n    every: 5",
+}
+
+
+@pytest.mark.parametrize("text", list(PLAIN_FILES.values()), ids=list(PLAIN_FILES))
+def test_plain_reader_takes_common_files_and_agrees(tmp_path: Path, text: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("BEATD_TEST_UNSET_BROKER", "BEATD_TEST_UNSET_EVERY", "BEATD_TEST_UNSET_FLAG", "BEATD_TEST_UNSET_TEXT"):
+        monkeypatch.delenv(name, raising=False)
+    assert_read_plainly(write(tmp_path / "beatd.yaml", text))
+
+
+def test_plain_reader_takes_the_demo_file_and_included_files(tmp_path: Path) -> None:
+    assert_read_plainly(DEMO)
+    write(tmp_path / "conf.d" / "a.yaml", "entries:\n  included:\n    task: t\n    every: 5\n")
+    assert_read_plainly(write(tmp_path / "beatd.yaml", "include:\n  - conf.d/*.yaml\nentries:\n  a:\n"
+                                                                "    task: t\n    every: 5\n"))
+
+
+# Lines put into an entry of a small file: inside the subset, at its edges, and beyond.
+_EDGE_LINES = (
+    "args: [1, 2,]", "args: [1, , 2]", "args: [[1]]", "args: [a: 1]", "args: {a: [1]}", "args: [-, 1]", "args: [- 1]",
+    "args: ['it''s']", 'args: ["a\\tb"]', "args: [\"a]\"]", "args: [a #b]", "args: [a, b] # c", "args: [a]b",
+    "args: [ ]", "kwargs: {}", "kwargs: {a: }", "kwargs: {a:1}", "kwargs: {a: 1, a: 2}", "kwargs: {1: a}",
+    "kwargs: {on: a}", "kwargs: {'1': a}", "kwargs: {\"${BEATD_TEST_UNSET}\": 1}", "kwargs: {a: b: c}",
+    "description: a: b", "description: a:", "description: a#b", "description: a #b", "description: 'a'b",
+    "description: \"a\" # c", "description: -a", "description: - a", "description: ?a", "description: @a",
+    "description: `a", "description: %a", "description: !a", "description: &a b", "description: *a",
+    "description: |", "description: >", "description: \"a\\\"b\"", "description: 'a''b'", "description: a  b  ",
+    "description: a\xa0b", "description: a\u2028b", "description: \ufeffa", "description: ${BEATD_TEST_UNSET}",
+    "description: '${BEATD_TEST_UNSET:-x}'", "description: =", "description: <<", "description: ~",
+    "description: 0o17", "description: 0b101", "description: 1:30", "description: 190:20:30", "description: .nan",
+    "description: 1e400", "kwargs: {h: 2026-01-01 10:00}", "description: 99999999999999999999",
+    "description: !!str 5", "description: !!int x",
+    "1: x", "on: x", "~: x", "null: x", "<<: {task: t2}", "? x\n    : y", "- x", "description:x", "description :x",
+    "task: t2", "every: 0", "every: -5", "every: 5x", "every: 1.5", "colour: red", "timezone: Europe",
+    "options: {priority: 300}", "options: {priority: 5.0}", "options: {priority: true}", "enabled: 1",
+    "kwargs:\n      - a", "kwargs:\n      a: 1\n     b: 2", "kwargs:\n      a: 1\n        b: 2", "kwargs:\n    a: 1",
+    "description: first\n      continued", "description: first\n\n      continued: x", "kwargs: {a: 1,\n      b: 2}",
+    "\tdescription: tab", "description: x\r", "lat: 5", "solar: sunrise",
+)
+
+
+def test_plain_reader_agrees_at_the_edges_of_its_subset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BEATD_TEST_UNSET", raising=False)
+    config = tmp_path / "beatd.yaml"
+    read_plainly = 0
+    for line in _EDGE_LINES:
+        for where in ("first", "last"):
+            body = f"    task: t\n    every: 30\n    {line}\n" if where == "last" else f"    {line}\n    task: t\n    every: 30\n"
+            config.write_text(f"entries:\n  a:\n{body}  b:\n    task: t\n    every: 60\n", encoding="utf-8")
+            read_plainly += assert_readers_agree(config)
+    assert read_plainly > 20  # and the rest were declined, never read differently
+
+
+def test_plain_reader_agrees_on_mangled_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BEATD_TEST_UNSET", raising=False)
+    demo = DEMO.read_text(encoding="utf-8")
+    config = tmp_path / "beatd.yaml"
+    rng = random.Random(20261122)
+    tokens = (*_FUZZ_TOKENS, ",", "'a'", '"b"', "x: ", " #", "  - ", "\r\n", "@", "=", "<<", "${BEATD_TEST_UNSET:-7}")
+    outcomes = {"same": 0, "declined": 0}
+    for _ in range(400):
+        config.write_text(mangled(demo, rng, rng.randint(1, 3), tokens, _FUZZ_LINES + _EDGE_LINES), encoding="utf-8")
+        outcomes["same" if assert_readers_agree(config) else "declined"] += 1
+    assert outcomes["same"] > 50 and outcomes["declined"] > 50, outcomes
+
+
+@pytest.fixture(scope="module")
+def big_file_text() -> str:
+    lines = ["timezone: Europe/Berlin", "entries:"]
+    for index in range(10_000):
+        lines += [f"  job-{index:05d}:", "    task: tasks.add", f"    every: {60 + index % 600}",
+                  f"    args: [16, {index}]"]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "message", "at_entry_line"),
+    [
+        ("    colour: red", f"entry 'job-09998': unknown key 'colour'; allowed keys: {ENTRY_KEYS}", False),
+        ("    cron: 61 7 * * *", "entry 'job-09998': needs exactly one of every, cron, solar, at (found: every, cron)",
+         True),
+        ("    timezone: Mars/Olympus",
+         "entry 'job-09998': unknown time zone 'Mars/Olympus' (use an IANA name such as Europe/Berlin)", False),
+        ("    jitter: soon", f"entry 'job-09998': jitter 'soon' {NOT_A_DURATION}", False),
+        ("  job-00003:", "entry 'job-00003': the name is used twice; first at {path}:15", False),
+        ("      kwargs: {a: 1}", "invalid YAML: mapping values are not allowed here", False),
+    ],
+    ids=["schema", "two-schedules", "zone", "duration", "repeated-name", "yaml-syntax"],
+)
+def test_a_bad_entry_late_in_a_big_file_is_reported_at_its_line(tmp_path: Path, big_file_text: str, bad_line: str,
+                                                               message: str, at_entry_line: bool) -> None:
+    lines = big_file_text.splitlines()
+    entry_at = lines.index("  job-09998:")  # line 39,995 (1-based)
+    bad_at = entry_at + 3  # after its task and every
+    lines.insert(bad_at, bad_line)
+    config = tmp_path / "beatd.yaml"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    line = entry_at + 1 if at_entry_line else bad_at + 1
+    assert str(caught.value) == f"{config}:{line}: {message.replace('{path}', str(config))}"
+
+
+def test_a_big_plain_file_loads_as_the_line_aware_reader_loads_it(tmp_path: Path, big_file_text: str) -> None:
+    config = tmp_path / "beatd.yaml"
+    config.write_text(big_file_text, encoding="utf-8")
+    assert_read_plainly(config)
+    loaded = load_config(config)
+    assert [entry.source.line for entry in loaded.entries[:2]] == [3, 7]
+    assert loaded.entries[-1].source.line == 3 + 4 * 9_999
+    # Entries share what they can: one schedule per distinct interval, one options value, one text per task.
+    assert loaded.entries[0].schedule is loaded.entries[600].schedule
+    assert loaded.entries[0].options is loaded.entries[1].options
+    assert loaded.entries[0].task is loaded.entries[1].task
