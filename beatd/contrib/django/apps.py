@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class BeatdConfig(AppConfig):
@@ -12,3 +13,9 @@ class BeatdConfig(AppConfig):
     label = "beatd"
     verbose_name = "beatd schedules"
     default_auto_field = "django.db.models.AutoField"
+    # The dotted name the settings were imported from (None for settings.configure()):
+    # the daemon imports them by it. Read once here, as override_settings hides it later.
+    settings_module: str | None = None
+
+    def ready(self) -> None:
+        self.settings_module = getattr(settings, "SETTINGS_MODULE", None)

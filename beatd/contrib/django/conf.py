@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from django.apps import apps
 from django.conf import settings
 
 from beatd.config import Config, load_config
@@ -32,7 +33,7 @@ def settings_module() -> str:
     Raises:
         ConfigError: settings were made with settings.configure(), which a daemon cannot import.
     """
-    module = getattr(settings, "SETTINGS_MODULE", None)
+    module = apps.get_app_config("beatd").settings_module
     if not module:
         raise ConfigError("Django's settings were not imported from a module (DJANGO_SETTINGS_MODULE); "
                           "beatd's daemon needs one to import")
