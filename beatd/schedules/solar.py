@@ -154,7 +154,7 @@ class SolarSchedule:
 
     def describe(self) -> str:
         """The schedule in words, e.g. "sunrise at -37.81, 144.96"."""
-        place = f"{_degrees(self.latitude)}, {_degrees(self.longitude)}"
+        place = f"{format_degrees(self.latitude)}, {format_degrees(self.longitude)}"
         if self.elevation:
             place += f", {self.elevation:g} m"
         return f"{self.event} at {place}"
@@ -280,7 +280,7 @@ def _number(name: str, value: object) -> float:
     return float(value)
 
 
-def _degrees(value: float) -> str:
+def format_degrees(value: float) -> str:
     """Degrees with up to 6 decimals (about 0.1 m) and no trailing zeros: 52.0 -> "52"."""
     text = f"{value:.6f}".rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
