@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import itertools
 import json
 import logging
 import signal
@@ -17,6 +16,7 @@ import click
 
 from beatd import __version__
 from beatd.cli_entries import db, entries, export_command, import_command
+from beatd.cli_next import Listing, write_lines
 from beatd.config import Config, load_config, parse_listen_address
 from beatd.daemon import Clock, Daemon, SystemClock, origin_name
 from beatd.entry import Entry, Fire
@@ -26,7 +26,6 @@ from beatd.observer import Observer, Observers
 from beatd.ops import PacedClock
 from beatd.ops.notify import SystemdNotifier
 from beatd.publish import Transport, build_message, open_transport
-from beatd.schedules import Schedule
 from beatd.state import StateStore, open_state_store
 from beatd.stores import open_entry_store
 from beatd.urls import redact_url
@@ -104,36 +103,6 @@ def _parse_instant_option(value: str | None, option: str) -> datetime | None:
     return moment
 
 
-def _fires_of(schedule: Schedule, start: datetime, until: datetime | None, count: int | None) -> list[datetime]:
-    """The schedule's fires strictly after start, at or before until, at most count (and MAX_NEXT_ROWS + 1) of them."""
-    limit = min(count, MAX_NEXT_ROWS + 1) if count is not None else MAX_NEXT_ROWS + 1
-    fires: list[datetime] = []
-    fire_at = schedule.next_after(start)
-    while fire_at is not None and (until is None or fire_at <= until) and len(fires) < limit:
-        fires.append(fire_at)
-        fire_at = schedule.next_after(fire_at)
-    return fires
-
-
-def _utc_text(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _in_words(delta_seconds: float) -> str:
-    """How far away, the way a person says it: "in 3h 12m", "in 45s", "in 2d 4h"."""
-    seconds = int(delta_seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if days:
-        return f"in {days}d {hours}h"
-    if hours:
-        return f"in {hours}h {minutes}m"
-    if minutes:
-        return f"in {minutes}m {seconds}s"
-    return f"in {seconds}s"
-
-
 @main.command(name="next")
 @CONFIG_OPTION
 @click.option("--from", "from_text", metavar="ISO", help="List fires strictly after this instant (with offset). Default: now.")
@@ -165,32 +134,11 @@ def next_command(config_path: str, from_text: str | None, until_text: str | None
         if disabled:
             click.echo(f"note: entry {disabled[0]!r} is disabled and never fires", err=True)
         entries = [entry for entry in entries if entry.name in entry_names]
-    # Entries often share a schedule (schedules are immutable values): compute each once.
-    fires_by_schedule: dict[Schedule, list[datetime]] = {}
-
-    def fires_of(schedule: Schedule) -> list[datetime]:
-        if schedule not in fires_by_schedule:
-            fires_by_schedule[schedule] = _fires_of(schedule, start, until, count)
-        return fires_by_schedule[schedule]
-
-    fires = itertools.islice(
-        ((fire_at.astimezone(UTC), entry.name, fire_at.astimezone(entry.timezone), entry)
-         for entry in entries for fire_at in fires_of(entry.schedule)),
-        MAX_NEXT_ROWS + 1,
-    )
-    rows = sorted(fires, key=lambda row: (row[0], row[1]))
-    if len(rows) > MAX_NEXT_ROWS:
+    listing = Listing.build(entries, start, until, min(count, MAX_NEXT_ROWS + 1) if count else MAX_NEXT_ROWS + 1)
+    if listing.count() > MAX_NEXT_ROWS:
         raise UserError(f"more than {MAX_NEXT_ROWS:,} fires in that window; narrow --from/--until, "
                         "pick entries with --entry, or use --count")
-    out = sys.stdout
-    if as_json:
-        for utc, name, local, entry in rows:
-            out.write(json.dumps({"entry": name, "task": entry.task, "at": local.isoformat(), "utc": _utc_text(utc)}) + "\n")
-        return
-    table = [("ENTRY", "TASK", "KIND", "NEXT", "WHEN")]
-    table += [(name, entry.task, entry.schedule.kind, local.isoformat(sep=" "), _in_words((utc - start).total_seconds()))
-              for utc, name, local, entry in rows]
-    _print_table(table)
+    write_lines(listing.json_lines() if as_json else listing.table_lines(), sys.stdout)
 
 
 class JsonLogFormatter(logging.Formatter):

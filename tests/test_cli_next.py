@@ -303,6 +303,25 @@ def test_json_at_is_in_the_entry_zone(config: Path, entry: str, minute: str, off
     assert (rows[0]["at"][:16], rows[0]["at"][-6:]) == (minute, offset)
 
 
+def test_one_instant_in_several_zones_is_shown_in_each_entry_zone(tmp_path: Path) -> None:
+    # The same interval in three zones: one instant, three wall clocks, rows in name order.
+    path = tmp_path / "beatd.yaml"
+    path.write_text(textwrap.dedent("""\
+        entries:
+          c-tokyo: {task: t, every: 1h, timezone: Asia/Tokyo}
+          a-utc: {task: t, every: 1h}
+          b-berlin: {task: t, every: 1h, timezone: Europe/Berlin}
+        """), encoding="utf-8")
+    result = beatd_next(path, "--from", "2026-07-01T00:30:00Z", "--count", "1")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == textwrap.dedent("""\
+        ENTRY     TASK  KIND      NEXT                       WHEN
+        a-utc     t     interval  2026-07-01 01:00:00+00:00  in 30m 0s
+        b-berlin  t     interval  2026-07-01 03:00:00+02:00  in 30m 0s
+        c-tokyo   t     interval  2026-07-01 10:00:00+09:00  in 30m 0s
+        """)
+
+
 def test_config_without_timezone_shows_utc(tmp_path: Path) -> None:
     path = tmp_path / "beatd.yaml"
     path.write_text("entries:\n  tick:\n    task: t\n    cron: '15 9 * * *'\n", encoding="utf-8")
