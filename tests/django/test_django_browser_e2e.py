@@ -5,7 +5,7 @@ Everything runs as it would for a user of examples/django_project (SQLite, Redis
 migrate` and `createsuperuser`, `manage.py runserver`, `manage.py beatd run`, a Celery worker
 (tests/worker_app.py, which records each run with beatd's headers), and headless Chromium
 driven by Selenium. Screenshots of the form (with its preview) and of the list are kept in
-tests/django/artifacts/ (or $BEATD_ARTIFACTS).
+test-artifacts/django/ at the top of the checkout (git-ignored), or $BEATD_ARTIFACTS/django/.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from processes import Processes, free_port, log_tail, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
-ARTIFACTS = Path(os.environ.get("BEATD_ARTIFACTS", DJANGO_TESTS_DIR / "artifacts"))
+ARTIFACTS = Path(os.environ.get("BEATD_ARTIFACTS", DJANGO_TESTS_DIR.parent.parent / "test-artifacts")) / "django"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 # Without these Chromium waits on the network it may not reach, and as root it needs --no-sandbox.
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
