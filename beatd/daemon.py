@@ -26,7 +26,7 @@ from beatd.leader import Lease, LeaseBackend, LeaseKeeper, monotonic_clock
 from beatd.observer import Observer
 from beatd.publish import Message, PublishFailed, Transport, build_message
 from beatd.state import RunRecord, StateStore
-from beatd.stores.base import EntryStore
+from beatd.stores.base import EntryChanges, EntryStore
 
 log = logging.getLogger("beatd")
 
@@ -165,7 +165,8 @@ class Daemon:
         self.entry_stores = tuple(entry_stores)
         # Entries by name: the config file's, then each store's (a name may come from one place only).
         self.entries: dict[str, Entry] = {entry.name: entry for entry in config.entries}
-        self._owners: dict[str, str] = {entry.name: str(entry.source or config.path) for entry in config.entries}
+        # The store each store-provided entry came from; every other entry is the file's.
+        self._store_of: dict[str, str] = {}
         self._stores_poll_at = 0.0
         self._stores_backoff = Backoff("entry store")
         self.keeper = LeaseKeeper(config.leader.ttl if config.leader.backend != "none" else SINGLE_INSTANCE_TTL)
@@ -436,75 +437,91 @@ class Daemon:
         for setting in ("broker", "state", "leader", "stores", "http"):
             if getattr(config, setting) != getattr(self.config, setting):
                 log.warning("config reload: %s changed; restart beatd to apply it", setting)
-        file_origin = str(self.config.path)
-        new = {name: entry for name, entry in self.entries.items() if not self._from_file(name)}
-        owners = {name: owner for name, owner in self._owners.items() if not self._from_file(name)}
+        in_file = {entry.name for entry in config.entries}
+        removed = [name for name in self.entries if name not in self._store_of and name not in in_file]
+        upserted = []
         for entry in config.entries:
-            if entry.name in owners:
+            store = self._store_of.get(entry.name)
+            if store is not None:
                 log.error("config reload: entry %r at %s is also defined in %s; keeping that one",
-                          entry.name, entry.source, owners[entry.name])
+                          entry.name, entry.source, store)
                 continue
-            new[entry.name], owners[entry.name] = entry, str(entry.source or file_origin)
+            upserted.append(entry)
         self.config = config
-        self._owners = owners
-        self._apply_entries(new, "config reloaded")
-        self.observer.on_reload(True, len(new))
+        self._apply_changes(upserted, removed, "config reloaded")
+        self.observer.on_reload(True, len(self.entries))
 
-    def _from_file(self, name: str) -> bool:
-        return not self._owners.get(name, "").startswith("store ")
+    def _owner(self, name: str) -> str | None:
+        """Where the running entry of this name was defined: a store, or a place in the config files."""
+        if name in self._store_of:
+            return self._store_of[name]
+        entry = self.entries.get(name)
+        return None if entry is None else str(entry.source or self.config.path)
 
     def _poll_stores(self) -> None:
-        """Apply what changed in the entry stores, at most once a second (one cheap query each)."""
+        """Apply what changed in the entry stores, at most every STORE_POLL_S (one cheap query each)."""
         monotonic_now = self.clock.monotonic()
         if not self.entry_stores or monotonic_now < self._stores_poll_at or not self._stores_backoff.ready(monotonic_now):
             return
         self._stores_poll_at = monotonic_now + STORE_POLL_S
-        new = dict(self.entries)
         for store in self.entry_stores:
-            origin = f"store {store}"
             try:
                 changes = store.changes()
             except BackendUnavailable as exc:
                 self._stores_backoff.failed(monotonic_now, exc)
                 return
-            for name in changes.deleted:
-                if self._owners.get(name) == origin:
-                    del new[name], self._owners[name]
-            for entry in changes.upserted:
-                owner = self._owners.setdefault(entry.name, origin)
-                if owner != origin:
-                    log.error("entry %r from %s is also defined in %s; keeping that one", entry.name, origin, owner)
-                    continue
-                new[entry.name] = entry
+            if changes:
+                self._apply_store_changes(f"store {store}", changes)
         self._stores_backoff.succeeded(monotonic_now)
-        if new != self.entries:
-            self._apply_entries(new, "entry stores changed")
 
-    def _apply_entries(self, new: dict[str, Entry], what: str) -> None:
-        """Make `new` the entries, telling the engine only about those added, changed or removed."""
-        old = self.entries
-        added = [entry for name, entry in new.items() if name not in old]
-        changed = [entry for name, entry in new.items() if name in old and not _same_entry(old[name], entry)]
-        removed = [name for name in old if name not in new]
-        self.entries = new
+    def _apply_store_changes(self, origin: str, changes: EntryChanges) -> None:
+        removed = [name for name in changes.deleted if self._store_of.get(name) == origin]
+        for name in removed:
+            del self._store_of[name]
+        upserted = []
+        for entry in changes.upserted:
+            owner = self._owner(entry.name)
+            if owner is not None and owner != origin:
+                log.error("entry %r from %s is also defined in %s; keeping that one", entry.name, origin, owner)
+                continue
+            self._store_of[entry.name] = origin
+            upserted.append(entry)
+        self._apply_changes(upserted, removed, "entry stores changed")
+
+    def _apply_changes(self, upserted: list[Entry], removed: list[str], what: str) -> None:
+        """Put upserted entries in place and drop removed ones, telling the engine only what changed.
+
+        The work follows the number of changes, not of entries: a store edit among a
+        million entries costs one entry's work.
+        """
+        entries = self.entries
+        added = [entry for entry in upserted if entry.name not in entries]
+        replaced = {entry.name: entries[entry.name] for entry in upserted
+                    if entry.name in entries and not _same_entry(entries[entry.name], entry)}
+        changed = [entry for entry in upserted if entry.name in replaced]
+        removed = [name for name in removed if name in entries]
+        for entry in upserted:
+            entries[entry.name] = entry
+        for name in removed:
+            del entries[name]
         if self.term is not None:
             engine, now = self.term.engine, self.clock.now()
             # Runs prepared for the old versions are taken back; a changed entry resumes
             # just before its withdrawn slot, so that slot is sent in its new form.
             prepared = self.term.prepared
-            withdrawn = prepared.withdraw({entry.name for entry in changed} | set(removed)) if prepared is not None else {}
+            withdrawn = prepared.withdraw(set(replaced) | set(removed)) if prepared is not None else {}
             for entry in added:
                 engine.add(entry, now=now)
             for entry in changed:
                 # Same schedule: continue from the last run sent, so waiting runs are not lost.
                 # New schedule: its slots start now; the old schedule's misses do not carry over.
-                keeps_slots = entry.schedule == old[entry.name].schedule and entry.enabled
+                keeps_slots = entry.schedule == replaced[entry.name].schedule and entry.enabled
                 resume = withdrawn[entry.name] - _MICROSECOND if entry.name in withdrawn else engine.last_handed_out(entry.name)
                 engine.add(entry, now=now, last_scheduled=resume if keeps_slots else None)
             for name in removed:
                 engine.remove(name)
         log.info("%s: %d added, %d changed, %d removed, %d unchanged",
-                 what, len(added), len(changed), len(removed), len(new) - len(added) - len(changed))
+                 what, len(added), len(changed), len(removed), len(entries) - len(added) - len(changed))
 
     def _shut_down(self) -> None:
         term = self.term
