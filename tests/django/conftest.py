@@ -6,6 +6,7 @@ Django is set up at collection, so the test modules can import the models.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,11 +14,18 @@ import django
 import pytest
 
 DJANGO_TESTS_DIR = Path(__file__).resolve().parent
+_TZ = os.environ.get("TZ")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "beatd_test_settings")
 django.setup()
 # Django has read it; left in the environment, it would reach every subprocess of every
-# test, and a Celery worker seeing it would try to set Django up.
+# test, and a Celery worker seeing it would try to set Django up. Django also sets the
+# process's TZ from TIME_ZONE; the other tests keep the host's.
 os.environ.pop("DJANGO_SETTINGS_MODULE")
+if _TZ is None:
+    os.environ.pop("TZ", None)
+else:
+    os.environ["TZ"] = _TZ
+time.tzset()
 
 
 @pytest.fixture
