@@ -16,7 +16,7 @@ import click
 
 from beatd import __version__
 from beatd.cli_entries import db, entries, export_command, import_command
-from beatd.cli_next import Listing, write_lines
+from beatd.cli_next import Listing
 from beatd.config import Config, load_config, parse_listen_address
 from beatd.daemon import Clock, Daemon, SystemClock, origin_name
 from beatd.entry import Entry, Fire
@@ -138,7 +138,10 @@ def next_command(config_path: str, from_text: str | None, until_text: str | None
     if listing.count() > MAX_NEXT_ROWS:
         raise UserError(f"more than {MAX_NEXT_ROWS:,} fires in that window; narrow --from/--until, "
                         "pick entries with --entry, or use --count")
-    write_lines(listing.json_lines() if as_json else listing.table_lines(), sys.stdout)
+    if as_json:
+        listing.write_json(sys.stdout)
+    else:
+        listing.write_table(sys.stdout)
 
 
 class JsonLogFormatter(logging.Formatter):

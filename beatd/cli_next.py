@@ -1,24 +1,23 @@
 """The rows of `beatd next`: each entry's fires after an instant, sorted by time then entry name, as a table or JSON.
 
-A big schedule file has many entries and few distinct schedules and zones, so the fires
-of each (schedule, zone) pair are computed and formatted once, and each row only puts
-an entry's own text (name, task, kind) beside them: 100,000 interval entries went from
-4.3 s to under one second here.
+A big schedule file has many entries and few distinct schedules and zones. Entries are
+grouped by (schedule, zone); each group's fires are computed and formatted once, and a
+row only puts an entry's own text (name, task, kind) beside its group's fire text:
+100,000 interval entries went from 4.3 s to half a second here.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TextIO
 
 from beatd.entry import Entry
 from beatd.schedules import Schedule
 
 TABLE_HEADER = ("ENTRY", "TASK", "KIND", "NEXT", "WHEN")
-# Rows are written to the output this many at a time, joined into one string.
-_ROWS_PER_WRITE = 10_000
 
 
 def fires_of(schedule: Schedule, start: datetime, until: datetime | None, limit: int) -> list[datetime]:
@@ -33,93 +32,94 @@ def fires_of(schedule: Schedule, start: datetime, until: datetime | None, limit:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class _Fire:
-    """One fire of a (schedule, zone) pair, with the text every row of it shows.
+    """One fire of a group, with the text every row of it shows.
 
     Compared by identity: the same instant in two zones is two fires with two texts.
     """
 
     utc: datetime
-    local: datetime
+    local: datetime  # in the group's zone
     when: str  # "in 3h 12m"
+
+
+@dataclass(slots=True)
+class _Group:
+    """Entries with one schedule and one zone, in name order, and their fires."""
+
+    fires: tuple[_Fire, ...]
+    entries: list[Entry] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
 class Listing:
-    """The fires to list: per entry (enabled, in name order) the fires of its schedule in its zone."""
+    """The fires to list, by (schedule, zone) group; only groups that fire at least once."""
 
-    rows: list[tuple[Entry, tuple[_Fire, ...]]]
+    groups: list[_Group]
 
     @classmethod
     def build(cls, entries: Sequence[Entry], start: datetime, until: datetime | None, limit: int) -> Listing:
         """The first `limit` fires of each entry strictly after start and at or before until."""
-        by_pair: dict[tuple[Schedule, tzinfo], tuple[_Fire, ...]] = {}
-        rows = []
+        groups: dict[tuple[Schedule, object], _Group] = {}
         for entry in sorted(entries, key=lambda entry: entry.name):
             pair = (entry.schedule, entry.timezone)
-            fires = by_pair.get(pair)
-            if fires is None:
-                fires = by_pair[pair] = tuple(
+            group = groups.get(pair)
+            if group is None:
+                group = groups[pair] = _Group(tuple(
                     _Fire(utc=utc, local=fire_at.astimezone(entry.timezone), when=in_words((utc - start).total_seconds()))
                     for fire_at in fires_of(entry.schedule, start, until, limit)
-                    for utc in (fire_at.astimezone(UTC),))
-            if fires:
-                rows.append((entry, fires))
-        return cls(rows)
+                    for utc in (fire_at.astimezone(UTC),)))
+            group.entries.append(entry)
+        return cls([group for group in groups.values() if group.fires])
 
     def count(self) -> int:
-        return sum(len(fires) for _, fires in self.rows)
+        """How many rows: fires times entries, over the groups."""
+        return sum(len(group.fires) * len(group.entries) for group in self.groups)
 
-    def _in_order(self, entry_text: dict[str, str], fire_text: dict[_Fire, str]) -> Iterator[str]:
-        """Each row as entry_text[name] + fire_text[fire], by time, then (rows are in name order) by name."""
-        by_instant: dict[datetime, list[str]] = {}
-        for entry, fires in self.rows:
-            text = entry_text[entry.name]
-            for fire in fires:
-                # One list per instant; equal instants in other zones land in the same one.
-                by_instant.setdefault(fire.utc, []).append(text + fire_text[fire])
-        for instant in sorted(by_instant):
-            yield from by_instant[instant]
-
-    def table_lines(self) -> Iterator[str]:
+    def write_table(self, out: TextIO) -> None:
         """The table, header first, columns padded to their widest cell, no trailing blanks."""
-        fires = {fire for _, fires in self.rows for fire in fires}
-        local_texts = {fire: fire.local.isoformat(sep=" ") for fire in fires}
-        entries = [entry for entry, _ in self.rows]
-        widths = [max([len(TABLE_HEADER[0])] + [len(entry.name) for entry in entries]),
-                  max([len(TABLE_HEADER[1])] + [len(entry.task) for entry in entries]),
-                  max([len(TABLE_HEADER[2])] + [len(entry.schedule.kind) for entry in entries]),
-                  max([len(TABLE_HEADER[3])] + [len(text) for text in local_texts.values()])]
+        local_texts = {fire: fire.local.isoformat(sep=" ") for group in self.groups for fire in group.fires}
+        entries = [entry for group in self.groups for entry in group.entries]
+        name_width = max([len(TABLE_HEADER[0])] + [len(entry.name) for entry in entries])
+        task_width = max([len(TABLE_HEADER[1])] + [len(entry.task) for entry in entries])
+        kind_width = max([len(TABLE_HEADER[2])] + [len(entry.schedule.kind) for entry in entries])
+        next_width = max([len(TABLE_HEADER[3])] + [len(text) for text in local_texts.values()])
+        out.write(f"{TABLE_HEADER[0].ljust(name_width)}  {TABLE_HEADER[1].ljust(task_width)}  "
+                  f"{TABLE_HEADER[2].ljust(kind_width)}  {TABLE_HEADER[3].ljust(next_width)}  {TABLE_HEADER[4]}".rstrip()
+                  + "\n")
+        # A row is its entry's three cells and its fire's two; it ends in the WHEN text,
+        # which has no trailing blanks to strip.
+        self._write_rows(
+            out,
+            lambda entry: f"{entry.name.ljust(name_width)}  {entry.task.ljust(task_width)}  "
+                          f"{entry.schedule.kind.ljust(kind_width)}  ",
+            {fire: f"{text.ljust(next_width)}  {fire.when}" for fire, text in local_texts.items()})
 
-        def line(*cells: str) -> str:
-            return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)) + "  "
-
-        yield (line(*TABLE_HEADER[:4]) + TABLE_HEADER[4]).rstrip()
-        # Each row is its entry's three cells and its fire's two; a row ends in its WHEN
-        # text, which has no trailing blanks to strip.
-        entry_text = {entry.name: line(entry.name, entry.task, entry.schedule.kind) for entry in entries}
-        fire_text = {fire: local_texts[fire].ljust(widths[3]) + "  " + fire.when for fire in fires}
-        yield from self._in_order(entry_text, fire_text)
-
-    def json_lines(self) -> Iterator[str]:
+    def write_json(self, out: TextIO) -> None:
         """One JSON object per row: entry, task, at (the entry's zone), utc; as json.dumps writes the dict."""
-        fires = {fire for _, fires in self.rows for fire in fires}
-        entry_text = {entry.name: f'{{"entry": {json.dumps(entry.name)}, "task": {json.dumps(entry.task)}'
-                      for entry, _ in self.rows}
-        fire_text = {fire: f', "at": {json.dumps(fire.local.isoformat())}, "utc": {json.dumps(utc_text(fire.utc))}}}'
-                     for fire in fires}
-        return self._in_order(entry_text, fire_text)
+        self._write_rows(
+            out,
+            lambda entry: f'{{"entry": {json.dumps(entry.name)}, "task": {json.dumps(entry.task)}',
+            {fire: f', "at": {json.dumps(fire.local.isoformat())}, "utc": {json.dumps(utc_text(fire.utc))}}}'
+             for group in self.groups for fire in group.fires})
 
-
-def write_lines(lines: Iterator[str], out: object) -> None:
-    """Write lines, each ending in a line break, a few thousand at a time."""
-    batch: list[str] = []
-    for line in lines:
-        batch.append(line)
-        if len(batch) == _ROWS_PER_WRITE:
-            out.write("\n".join(batch) + "\n")  # type: ignore[attr-defined]
-            batch.clear()
-    if batch:
-        out.write("\n".join(batch) + "\n")  # type: ignore[attr-defined]
+    def _write_rows(self, out: TextIO, entry_text: Callable[[Entry], str], fire_text: dict[_Fire, str]) -> None:
+        """Each row as entry_text(entry) + fire_text[fire], a line each, by time, then by entry name."""
+        texts = [[entry_text(entry) for entry in group.entries] for group in self.groups]
+        # Per instant, the groups that fire then; equal instants in other zones meet here.
+        by_instant: dict[datetime, list[tuple[int, _Fire]]] = {}
+        for index, group in enumerate(self.groups):
+            for fire in group.fires:
+                by_instant.setdefault(fire.utc, []).append((index, fire))
+        for instant in sorted(by_instant):
+            firing = by_instant.pop(instant)
+            if len(firing) == 1:  # one group: its entries are in name order already
+                index, fire = firing[0]
+                rows = [text + fire_text[fire] for text in texts[index]]
+            else:
+                named_rows = sorted((entry.name, text + fire_text[fire]) for index, fire in firing
+                                    for entry, text in zip(self.groups[index].entries, texts[index]))
+                rows = [row for _, row in named_rows]  # (names are unique: rows themselves are never compared)
+            out.write("\n".join(rows) + "\n")
 
 
 def utc_text(moment: datetime) -> str:

@@ -36,7 +36,7 @@ from beatd.config_schema import (
 )
 from beatd.config_yaml import LineDict, read_text, read_yaml
 from beatd.durations import parse_duration
-from beatd.entry import CatchUp, Entry, Options, Source
+from beatd.entry import CatchUp, Entry, Options, Source, entry_of
 from beatd.errors import ConfigError
 from beatd.schedules import Schedule
 from beatd.schedules.cron import CronSchedule
@@ -183,9 +183,32 @@ def _schedule_of(raw: Mapping[str, Any], zone: tzinfo) -> Schedule:
         raise ValueError(f"needs exactly one of every, cron, solar, at (found: {found})")
     kind = kinds[0]
     if kind != "solar":
-        stray = [key for key in _SOLAR_ONLY_KEYS if key in raw]
-        if stray:
-            raise EntryKeyError((stray[0],), f"{stray[0]!r} applies only to solar entries")
+        for key in _SOLAR_ONLY_KEYS:
+            if key in raw:
+                raise EntryKeyError((key,), f"{key!r} applies only to solar entries")
+    if "start" in raw or "end" in raw:
+        return _windowed(raw, zone, kind)
+    with _about(kind):
+        return _inner_schedule(raw, zone, kind, EPOCH)
+
+
+def _inner_schedule(raw: Mapping[str, Any], zone: tzinfo, kind: str, start: datetime) -> Schedule:
+    if kind == "every":
+        every = _duration(raw["every"])
+        return _interval_from_epoch(every) if start is EPOCH else IntervalSchedule(every=every, anchor=start)
+    if kind == "cron":
+        return _parse_cron(raw["cron"], zone)
+    if kind == "solar":
+        if "lat" not in raw or "lon" not in raw:
+            raise EntryKeyError((), "solar entries need lat and lon")
+        return SolarSchedule(event=raw["solar"], latitude=_degrees(raw, "lat"), longitude=_degrees(raw, "lon"),
+                             elevation=_degrees(raw, "elevation") if "elevation" in raw else 0.0,
+                             zone=_solar_zone(zone))
+    return OnceSchedule(at=parse_instant(raw["at"], zone, "at"))
+
+
+def _windowed(raw: Mapping[str, Any], zone: tzinfo, kind: str) -> Schedule:
+    """The schedule inside its `start`/`end` window; interval slots count from `start`."""
     start = end = None
     if "start" in raw:
         with _about("start"):
@@ -193,23 +216,8 @@ def _schedule_of(raw: Mapping[str, Any], zone: tzinfo) -> Schedule:
     if "end" in raw:
         with _about("end"):
             end = parse_instant(raw["end"], zone, "end")
-    schedule: Schedule
     with _about(kind):
-        if kind == "every":
-            every = _duration(raw["every"])
-            schedule = _interval_from_epoch(every) if start is None else IntervalSchedule(every=every, anchor=start)
-        elif kind == "cron":
-            schedule = _parse_cron(raw["cron"], zone)
-        elif kind == "solar":
-            if "lat" not in raw or "lon" not in raw:
-                raise EntryKeyError((), "solar entries need lat and lon")
-            schedule = SolarSchedule(event=raw["solar"], latitude=_degrees(raw, "lat"), longitude=_degrees(raw, "lon"),
-                                     elevation=_degrees(raw, "elevation") if "elevation" in raw else 0.0,
-                                     zone=_solar_zone(zone))
-        else:
-            schedule = OnceSchedule(at=parse_instant(raw["at"], zone, "at"))
-    if start is None and end is None:
-        return schedule
+        schedule = _inner_schedule(raw, zone, kind, start or EPOCH)
     with _about("end" if end is not None else "start"):
         return WindowedSchedule(inner=schedule, start=start, end=end)
 
@@ -261,7 +269,7 @@ def build_entry(name: str, raw: Mapping[str, Any], default_zone: tzinfo, source:
     if "jitter" in raw:
         with _about("jitter"):
             jitter = _duration(raw["jitter"])
-    return Entry(
+    return entry_of(
         name=name,
         task=raw["task"],
         schedule=schedule,

@@ -1805,3 +1805,24 @@ def test_a_big_plain_file_loads_as_the_line_aware_reader_loads_it(tmp_path: Path
     assert loaded.entries[0].schedule is loaded.entries[600].schedule
     assert loaded.entries[0].options is loaded.entries[1].options
     assert loaded.entries[0].task is loaded.entries[1].task
+
+
+def test_entry_of_is_entry_with_every_field_given() -> None:
+    import dataclasses
+    import inspect
+
+    from beatd.entry import Entry, Source, entry_of
+
+    names = [field.name for field in dataclasses.fields(Entry)]
+    assert list(inspect.signature(entry_of).parameters) == names
+    values = {
+        "name": "n", "task": "t", "schedule": IntervalSchedule(every=timedelta(seconds=5)), "args": (1,),
+        "kwargs": {"k": 2}, "options": Options(queue="q"), "enabled": False, "catchup": CatchUp.ALL,
+        "jitter": timedelta(seconds=3), "timezone": ZoneInfo("Europe/Berlin"), "description": "d",
+        "source": Source(path="p", line=7),
+    }
+    made = entry_of(**values)
+    assert made == Entry(**values)
+    assert [getattr(made, name) for name in names] == list(values.values())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.name = "other"  # type: ignore[misc]
