@@ -12,6 +12,7 @@ from pathlib import Path
 
 import django
 import pytest
+from processes import Processes
 
 DJANGO_TESTS_DIR = Path(__file__).resolve().parent
 _TZ = os.environ.get("TZ")
@@ -39,3 +40,13 @@ def entries_db(transactional_db: None) -> Iterator[None]:
     Entry.objects.all().delete()
     yield
     Entry.objects.all().delete()
+
+
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    """What the test starts (beatd, workers); whatever still runs at teardown is ended."""
+    started = Processes()
+    try:
+        yield started
+    finally:
+        started.close()

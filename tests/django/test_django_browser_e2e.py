@@ -60,15 +60,6 @@ def browser(tmp_path: Path) -> Iterator[object]:
 
 
 @pytest.fixture
-def processes() -> Iterator[Processes]:
-    started = Processes()
-    try:
-        yield started
-    finally:
-        started.close()
-
-
-@pytest.fixture
 def server(tmp_path: Path, redis_url: str) -> Iterator[tuple[str, ExampleProject]]:
     """The example project, migrated in tmp_path, served by `manage.py runserver`: (base URL, project)."""
     project = ExampleProject(tmp_path, broker=redis_url)

@@ -11,7 +11,6 @@ instant of its commit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,15 +28,6 @@ time.sleep((1.5 - time.time() % 1) % 1)
 {edit}
 print(time.time())
 """
-
-
-@pytest.fixture
-def processes() -> Iterator[Processes]:
-    started = Processes()
-    try:
-        yield started
-    finally:
-        started.close()
 
 
 def edit(project: ExampleProject, code: str) -> float:
