@@ -20,7 +20,7 @@ from django.db import connection
 
 from beatd.config import load_config
 from beatd.contrib.django.models import Entry
-from beatd.errors import ConfigError
+from beatd.errors import BackendUnavailable, ConfigError
 from beatd.stores import open_entry_store
 from beatd.stores.django import DjangoEntryStore
 from beatd.stores.sql import SqlEntryStore, metadata
@@ -172,6 +172,27 @@ def test_set_mapping_refuses_what_a_yaml_file_refuses_with_the_same_message(tmp_
 def test_a_database_without_the_tables_is_refused_with_the_command_that_creates_them(
         store: DjangoEntryStore) -> None:
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE beatd_alembic_version")
-    with pytest.raises(ConfigError, match="the entry tables do not exist; run: python manage.py migrate beatd"):
-        store.load()
+        cursor.execute("ALTER TABLE beatd_alembic_version RENAME TO beatd_alembic_version_away")
+    try:
+        with pytest.raises(ConfigError, match="the entry tables do not exist; run: python manage.py migrate beatd"):
+            store.load()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE beatd_alembic_version_away RENAME TO beatd_alembic_version")
+
+
+def test_a_database_error_while_running_is_backend_unavailable_and_nothing_is_missed(store: DjangoEntryStore) -> None:
+    add("a", task="t.a", every=10)
+    store.load()
+    # Given the counter table gone for a while (as a database that fails every query)
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE beatd_entries_revision RENAME TO beatd_entries_revision_away")
+    try:
+        with pytest.raises(BackendUnavailable, match=r"^entry store django beatd_test_settings database 'default'"):
+            store.changes()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE beatd_entries_revision_away RENAME TO beatd_entries_revision")
+    # When it is back, what was written meanwhile is reported
+    add("b", task="t.b", every=20)
+    assert [entry.name for entry in store.changes().upserted] == ["b"]
