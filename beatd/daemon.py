@@ -351,15 +351,19 @@ class Daemon:
 
     def _note_sent(self, term: _Term, fires: Sequence[Fire], messages: Sequence[Message], sent_at: datetime) -> None:
         """Queue the records of published runs, and tell the observer and the log of each."""
-        run_counts, unrecorded, observer = term.run_counts, term.unrecorded, self.observer
+        run_counts, unrecorded = term.run_counts, term.unrecorded
+        on_published = self.observer.on_published if self.observer.hears_published else None
         log_each = log.isEnabledFor(logging.INFO)
         for fire, message in zip(fires, messages):
             name = fire.entry.name
             count = run_counts[name] = run_counts.get(name, 0) + 1
             unrecorded[name] = RunRecord(entry=name, scheduled_at=fire.scheduled_at.astimezone(UTC),
                                          sent_at=sent_at, run_count=count)
+            if on_published is None and not log_each:
+                continue
             lateness_s = (sent_at - fire.publish_at).total_seconds()
-            observer.on_published(fire, message.task_id, lateness_s)
+            if on_published is not None:
+                on_published(fire, message.task_id, lateness_s)
             if log_each:
                 log.info("published entry %s task %s id %s scheduled %s lateness %.3fs", name, fire.entry.task,
                          message.task_id, message.scheduled_at, lateness_s)

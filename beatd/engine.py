@@ -17,8 +17,8 @@ from beatd.schedules import Schedule
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def recent_slots(schedule: Schedule, after: datetime, until: datetime, limit: int) -> list[datetime]:
-    """Up to `limit` newest fires in (after, until], oldest first.
+def recent_slots(schedule: Schedule, after: datetime, until: datetime, limit: int) -> tuple[list[datetime], datetime | None]:
+    """Up to `limit` newest fires in (after, until], oldest first, and the first fire after `until`.
 
     Looks back from `until` over a window that doubles until it holds `limit` fires or
     reaches `after`, so the cost follows the fires returned, not the length of the gap
@@ -33,7 +33,8 @@ def recent_slots(schedule: Schedule, after: datetime, until: datetime, limit: in
             slots.append(slot)
             slot = schedule.next_after(slot)
         if len(slots) >= limit or window_start == after:
-            return slots[-limit:]
+            # `slot` is the first fire after the last one found, which is the newest up to `until`.
+            return slots[-limit:], slot
         span *= 2
 
 
@@ -150,12 +151,10 @@ class Engine:
             return [first], following
         after = first - _MICROSECOND
         if entry.catchup is CatchUp.ALL:
-            slots = recent_slots(schedule, after, newest, self.catchup_limit)
-        elif entry.catchup is CatchUp.LATEST:
-            slots = recent_slots(schedule, after, newest, 1)
-        else:
-            slots = recent_slots(schedule, max(after, on_time_from - _MICROSECOND), newest, self.catchup_limit)
-        return slots, schedule.next_after(newest)
+            return recent_slots(schedule, after, newest, self.catchup_limit)
+        if entry.catchup is CatchUp.LATEST:
+            return recent_slots(schedule, after, newest, 1)
+        return recent_slots(schedule, max(after, on_time_from - _MICROSECOND), newest, self.catchup_limit)
 
     def _push(self, name: str, tracked: _Tracked, slot: datetime | None) -> None:
         tracked.next = slot

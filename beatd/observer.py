@@ -11,6 +11,11 @@ class Observer:
     Hooks must return quickly and must not raise: they run inside the scheduling loop.
     """
 
+    @property
+    def hears_published(self) -> bool:
+        """Whether on_published does anything: the daemon skips its per-run call when not."""
+        return type(self).on_published is not Observer.on_published
+
     def on_ready(self, entry_count: int) -> None:
         """The config is loaded and the loop is about to start."""
 
@@ -50,6 +55,10 @@ class Observers(Observer):
 
     def __init__(self, *observers: Observer) -> None:
         self.observers = observers
+
+    @property
+    def hears_published(self) -> bool:
+        return any(observer.hears_published for observer in self.observers)
 
     def on_ready(self, entry_count: int) -> None:
         for observer in self.observers:

@@ -214,9 +214,20 @@ def test_recent_slots_cost_follows_the_slots_returned():
         def describe(self):
             return "counting"
 
-    slots = recent_slots(Counting(), T0, T0 + timedelta(days=30), 3)
+    slots, following = recent_slots(Counting(), T0, T0 + timedelta(days=30), 3)
     assert slots == [T0 + timedelta(days=30, seconds=-2), T0 + timedelta(days=30, seconds=-1), T0 + timedelta(days=30)]
+    assert following == T0 + timedelta(days=30, seconds=1)
     assert calls < 30
+
+
+@pytest.mark.parametrize("gap_s", [0.5, 1, 7, 3600])
+def test_recent_slots_says_the_first_slot_after_the_window(gap_s: float) -> None:
+    # With no slot in the window, and with some: the answer is next_after(until).
+    schedule = IntervalSchedule(every=timedelta(seconds=5))
+    after, until = T0 + timedelta(seconds=3), T0 + timedelta(seconds=3 + gap_s)
+    slots, following = recent_slots(schedule, after, until, 2)
+    assert following == schedule.next_after(until)
+    assert all(after < slot <= until for slot in slots)
 
 
 def entry_fields(entry: Entry) -> dict:

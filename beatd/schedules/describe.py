@@ -20,8 +20,7 @@ from beatd.schedules import Schedule
 from beatd.schedules.cron import CronSchedule, DayRule
 from beatd.schedules.interval import IntervalSchedule
 from beatd.schedules.once import OnceSchedule
-from beatd.schedules.solar import SolarSchedule
-from beatd.schedules.solar import format_degrees
+from beatd.schedules.solar import SolarSchedule, format_degrees
 from beatd.schedules.window import WindowedSchedule
 
 WEEKDAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
