@@ -1729,6 +1729,8 @@ _EDGE_LINES = (
     "kwargs:\n      - a", "kwargs:\n      a: 1\n     b: 2", "kwargs:\n      a: 1\n        b: 2", "kwargs:\n    a: 1",
     "description: first\n      continued", "description: first\n\n      continued: x", "kwargs: {a: 1,\n      b: 2}",
     "\tdescription: tab", "description: x\r", "lat: 5", "solar: sunrise",
+    "a:b: x", "a#b: x", "a b:c: x", "zürich job: x", "http://x: y", "-x: y", "a,b: x", "a[b]: x", "a: b\u3000c",
+    "description: ü\xa0", "kwargs: {ü: \xa0}", "kwargs:\n      a:b: 1\n      'c': 2\n      \"d\": 3",
 )
 
 
