@@ -88,14 +88,20 @@ class Engine:
                 next `due` under the catch-up policy; without it the entry starts with
                 its first slot published after `now`.
         """
+        pending = self._track(entry, now, last_scheduled)
+        if pending is not None:
+            heapq.heappush(self._heap, pending)
+
+    def _track(self, entry: Entry, now: datetime, last_scheduled: datetime | None) -> _Pending | None:
+        """Start tracking entry afresh; returns its heap item, or None when it has no next slot."""
         previous = self._tracked.get(entry.name)
         tracked = self._tracked[entry.name] = _Tracked(
             entry=entry, jitter=entry.jitter_offset() if entry.jitter else _NO_JITTER,
             last_handed_out=previous.last_handed_out if previous is not None else None)
         if not entry.enabled:
-            return
+            return None
         after = last_scheduled if last_scheduled is not None else now - tracked.jitter
-        self._push(entry.name, tracked, entry.schedule.next_after(after))
+        return self._pending(entry.name, tracked, entry.schedule.next_after(after))
 
     def remove(self, name: str) -> None:
         """Forget an entry; its slot left in the heap is skipped when it surfaces."""
@@ -157,12 +163,22 @@ class Engine:
         return recent_slots(schedule, max(after, on_time_from - _MICROSECOND), newest, self.catchup_limit)
 
     def _push(self, name: str, tracked: _Tracked, slot: datetime | None) -> None:
+        pending = self._pending(name, tracked, slot)
+        if pending is not None:
+            heapq.heappush(self._heap, pending)
+
+    @staticmethod
+    def _pending(name: str, tracked: _Tracked, slot: datetime | None) -> _Pending | None:
         tracked.next = slot
-        if slot is not None:
-            # Without jitter the slot is its own publish time: one datetime, not two.
-            heapq.heappush(self._heap, (slot + tracked.jitter if tracked.jitter else slot, name, tracked))
+        if slot is None:
+            return None
+        # Without jitter the slot is its own publish time: one datetime, not two.
+        return (slot + tracked.jitter if tracked.jitter else slot, name, tracked)
 
     def load(self, entries: Iterable[Entry], *, now: datetime, last_scheduled: dict[str, datetime]) -> None:
-        """Add many entries with their recorded last slots."""
+        """Add many entries with their recorded last slots (one heapify, not a push each)."""
         for entry in entries:
-            self.add(entry, now=now, last_scheduled=last_scheduled.get(entry.name))
+            pending = self._track(entry, now, last_scheduled.get(entry.name))
+            if pending is not None:
+                self._heap.append(pending)
+        heapq.heapify(self._heap)
