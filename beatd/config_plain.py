@@ -142,19 +142,22 @@ class _PlainReader:
             raise NotPlain("content before the first top-level key")
         settings_text: list[str] = []
         entries: Iterator[tuple[str, int, Any]] | None = None
+        entries_seen = False
         for number, start in enumerate(tops):
             end = tops[number + 1] if number + 1 < len(tops) else len(text)
             line_end = text.find("\n", start, end)
             line = _TOP_KEY.fullmatch(text, start, end if line_end < 0 else line_end)
             if line is None:
                 raise NotPlain("a top-level line that is not `key: value`")
-            if self.key(line.group(1)) != "entries" or line.group(3).strip(" "):
-                settings_text.append(text[start:end])
-            elif entries is not None:
-                raise NotPlain("entries twice")
-            else:
-                body = end if line_end < 0 else line_end + 1
-                entries = self.entries(text, body, end, text.count("\n", 0, body) + 1)
+            if self.key(line.group(1)) == "entries":
+                if entries_seen:
+                    raise NotPlain("entries twice")
+                entries_seen = True
+                if not line.group(3).strip(" "):
+                    body = end if line_end < 0 else line_end + 1
+                    entries = self.entries(text, body, end, text.count("\n", 0, body) + 1)
+                    continue
+            settings_text.append(text[start:end])
         return PlainFile(settings=parse_text("".join(settings_text), self.path), entries=entries)
 
     def entries(self, text: str, start: int, end: int, first_line: int) -> Iterator[tuple[str, int, Any]]:

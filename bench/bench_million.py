@@ -17,8 +17,9 @@ tell how much of the wall time was spent waiting for a core on a busy machine.
 Goals (issue 3): first publish under 60 s from start; peak resident memory under 1 GB.
 
 The breakdown (one run, in a child process so its memory is its own) repeats the
-daemon's start-up steps in-process: imports, YAML parse, schema validation, building
-entries, loading the engine, the first `due`, with the RSS after each step.
+daemon's start-up steps in-process: imports, load_config (which reads, checks and builds
+each entry in one streamed pass; --attribute-load also times the plain YAML reader alone
+in a separate pass), loading the engine, the first `due`, with the RSS after each step.
 """
 
 from __future__ import annotations
@@ -137,7 +138,7 @@ def rss_mib() -> float:
     return (proc_status_kib(os.getpid(), "VmRSS") or 0) / 1024
 
 
-def breakdown_child(config_path: Path) -> None:
+def breakdown_child(config_path: Path, attribute: bool) -> None:
     """Print one JSON line per start-up step: seconds, CPU seconds and RSS after it."""
     steps: list[dict[str, float | str]] = []
     clock = [time.perf_counter(), time.process_time()]
@@ -152,20 +153,21 @@ def breakdown_child(config_path: Path) -> None:
     from beatd.engine import Engine
 
     step("imports (beatd.cli)")
-    # beatd.config's private steps, as load_config calls them; if a refactoring renamed
-    # them, the whole load_config is timed as one step instead.
-    try:
-        document = config_module._read_yaml(config_path)
-        step("YAML parse (beatd _Loader)")
-        config_module._validate_schema(document, config_path, included=False)
-        step("schema validation (jsonschema)")
-        entries = list(config_module._entries_of(document, config_path, UTC))
-        step("building entries")
-        del document
-        step("dropping the parsed document")
-    except (AttributeError, TypeError):
-        entries = list(config_module.load_config(config_path).entries)
-        step("load_config (parse + validate + build)")
+    # What `beatd run` does: load_config reads, checks and builds each entry in one
+    # streamed pass (the plain reader), with no YAML node graph.
+    entries = list(config_module.load_config(config_path).entries)
+    step("load_config (read, check, build; streamed)")
+    if attribute:
+        # The same file once more, only through the plain reader (its mappings dropped as
+        # they come): how much of load_config is reading rather than checking and building.
+        from beatd.config_plain import read_plain
+
+        text = config_path.read_text(encoding="utf-8")
+        clock[0], clock[1] = time.perf_counter(), time.process_time()
+        for _ in read_plain(text, config_path).entries or ():
+            pass
+        step("  of which the plain reader alone (a separate pass)")
+        del text
     now = datetime.now(UTC)
     engine = Engine()
     engine.load(entries, now=now, last_scheduled={})
@@ -177,8 +179,9 @@ def breakdown_child(config_path: Path) -> None:
     print(json.dumps({"steps": steps, "peak_rss_mib": peak, "entries": len(entries)}))
 
 
-def breakdown(config: Path) -> None:
-    completed = subprocess.run([sys.executable, __file__, "--breakdown-child", str(config)],
+def breakdown(config: Path, attribute: bool) -> None:
+    completed = subprocess.run([sys.executable, __file__, "--breakdown-child", str(config)]
+                               + (["--attribute-load"] if attribute else []),
                                capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         print(f"breakdown failed: {completed.stderr[-2000:]}")
@@ -186,8 +189,9 @@ def breakdown(config: Path) -> None:
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     rows = [(step["step"], f"{step['seconds']:.1f}", f"{step['cpu_s']:.1f}", f"{step['rss_mib']:,.0f}")
             for step in result["steps"]]
-    rows.append(("total", f"{sum(step['seconds'] for step in result['steps']):.1f}",
-                 f"{sum(step['cpu_s'] for step in result['steps']):.1f}", f"peak {result['peak_rss_mib']:,.0f}"))
+    counted = [step for step in result["steps"] if not step["step"].startswith(" ")]  # not the attributions
+    rows.append(("total", f"{sum(step['seconds'] for step in counted):.1f}",
+                 f"{sum(step['cpu_s'] for step in counted):.1f}", f"peak {result['peak_rss_mib']:,.0f}"))
     print_table(("start-up step (in-process, one run)", "wall s", "cpu s", "RSS after MiB"), rows,
                 title=f"breakdown of start-up, {result['entries']:,} entries (load avg {load_average()})")
 
@@ -203,10 +207,12 @@ def main(argv: list[str] | None = None) -> int:
                         "(default: the same file)")
     parser.add_argument("--skip-runs", action="store_true", help="only the breakdown")
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="a database this bench may flush")
+    parser.add_argument("--attribute-load", action="store_true",
+                        help="in the breakdown, also time the plain reader alone in a separate pass")
     parser.add_argument("--breakdown-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.breakdown_child:
-        breakdown_child(args.breakdown_child)
+        breakdown_child(args.breakdown_child, args.attribute_load)
         return 0
     print(machine_speed())
 
@@ -252,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.breakdown_entries and args.breakdown_entries != args.entries:
                 config = workdir / "breakdown.yaml"
                 generate(config, args.breakdown_entries, args.redis_url, workdir / "breakdown-state.sqlite3")
-            breakdown(config)
+            breakdown(config, args.attribute_load)
     return 0
 
 

@@ -7,9 +7,9 @@ through a pipe) over a generated file of 10,000 cron entries (30 expressions, 14
 some with args, kwargs and options) and one of 100,000 interval entries. Goals: < 3 s and
 < 5 s wall. On a shared machine wall time includes waiting for a core, so the CPU time
 of the process (user + system) is printed beside it. A breakdown repeats the same steps
-in-process: start-up and imports, YAML parse, schema validation, building entries,
-computing fires, formatting and printing; plus, for scale, a plain `yaml.load` of the same
-file with PyYAML's C loader.
+in-process: start-up and imports, load_config (attributed to the plain reader, the schema
+shortcut and build_entry by separate passes), computing fires, formatting and writing;
+plus, for scale, a plain `yaml.load` of the same file with PyYAML's C loader.
 
 Part (b) times one next-fire computation for two typical cron entries, 30 7 * * 1-5 in
 America/New_York and */15 * * * * in Europe/Berlin: beatd's CronSchedule.next_after,
@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from contextlib import redirect_stdout
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -79,81 +78,52 @@ def startup_seconds() -> tuple[float, float]:
     return wall_s, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def breakdown(path: Path) -> dict[str, float]:
-    """Seconds per step of `beatd next --count 5`, in-process, the steps as beatd.cli takes them.
+def breakdown(path: Path) -> dict[str, tuple[float, float]]:
+    """(wall, CPU) seconds per step of `beatd next --count 5`, in-process, the steps as beatd.cli takes them.
 
-    YAML parse and schema validation are timed by wrapping beatd.config's private
-    `_read_yaml` and `_validate_schema`; building entries is the rest of load_config.
-    When those names are gone (refactoring), only the total load is reported.
+    load_config reads, checks and builds each entry in one streamed pass; the three
+    indented rows attribute it, from separate passes over the same file (the plain
+    reader alone, then the schema shortcut, then build_entry over its mappings).
     """
+    import gc
+
     import yaml
 
-    import beatd.cli as cli
     import beatd.config as config
+    from beatd.cli_next import Listing
+    from beatd.config_plain import NotPlain, read_plain
+    from beatd.entry import Source
 
-    spent = {"parse": 0.0, "validate": 0.0}
-    originals = {}
+    steps: dict[str, tuple[float, float]] = {}
 
-    def timed(name: str, key: str) -> None:
-        original = getattr(config, name, None)
-        if original is None:
-            return
-        originals[name] = original
+    def timed(step: str, work: Callable[[], object]) -> object:
+        started, cpu_started = time.perf_counter(), time.process_time()
+        result = work()
+        steps[step] = (time.perf_counter() - started, time.process_time() - cpu_started)
+        return result
 
-        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
-            started = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                spent[key] += time.perf_counter() - started
-
-        setattr(config, name, wrapper)
-
-    timed("_read_yaml", "parse")
-    timed("_validate_schema", "validate")
+    loaded = timed("load_config (read, check, build; streamed)", lambda: config.load_config(path))
+    text = path.read_text(encoding="utf-8")
+    gc.disable()  # as load_config does
     try:
-        started = time.perf_counter()
-        loaded = config.load_config(path)
-        load_s = time.perf_counter() - started
+        mappings = timed("  of which: the plain reader alone", lambda: list(read_plain(text, path).entries or ()))
+        timed("  of which: schema shortcut", lambda: [config.SCHEMA_SHORTCUT.passes(raw) for _, _, raw in mappings])
+        timed("  of which: build_entry", lambda: [config.build_entry(name, raw, loaded.timezone, Source(path="p", line=line))
+                                                  for name, line, raw in mappings])
+    except NotPlain as exc:
+        steps[f"  (the plain reader declines the file: {exc})"] = (0.0, 0.0)
     finally:
-        for name, original in originals.items():
-            setattr(config, name, original)
+        gc.enable()
+        del text
 
     start = datetime.fromisoformat(FROM)
     entries = [entry for entry in loaded.entries if entry.enabled]
-    started = time.perf_counter()
-    rows = sorted(
-        ((fire_at.astimezone(UTC), entry.name, fire_at.astimezone(entry.timezone), entry)
-         for entry in entries for fire_at in cli._fires_of(entry.schedule, start, None, 5)),
-        key=lambda row: (row[0], row[1]),
-    )
-    fires_s = time.perf_counter() - started
-
-    sink = io.StringIO()
-    started = time.perf_counter()
-    with redirect_stdout(sink):
-        table = [("ENTRY", "TASK", "KIND", "NEXT", "WHEN")]
-        table += [(name, entry.task, entry.schedule.kind, local.isoformat(sep=" "),
-                   cli._in_words((utc - start).total_seconds()))
-                  for utc, name, local, entry in rows]
-        cli._print_table(table)
-    print_s = time.perf_counter() - started
+    listing = timed("computing fires (5 per entry, grouped)", lambda: Listing.build(entries, start, None, 5))
+    timed("formatting and writing the table", lambda: listing.write_table(io.StringIO()))
 
     text = path.read_text(encoding="utf-8")
-    started = time.perf_counter()
-    yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    c_loader_s = time.perf_counter() - started
-
-    steps = {}
-    if originals:
-        steps["YAML parse (beatd _Loader)"] = spent["parse"]
-        steps["schema validation (jsonschema)"] = spent["validate"]
-        steps["building entries"] = load_s - spent["parse"] - spent["validate"]
-    else:
-        steps["load_config (parse+validate+build)"] = load_s
-    steps["computing fires (5 per entry, sorted)"] = fires_s
-    steps["formatting and printing the table"] = print_s
-    steps["ref: yaml.load with CSafeLoader, same file"] = c_loader_s
+    timed("ref: yaml.load with CSafeLoader, same file",
+          lambda: yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
     return steps
 
 
@@ -189,9 +159,10 @@ def bench_cli(repeats: int, workdir: Path) -> None:
     for kind, (path, count, _) in files.items():
         steps = breakdown(path)
         startup_wall = statistics.median(wall for wall, _ in startup)
-        table = [("Python start-up + import beatd.cli (subprocess)", f"{startup_wall:.3f}")]
-        table += [(step, f"{seconds:.3f}") for step, seconds in steps.items()]
-        print_table(("step", "seconds"), table, title=f"breakdown, {count:,} {kind} entries, in-process, one run")
+        startup_cpu = statistics.median(cpu for _, cpu in startup)
+        table = [("Python start-up + import beatd.cli (subprocess)", f"{startup_wall:.3f}", f"{startup_cpu:.3f}")]
+        table += [(step, f"{wall_s:.3f}", f"{cpu_s:.3f}") for step, (wall_s, cpu_s) in steps.items()]
+        print_table(("step", "wall s", "cpu s"), table, title=f"breakdown, {count:,} {kind} entries, in-process, one run")
 
 
 # -- (b) one next-fire computation ----------------------------------------------------------------

@@ -1734,6 +1734,27 @@ _EDGE_LINES = (
 )
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "entries:\n  a:\n    task: t\n    every: 5\n'entries': {}\n",
+        "'entries': {}\nentries:\n  a:\n    task: t\n    every: 5\n",
+        "entries:\n  a:\n    task: t\n    every: 5\nentries:\n",
+        "timezone: UTC\nentries:\n  a:\n    task: t\n    every: 5\ntimezone: UTC\n",
+        "entries:\n  a:\n    task: t\n    every: 5\n  a:\n    task: t\n    every: 6\n",
+        "  entries:\n    a: {task: t, every: 5}\n",
+        "entries:\n a:\n    task: t\n    every: 5\n  b:\n    task: t\n    every: 5\n",
+        "---\nentries:\n  a: {task: t, every: 5}\n",
+        "entries:\n  a: {task: t, every: 5}\n...\n",
+        "- entries\n",
+    ],
+    ids=["entries-twice-flow-last", "entries-twice-flow-first", "entries-twice-empty", "setting-twice", "name-twice",
+         "indented-document", "uneven-entry-indentation", "document-start", "document-end", "top-level-list"],
+)
+def test_plain_reader_agrees_on_top_level_oddities(tmp_path: Path, text: str) -> None:
+    assert_readers_agree(write(tmp_path / "beatd.yaml", text))
+
+
 def test_plain_reader_agrees_at_the_edges_of_its_subset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BEATD_TEST_UNSET", raising=False)
     config = tmp_path / "beatd.yaml"
