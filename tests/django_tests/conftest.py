@@ -15,8 +15,10 @@ import pytest
 from processes import Processes
 
 DJANGO_TESTS_DIR = Path(__file__).resolve().parent
+# Importable with tests/ on the path, as in pytest and in the subprocesses these tests start.
+SETTINGS = "django_tests.beatd_test_settings"
 _TZ = os.environ.get("TZ")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "beatd_test_settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS)
 django.setup()
 # Django has read it; left in the environment, it would reach every subprocess of every
 # test, and a Celery worker seeing it would try to set Django up. Django also sets the

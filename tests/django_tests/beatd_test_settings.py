@@ -14,7 +14,7 @@ DEBUG = False
 USE_TZ = True
 TIME_ZONE = "UTC"
 ALLOWED_HOSTS = ["*"]
-ROOT_URLCONF = "beatd_test_urls"
+ROOT_URLCONF = "django_tests.beatd_test_urls"
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

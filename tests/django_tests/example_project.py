@@ -8,8 +8,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import DJANGO_TESTS_DIR
 from processes import BeatdProcess
+
+from django_tests.conftest import DJANGO_TESTS_DIR
 
 PROJECT = DJANGO_TESTS_DIR.parent.parent / "examples" / "django_project"
 ADMIN_PASSWORD = "admin-password"

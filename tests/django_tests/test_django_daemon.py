@@ -14,8 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from example_project import ExampleProject
 from processes import Processes, log_tail, wait_until
+
+from django_tests.example_project import ExampleProject
 
 pytestmark = [pytest.mark.slow]
 

@@ -15,7 +15,6 @@ import sqlalchemy
 import yaml
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from conftest import DJANGO_TESTS_DIR
 from django.db import connection
 
 from beatd.config import load_config
@@ -24,6 +23,7 @@ from beatd.errors import BackendUnavailable, ConfigError
 from beatd.stores import open_entry_store
 from beatd.stores.django import DjangoEntryStore
 from beatd.stores.sql import SqlEntryStore, metadata
+from django_tests.conftest import DJANGO_TESTS_DIR, SETTINGS
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -37,11 +37,11 @@ def add(name: str, **mapping: object) -> Entry:
 
 @pytest.fixture
 def store(entries_db: None) -> DjangoEntryStore:
-    return DjangoEntryStore("beatd_test_settings", default_zone=BERLIN)
+    return DjangoEntryStore(SETTINGS, default_zone=BERLIN)
 
 
 def manage(*args: str, database: Path) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "PYTHONPATH": str(DJANGO_TESTS_DIR), "DJANGO_SETTINGS_MODULE": "beatd_test_settings",
+    environment = {**os.environ, "PYTHONPATH": str(DJANGO_TESTS_DIR.parent), "DJANGO_SETTINGS_MODULE": SETTINGS,
                    "BEATD_TEST_DJANGO_DB": "sqlite", "BEATD_TEST_SQLITE": str(database)}
     return subprocess.run([sys.executable, "-m", "django", *args], env=environment, capture_output=True, text=True,
                           timeout=120, check=False)
@@ -88,13 +88,13 @@ def test_django_migrate_adopts_tables_made_by_beatd_db_upgrade_and_both_see_the_
 
 
 def test_open_entry_store_opens_the_django_store(entries_db: None) -> None:
-    store = open_entry_store("django", "beatd_test_settings", default_zone=UTC)
+    store = open_entry_store("django", SETTINGS, default_zone=UTC)
     assert isinstance(store, DjangoEntryStore)
     assert store.load() == []
 
 
 def test_other_settings_than_the_ones_in_use_are_refused() -> None:
-    with pytest.raises(ConfigError, match="Django is already set up with settings 'beatd_test_settings' in this "
+    with pytest.raises(ConfigError, match=f"Django is already set up with settings '{SETTINGS}' in this "
                                           "process, not 'mysite.settings'"):
         DjangoEntryStore("mysite.settings")
 
@@ -188,7 +188,7 @@ def test_a_database_error_while_running_is_backend_unavailable_and_nothing_is_mi
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE beatd_entries_revision RENAME TO beatd_entries_revision_away")
     try:
-        with pytest.raises(BackendUnavailable, match=r"^entry store django beatd_test_settings database 'default'"):
+        with pytest.raises(BackendUnavailable, match=rf"^entry store django {SETTINGS} database 'default'"):
             store.changes()
     finally:
         with connection.cursor() as cursor:

@@ -19,9 +19,10 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import DJANGO_TESTS_DIR
-from example_project import ADMIN_PASSWORD, ExampleProject
 from processes import Processes, free_port, log_tail, wait_until
+
+from django_tests.conftest import DJANGO_TESTS_DIR
+from django_tests.example_project import ADMIN_PASSWORD, ExampleProject
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
