@@ -330,12 +330,71 @@ def _plain_entries(settings: LineDict, streamed: Iterable[tuple[str, int, Any]] 
     if streamed is None:
         streamed = _named_mappings(settings, path_text)
     entries = []
-    passes = SCHEMA_SHORTCUT.passes
+    alike = _AlikeEntries(default_zone)
     for name, line, raw in streamed:
-        if not isinstance(raw, Mapping) or not passes(raw):
-            raise NotPlain(f"entry {name!r}: the schema does not surely accept it")
-        entries.append(build_entry(name, raw, default_zone, Source(path=path_text, line=line)))
+        source = Source(path=path_text, line=line)
+        entry = alike.entry(name, raw, source)
+        if entry is None:
+            if not isinstance(raw, Mapping) or not SCHEMA_SHORTCUT.passes(raw):
+                raise NotPlain(f"entry {name!r}: the schema does not surely accept it")
+            entry = build_entry(name, raw, default_zone, source)
+            alike.remember(raw, entry)
+        entries.append(entry)
     return entries
+
+
+class _AlikeEntries:
+    """Entries of one file that differ from an earlier one only in name, args and source, made from it.
+
+    A big file repeats a few shapes: `task: tasks.add, every: 60, args: [16, i]`. The
+    schema's answer and all that build_entry makes of a mapping besides name, args and
+    source depend only on its other items, with their types (the schema tells 1 from
+    True), as long as the schema checks only the type of args (a list). So an entry whose
+    other items are all hashable and equal, type for type, to an earlier entry's is that
+    entry with its own name, args and source: half the cost of checking and building it.
+    """
+
+    _MAX_REMEMBERED = 10_000
+
+    def __init__(self, default_zone: tzinfo) -> None:
+        self.default_zone = default_zone
+        self.built: dict[tuple[Any, ...], Entry] = {}
+        self.args_apart = "args" in SCHEMA_SHORTCUT.type_only_keys
+
+    def _shape(self, raw: Any) -> tuple[Any, ...] | None:
+        """The items but a list of args, typed, and whether args is there; None: no shape to share."""
+        if type(raw) is not dict or not self.args_apart or type(raw.get("args", [])) is not list:
+            return None
+        shape: list[Any] = ["args" in raw]
+        for key, value in raw.items():
+            kind = type(value)
+            if kind is float:  # -0.0 == 0.0 but they are not the same (and NaN equals nothing)
+                return None
+            if key != "args":
+                shape.append((key, kind, value))
+        return tuple(shape)
+
+    def entry(self, name: str, raw: Any, source: Source) -> Entry | None:
+        """The entry, if an earlier one has its shape; None: check and build it, then remember it."""
+        shape = self._shape(raw)
+        try:
+            model = self.built.get(shape) if shape is not None else None  # type: ignore[arg-type]
+        except TypeError:  # an unhashable value (kwargs, options): no shape
+            return None
+        if model is None:
+            return None
+        return entry_of(name=name, task=model.task, schedule=model.schedule, args=tuple(raw.get("args", ())),
+                        kwargs=model.kwargs, options=model.options, enabled=model.enabled, catchup=model.catchup,
+                        jitter=model.jitter, timezone=model.timezone, description=model.description, source=source)
+
+    def remember(self, raw: Any, entry: Entry) -> None:
+        shape = self._shape(raw)
+        if shape is None or len(self.built) >= self._MAX_REMEMBERED:
+            return
+        try:
+            self.built[shape] = entry
+        except TypeError:
+            pass
 
 
 def _named_mappings(document: LineDict, path_text: str) -> Iterator[tuple[str, int, Any]]:

@@ -43,8 +43,8 @@ class SchemaShortcut:
                         for key, subschema in properties.items()}
         # Keys whose subschema asks only for a JSON type ({"type": "array"} for args): for a
         # list or a mapping that answer depends on the Python type alone, not on the items.
-        self._type_only = {key for key, subschema in properties.items()
-                           if isinstance(subschema, Mapping) and set(subschema) <= self._TYPE_ONLY_KEYWORDS}
+        self.type_only_keys = frozenset(key for key, subschema in properties.items()
+                                        if isinstance(subschema, Mapping) and set(subschema) <= self._TYPE_ONLY_KEYWORDS)
         self._key_sets_seen: dict[frozenset[str], bool] = {}
         self._values_seen: dict[tuple[Any, ...], bool] = {}
 
@@ -66,7 +66,7 @@ class SchemaShortcut:
             if kind in _SCALARS:
                 # The type is part of the key: 1, 1.0 and True are equal in Python, not in the schema.
                 seen = (key, kind, value)
-            elif key in self._type_only and kind in (list, dict):
+            elif key in self.type_only_keys and kind in (list, dict):
                 seen = (key, kind)
             else:
                 try:

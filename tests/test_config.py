@@ -1690,6 +1690,33 @@ PLAIN_FILES = {
     "flow-entries-at-the-top": "entries: {a: {task: t, every: 5}}\n",
     "empty-entries": "timezone: UTC\nentries:\n# nothing yet\n",
     "no-final-newline": "entries:\n  a:\n    task: t\n    every: 5",
+    "alike-entries": """
+        entries:
+          a:
+            task: t
+            every: 5
+            args: [1]
+          b: {task: t, every: 5}
+          c:
+            task: t
+            every: 5
+            args: []
+          d: {task: t, every: '5'}
+          e:
+            task: t
+            every: 5
+            args: [2, x]
+          f:
+            task: t
+            every: 5
+            args: [3]
+            kwargs: {k: 1}
+          g:
+            task: t
+            every: 5
+            args: [4]
+            kwargs: {k: 1}
+        """,
 }
 
 
@@ -1747,9 +1774,15 @@ _EDGE_LINES = (
         "---\nentries:\n  a: {task: t, every: 5}\n",
         "entries:\n  a: {task: t, every: 5}\n...\n",
         "- entries\n",
+        # Entries alike but for name and args are made from the first; these differ in more.
+        "entries:\n  a: {task: t, every: 5, enabled: true}\n  b: {task: t, every: 5, enabled: 1}\n",
+        "entries:\n  a: {task: t, every: 5, enabled: true, args: [1]}\n  b: {task: t, every: 5, enabled: true, args: 1}\n",
+        "entries:\n  a: {task: t, every: 5, args: [1]}\n  b: {task: t, every: 5, args: {x: 1}}\n",
+        "entries:\n  a: {task: t, solar: sunrise, lat: 0.0, lon: 1}\n  b: {task: t, solar: sunrise, lat: -0.0, lon: 1}\n",
     ],
     ids=["entries-twice-flow-last", "entries-twice-flow-first", "entries-twice-empty", "setting-twice", "name-twice",
-         "indented-document", "uneven-entry-indentation", "document-start", "document-end", "top-level-list"],
+         "indented-document", "uneven-entry-indentation", "document-start", "document-end", "top-level-list",
+         "alike-but-1-for-true", "alike-but-args-not-a-list", "alike-but-args-a-mapping", "alike-but-minus-zero"],
 )
 def test_plain_reader_agrees_on_top_level_oddities(tmp_path: Path, text: str) -> None:
     assert_readers_agree(write(tmp_path / "beatd.yaml", text))
