@@ -11,7 +11,6 @@ from beatd.durations import format_duration
 # fires at :00 and :30 on every instance: peers and restarts agree on the slots, and
 # so on the deterministic task ids derived from them.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,12 +32,11 @@ class IntervalSchedule:
 
     def next_after(self, t: datetime) -> datetime | None:
         """The first slot strictly after t, in UTC; None past the end of the calendar (year 9999)."""
-        # Whole microseconds keep the arithmetic exact for intervals such as 2.5 s.
-        step_us = self.every // _MICROSECOND
-        elapsed_us = (t - self.anchor) // _MICROSECOND
-        slots_passed = elapsed_us // step_us
+        # timedelta // timedelta and int * timedelta work in whole microseconds: exact for
+        # intervals such as 2.5 s, with no float on the way.
+        slots_passed = (t - self.anchor) // self.every
         try:
-            return (self.anchor + (slots_passed + 1) * step_us * _MICROSECOND).astimezone(UTC)
+            return (self.anchor + (slots_passed + 1) * self.every).astimezone(UTC)
         except OverflowError:
             return None
 
