@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from processes import Processes
 
 REQUIRE_SERVICES = os.environ.get("BEATD_REQUIRE_SERVICES") == "1"
 
@@ -98,3 +99,13 @@ def sqlite_url(tmp_path) -> str:
 def sql_url(request) -> str:
     """Each SQL database in turn, for contract suites."""
     return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    """What the test starts (beatd, workers, servers); whatever still runs at teardown is ended."""
+    started = Processes()
+    try:
+        yield started
+    finally:
+        started.close()

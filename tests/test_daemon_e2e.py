@@ -47,16 +47,6 @@ QUEUE_PURPOSES = ("interval", "routed", "cron", "sigterm", "sigkill", "reload", 
 # fixtures: processes, one shared worker per broker
 
 
-@pytest.fixture
-def processes() -> Iterator[Processes]:
-    """What the test starts; whatever still runs at teardown is ended."""
-    started = Processes()
-    try:
-        yield started
-    finally:
-        started.close()
-
-
 @dataclass
 class Broker:
     """A broker with a module-wide worker consuming one queue per purpose."""

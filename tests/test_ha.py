@@ -125,15 +125,6 @@ def proxies() -> Iterator[list[TcpProxy]]:
         proxy.close()
 
 
-@pytest.fixture
-def processes() -> Iterator[Processes]:
-    started = Processes()
-    try:
-        yield started
-    finally:
-        started.close()
-
-
 def require_redis_server() -> None:
     if shutil.which("redis-server") is None:
         message = "redis-server is not on PATH; install it (apt-get install redis-server) for the lease store outage test"

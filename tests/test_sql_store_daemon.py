@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,16 +46,6 @@ OTHER_TASK = "tests.record_other"
 
 # ---------------------------------------------------------------------------------------
 # fixtures and helpers
-
-
-@pytest.fixture
-def processes() -> Iterator[Processes]:
-    """What the test starts; whatever still runs at teardown is ended."""
-    started = Processes()
-    try:
-        yield started
-    finally:
-        started.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.services),
