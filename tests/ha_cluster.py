@@ -18,10 +18,8 @@ import base64
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -32,6 +30,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
+from processes import TcpProxy
 
 from beatd.entry import task_id_for
 
@@ -412,90 +411,6 @@ def proxied_url(url: str, proxy: TcpProxy) -> str:
     userinfo, at, _ = parts.netloc.rpartition("@")
     return urlunsplit(parts._replace(netloc=f"{userinfo}{at}127.0.0.1:{proxy.port}"))
 
-
-class TcpProxy:
-    """Forwards connections on 127.0.0.1:<port> to target, byte for byte, until cut.
-
-    `cut` drops every open connection and closes each new one at once, as a store that went
-    away would; `restore` forwards again. The client sees its connection reset or closed,
-    which its driver reports at once (no timeout to wait for).
-    """
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.2)
-        self.port = int(self._listener.getsockname()[1])
-        self._cut = threading.Event()
-        self._closed = threading.Event()
-        self._lock = threading.Lock()
-        self._open: set[socket.socket] = set()
-        self.refused = 0
-        threading.Thread(target=self._accept_loop, name=f"proxy:{self.port}", daemon=True).start()
-
-    def cut(self) -> None:
-        self._cut.set()
-        self._drop_all()
-
-    def restore(self) -> None:
-        self._cut.clear()
-
-    def close(self) -> None:
-        self._closed.set()
-        self._cut.set()
-        self._drop_all()
-        self._listener.close()
-
-    def _accept_loop(self) -> None:
-        while not self._closed.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if self._cut.is_set():
-                self.refused += 1
-                _drop(client)
-                continue
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                _drop(client)
-                continue
-            client.settimeout(None)
-            upstream.settimeout(None)
-            with self._lock:
-                self._open |= {client, upstream}
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                _drop(sock)
-            with self._lock:
-                self._open -= {source, sink}
-
-    def _drop_all(self) -> None:
-        with self._lock:
-            sockets, self._open = list(self._open), set()
-        for sock in sockets:
-            _drop(sock)
-
-
-def _drop(sock: socket.socket) -> None:
-    """Shut down (which wakes a thread blocked in recv) and close."""
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    sock.close()
 
 
 def run_status(config: Path, timeout_s: float = 60.0) -> dict[str, Any]:

@@ -327,59 +327,85 @@ class Processes:
 
 
 class TcpProxy:
-    """A TCP forwarder to a database server that a test can cut and restore, as an outage would
-    look to beatd, without stopping the shared server."""
+    """Forwards connections on 127.0.0.1:<port> to target, byte for byte, until cut.
 
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = int(probe.getsockname()[1])
-        self._listener: socket.socket | None = None
-        self._sockets: list[socket.socket] = []
+    `cut` drops every open connection and closes each new one at once, as a store that went
+    away would; `restore` forwards again. The client sees its connection reset or closed,
+    which its driver reports at once (no timeout to wait for).
+    """
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self.port = int(self._listener.getsockname()[1])
+        self._cut = threading.Event()
+        self._closed = threading.Event()
         self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self.refused = 0
+        threading.Thread(target=self._accept_loop, name=f"proxy:{self.port}", daemon=True).start()
 
-    def start(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", self.port))
-        threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
+    def cut(self) -> None:
+        self._cut.set()
+        self._drop_all()
 
-    def stop(self) -> None:
-        """Refuse new connections and cut the open ones."""
-        if self._listener is not None:
-            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
-            self._listener.close()
-            self._listener = None
-        with self._lock:
-            sockets, self._sockets = self._sockets, []
-        for sock in sockets:
+    def restore(self) -> None:
+        self._cut.clear()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._cut.set()
+        self._drop_all()
+        self._listener.close()
+
+    def _accept_loop(self) -> None:
+        while not self._closed.is_set():
             try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
-            server = socket.create_connection(("127.0.0.1", self.target_port))
+            if self._cut.is_set():
+                self.refused += 1
+                _drop(client)
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                _drop(client)
+                continue
+            client.settimeout(None)
+            upstream.settimeout(None)
             with self._lock:
-                self._sockets += [client, server]
-            for source, target in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+                self._open |= {client, upstream}
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 
-    @staticmethod
-    def _pump(source: socket.socket, target: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
-                target.sendall(data)
+                sink.sendall(data)
         except OSError:
             pass
         finally:
-            for sock in (source, target):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            for sock in (source, sink):
+                _drop(sock)
+            with self._lock:
+                self._open -= {source, sink}
+
+    def _drop_all(self) -> None:
+        with self._lock:
+            sockets, self._open = list(self._open), set()
+        for sock in sockets:
+            _drop(sock)
+
+
+def _drop(sock: socket.socket) -> None:
+    """Shut down (which wakes a thread blocked in recv) and close."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()

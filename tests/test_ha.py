@@ -34,7 +34,6 @@ from ha_cluster import (
     Leadership,
     Member,
     SlotReport,
-    TcpProxy,
     entry_names,
     forget_queue,
     proxied_url,
@@ -47,7 +46,7 @@ from ha_cluster import (
     wait_for,
     write_config,
 )
-from processes import Processes
+from processes import Processes, TcpProxy
 
 from beatd.leader import open_lease_backend
 

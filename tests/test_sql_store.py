@@ -758,8 +758,7 @@ def test_an_outage_raises_backend_unavailable_and_the_store_catches_up_afterward
     url = request.getfixturevalue(f"{backend}_url")
     direct = sqlalchemy.create_engine(url, poolclass=NullPool)
     upgrade(direct)
-    proxy = TcpProxy(5432 if backend == "postgres" else 3306)
-    proxy.start()
+    proxy = TcpProxy(("127.0.0.1", 5432 if backend == "postgres" else 3306))
     store = SqlEntryStore(sqlalchemy.make_url(url).set(port=proxy.port).render_as_string(hide_password=False))
     try:
         # Given a store that has loaded through the proxy
@@ -767,7 +766,7 @@ def test_an_outage_raises_backend_unavailable_and_the_store_catches_up_afterward
             connection.exec_driver_sql("INSERT INTO beatd_entries (name, task, kind, every_s) VALUES ('a', 't', 'every', 30)")
         assert [entry.name for entry in store.load()] == ["a"]
         # When the database goes away, reads fail with BackendUnavailable, again and again
-        proxy.stop()
+        proxy.cut()
         for _ in range(2):
             with pytest.raises(BackendUnavailable, match=f"127.0.0.1:{proxy.port}/.* is unavailable: "):
                 store.changes()
@@ -776,12 +775,12 @@ def test_an_outage_raises_backend_unavailable_and_the_store_catches_up_afterward
             connection.exec_driver_sql("INSERT INTO beatd_entries (name, task, kind, every_s) VALUES ('b', 't', 'every', 30)")
             connection.exec_driver_sql("DELETE FROM beatd_entries WHERE name = 'a'")
         # Then, once it is back, the next call returns everything that happened meanwhile
-        proxy.start()
+        proxy.restore()
         assert _names(store.changes()) == (["b"], ["a"])
         assert store.changes() == EntryChanges()
     finally:
         store.close()
-        proxy.stop()
+        proxy.close()
         direct.dispose()
 
 

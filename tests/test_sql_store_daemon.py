@@ -253,8 +253,7 @@ def test_a_database_outage_under_the_daemon_keeps_its_entries_and_applies_the_ed
         backend: str, request: pytest.FixtureRequest, processes: Processes, tmp_path: Path) -> None:
     direct_url: str = request.getfixturevalue(f"{backend}_url")
     upgrade_database(direct_url, tmp_path)
-    proxy = TcpProxy(5432 if backend == "postgres" else 3306)
-    proxy.start()
+    proxy = TcpProxy(("127.0.0.1", 5432 if backend == "postgres" else 3306))
     try:
         # Given a daemon reading its entries through a connection that can be cut
         via_proxy = sqlalchemy.make_url(direct_url).set(port=proxy.port).render_as_string(hide_password=False)
@@ -270,7 +269,7 @@ def test_a_database_outage_under_the_daemon_keeps_its_entries_and_applies_the_ed
 
         # When the database connection is cut
         cut_at = time.time()
-        proxy.stop()
+        proxy.cut()
         beatd.wait_for_log(r"entry store unavailable, retrying with backoff", "the outage noticed", timeout_s=5)
         # ... and, while it is away, another process edits an entry (the CLI, straight to the database)
         edit = beatd_command("entries", "edit", "edited", "--task", OTHER_TASK, "--url", direct_url, cwd=tmp_path)
@@ -278,7 +277,7 @@ def test_a_database_outage_under_the_daemon_keeps_its_entries_and_applies_the_ed
         sleep_until(cut_at + OUTAGE_S)
         # ... and then the connection works again
         restored_at = time.time()
-        proxy.start()
+        proxy.restore()
         beatd.wait_for_log(r"entry store available again", "the store recovered", timeout_s=STORE_BACKOFF_MAX_S + 3)
         new_task = wait_until(lambda: [line for line in sent(beatd, "edited") if line.task == OTHER_TASK],
                               STORE_BACKOFF_MAX_S + 3, "the edit made during the outage published",
@@ -287,7 +286,7 @@ def test_a_database_outage_under_the_daemon_keeps_its_entries_and_applies_the_ed
         # (stopped before the database fixture drops the database under it)
         assert beatd.stop() == 0, log_tail(beatd.log)
     finally:
-        proxy.stop()
+        proxy.close()
 
     # Then beatd published its known entries every second through the outage
     steady = sent(beatd, "steady")
