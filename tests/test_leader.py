@@ -18,8 +18,10 @@ from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 
+import connections
 import pytest
 import sqlalchemy
+from connections import admin_engine
 from sqlalchemy.pool import NullPool, QueuePool
 
 from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
@@ -198,62 +200,6 @@ def test_holder_id_is_host_pid_and_random_hex() -> None:
 # The lease contract, on every store
 
 
-def _admin(url: str) -> sqlalchemy.Engine:
-    return sqlalchemy.create_engine(url, poolclass=NullPool)
-
-
-def _count_sql_sessions(admin_url: str, query: str, url: str) -> Callable[[], int]:
-    database = sqlalchemy.make_url(url).database
-
-    def count() -> int:
-        with _admin(admin_url).connect() as connection:
-            return int(connection.exec_driver_sql(query, {"name": database}).scalar_one())
-
-    return count
-
-
-def _count_sqlite_handles(url: str) -> Callable[[], int]:
-    """Open file descriptors of this process on the database file or its journal."""
-    path = os.path.realpath(sqlalchemy.make_url(url).database or "")
-
-    def count() -> int:
-        targets = []
-        for fd in Path("/proc/self/fd").iterdir():
-            try:
-                targets.append(os.readlink(fd))
-            except OSError:
-                continue
-        return sum(target.startswith(path) for target in targets)
-
-    return count
-
-
-def _count_redis_clients(url: str) -> Callable[[], int]:
-    import redis
-
-    def count() -> int:
-        with redis.Redis.from_url("redis://127.0.0.1:6379/0") as admin:
-            return sum(client["db"] == "9" for client in admin.client_list(_type="normal"))
-
-    return count
-
-
-CONNECTION_COUNTERS: dict[str, Callable[[str], Callable[[], int]]] = {
-    "sqlite": _count_sqlite_handles,
-    "postgres": lambda url: _count_sql_sessions(
-        "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = %(name)s",
-        url,
-    ),
-    "mysql": lambda url: _count_sql_sessions(
-        "mysql+pymysql://root@127.0.0.1:3306/test",
-        "SELECT count(*) FROM information_schema.processlist WHERE db = %(name)s",
-        url,
-    ),
-    "redis": _count_redis_clients,
-}
-
-
 @dataclass
 class Store:
     """One lease store on a fresh database; each `open` is a backend of its own, as if in
@@ -283,7 +229,7 @@ class Store:
 )
 def store(request: pytest.FixtureRequest) -> Iterator[Store]:
     url = request.getfixturevalue(f"{request.param}_url")
-    count_connections = CONNECTION_COUNTERS[request.param](url)
+    count_connections = connections.COUNTERS[request.param](url)
     baseline = count_connections()
     store = Store(request.param, url)
     yield store
@@ -460,7 +406,7 @@ def _wipe(store: Store) -> None:
         with redis.Redis.from_url(store.url) as admin:
             admin.flushdb()
         return
-    with _admin(store.url).begin() as connection:
+    with admin_engine(store.url).begin() as connection:
         connection.exec_driver_sql("DELETE FROM beatd_lease")
 
 
@@ -491,12 +437,12 @@ def _drop_connections(store: Store, backend: LeaseBackend) -> None:
         return
     database = sqlalchemy.make_url(store.url).database
     if store.name == "postgres":
-        with _admin("postgresql+psycopg2://postgres@127.0.0.1:5432/postgres").connect() as connection:
+        with admin_engine(connections.POSTGRES_ADMIN_URL).connect() as connection:
             connection.exec_driver_sql(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %(name)s", {"name": database}
             )
         return
-    with _admin("mysql+pymysql://root@127.0.0.1:3306/test").connect() as connection:
+    with admin_engine(connections.MYSQL_ADMIN_URL).connect() as connection:
         query = "SELECT id FROM information_schema.processlist WHERE db = %(name)s"
         for (session_id,) in connection.exec_driver_sql(query, {"name": database}).all():
             connection.exec_driver_sql(f"KILL {int(session_id)}")
@@ -588,7 +534,7 @@ def test_a_dropped_lease_table_is_created_again_by_the_next_call(request: pytest
     backend = SqlLeaseBackend(url)
     first = backend.acquire("host-a:1:aa", TTL)
     assert first is not None
-    with _admin(url).begin() as connection:
+    with admin_engine(url).begin() as connection:
         connection.exec_driver_sql("DROP TABLE beatd_lease")
 
     with pytest.raises(BackendUnavailable, match="beatd_lease"):

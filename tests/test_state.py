@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import socket
@@ -16,12 +15,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
+import connections
 import pytest
 import sqlalchemy
-from sqlalchemy.pool import NullPool
+from connections import admin_engine
 
 from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
 from beatd.state import STATE_FORMAT_VERSION, RunRecord, StateStore, open_state_store
@@ -55,70 +54,12 @@ class Backend:
         return store
 
 
-def _sql_admin(url: str) -> sqlalchemy.Engine:
-    return sqlalchemy.create_engine(url, poolclass=NullPool)
-
-
 def _write_sql_format_version(url: str) -> Callable[[int], None]:
     def write(version: int) -> None:
-        with _sql_admin(url).begin() as connection:
+        with admin_engine(url).begin() as connection:
             connection.exec_driver_sql(f"UPDATE beatd_state_meta SET format_version = {version}")
 
     return write
-
-
-def _postgres_connections(url: str) -> Callable[[], int]:
-    database = sqlalchemy.make_url(url).database
-
-    def count() -> int:
-        with _sql_admin("postgresql+psycopg2://postgres@127.0.0.1:5432/postgres").connect() as connection:
-            query = "SELECT count(*) FROM pg_stat_activity WHERE datname = %(name)s"
-            return connection.exec_driver_sql(query, {"name": database}).scalar_one()
-
-    return count
-
-
-def _mysql_connections(url: str) -> Callable[[], int]:
-    database = sqlalchemy.make_url(url).database
-
-    def count() -> int:
-        with _sql_admin("mysql+pymysql://root@127.0.0.1:3306/test").connect() as connection:
-            query = "SELECT count(*) FROM information_schema.processlist WHERE db = %(name)s"
-            return connection.exec_driver_sql(query, {"name": database}).scalar_one()
-
-    return count
-
-
-def _sqlite_handles(url: str) -> Callable[[], int]:
-    """Open file descriptors of this process on the database file or its WAL."""
-    path = os.path.realpath(sqlalchemy.make_url(url).database or "")
-
-    def count() -> int:
-        fd_dir = Path("/proc/self/fd")
-        if not fd_dir.is_dir():
-            return 0
-        targets = []
-        for fd in fd_dir.iterdir():
-            try:
-                targets.append(os.readlink(fd))
-            except OSError:
-                continue
-        return sum(target.startswith(path) for target in targets)
-
-    return count
-
-
-def _redis_connections(url: str) -> Callable[[], int]:
-    """Connections carrying this test's client name (other test runs may share the server)."""
-    import redis
-
-    name = parse_qs(urlsplit(url).query)["client_name"][0]
-
-    def count() -> int:
-        with redis.Redis.from_url("redis://127.0.0.1:6379/0") as admin:
-            return sum(client["name"] == name for client in admin.client_list(_type="normal"))
-
-    return count
 
 
 def _write_redis_format_version(url: str) -> Callable[[int], None]:
@@ -132,10 +73,10 @@ def _write_redis_format_version(url: str) -> Callable[[int], None]:
 
 
 BACKENDS = {
-    "sqlite": (_sqlite_handles, _write_sql_format_version),
-    "postgres": (_postgres_connections, _write_sql_format_version),
-    "mysql": (_mysql_connections, _write_sql_format_version),
-    "redis": (_redis_connections, _write_redis_format_version),
+    "sqlite": (connections.sqlite_handles, _write_sql_format_version),
+    "postgres": (connections.postgres_sessions, _write_sql_format_version),
+    "mysql": (connections.mysql_sessions, _write_sql_format_version),
+    "redis": (connections.redis_clients, _write_redis_format_version),
 }
 
 
