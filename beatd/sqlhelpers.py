@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from sqlalchemy import Engine, MetaData
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
@@ -37,3 +39,17 @@ def create_tables(metadata: MetaData, engine: Engine, *, cannot: str) -> None:
     except DBAPIError as exc:
         raise ConfigError(f"{cannot}: {driver_reason(exc)}; grant the database user CREATE, "
                           "or create them as an administrator") from exc
+
+
+def check_sqlite_directory(engine: Engine, *, where: str, fix: str) -> None:
+    """A SQLite path in a missing directory is a configuration mistake, not an outage.
+
+    Raises:
+        ConfigError: "<where>: directory '...' does not exist; create it or fix <fix>".
+    """
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return
+    directory = os.path.dirname(os.path.abspath(database))
+    if not os.path.isdir(directory):
+        raise ConfigError(f"{where}: directory {directory!r} does not exist; create it or fix {fix}")

@@ -13,7 +13,6 @@ inside the statement from the server's clock, so the competing hosts never compa
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -52,7 +51,7 @@ from beatd.leader.base import (
     check_ttl,
     monotonic_clock,
 )
-from beatd.sqlhelpers import create_tables, driver_reason
+from beatd.sqlhelpers import check_sqlite_directory, create_tables, driver_reason
 from beatd.urls import redact_url
 
 DEFAULT_LEASE_NAME = "beatd"
@@ -147,7 +146,7 @@ class SqlLeaseBackend(LeaseBackend):
                 f"use one of {', '.join(_SUPPORTED_DIALECTS)}, or `leader: {{backend: redis}}`"
             )
         try:
-            _check_sqlite_directory(self.engine, self._where)
+            check_sqlite_directory(self.engine, where=f"lease store {self._where}", fix="`leader: url`")
         except ConfigError:
             self.close()
             raise
@@ -335,18 +334,6 @@ def _create_engine(url: str) -> Engine:
         return sqlalchemy.create_engine(url, pool_pre_ping=True, connect_args=_DRIVER_TIMEOUTS.get(driver, {}))
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
         raise ConfigError(f"lease store URL {redact_url(url)!r} is not usable: {exc}") from exc
-
-
-def _check_sqlite_directory(engine: Engine, where: str) -> None:
-    """A SQLite path in a missing directory is a configuration mistake, not an outage."""
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
-        return
-    directory = os.path.dirname(os.path.abspath(database))
-    if not os.path.isdir(directory):
-        raise ConfigError(
-            f"lease store {where}: directory {directory!r} does not exist; create it or fix `leader: url`"
-        )
 
 
 def _from_microseconds(microseconds: int) -> datetime:

@@ -12,7 +12,6 @@ and ordered as the instants are, so the upsert can compare them in SQL.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -46,7 +45,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
-from beatd.sqlhelpers import create_tables, driver_reason
+from beatd.sqlhelpers import check_sqlite_directory, create_tables, driver_reason
 from beatd.state.base import STATE_FORMAT_VERSION, RunRecord, StateStore
 from beatd.urls import redact_url
 
@@ -211,7 +210,8 @@ class SqlStateStore(StateStore):
     def _prepare(self) -> None:
         """Create the tables and the meta row if missing, then check the format version."""
         with self._backend_errors():
-            _check_sqlite_directory(self.engine)
+            check_sqlite_directory(self.engine, where=f"state store {redact_url(str(self.engine.url))}",
+                                   fix="the path in `state:`")
             self._create_tables()
             try:
                 with self.engine.begin() as connection:
@@ -303,19 +303,6 @@ def _tune_sqlite_connection(dbapi_connection: Any, _connection_record: Any) -> N
         cursor.execute("PRAGMA synchronous=FULL")
     finally:
         cursor.close()
-
-
-def _check_sqlite_directory(engine: Engine) -> None:
-    """A SQLite path in a missing directory is a configuration mistake, not an outage."""
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
-        return
-    directory = os.path.dirname(os.path.abspath(database))
-    if not os.path.isdir(directory):
-        raise ConfigError(
-            f"state store {redact_url(str(engine.url))}: directory {directory!r} does not exist; "
-            "create it or fix the path in `state:`"
-        )
 
 
 def _upsert_statement(dialect_name: str) -> Executable:
