@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from beatd.config_plain import NotPlain, read_plain
+from beatd.config_plain import NotPlain, PlainFile, read_plain
 from beatd.config_schema import (
     INCLUDED_FILE_KEYS,
     SCHEMA_SHORTCUT,
@@ -46,8 +46,9 @@ from beatd.schedules.solar import SolarSchedule
 from beatd.schedules.window import WindowedSchedule
 
 __all__ = [
-    "DEFAULT_BROKER", "DEFAULT_STATE", "SCHEDULE_KEYS", "SCHEMA_SHORTCUT", "Config", "LeaderConfig", "build_entry",
-    "load_config", "parse_instant", "parse_listen_address", "parse_zone", "validate_entry_mapping",
+    "DEFAULT_BROKER", "DEFAULT_CATCHUP_LIMIT", "DEFAULT_STATE", "MIN_LEASE_TTL", "SCHEDULE_KEYS", "SCHEMA_SHORTCUT",
+    "Config", "LeaderConfig", "build_entry", "load_config", "parse_instant", "parse_listen_address", "parse_zone",
+    "validate_entry_mapping",
 ]
 # The full validator, for callers that want every error (the SQL store's tests compare against it).
 _VALIDATOR = VALIDATOR
@@ -314,7 +315,7 @@ def _load_plain(path: Path) -> Config:
         raise _ReadWithLines from exc
 
 
-def _read_plain(path: Path) -> Any:
+def _read_plain(path: Path) -> PlainFile:
     return read_plain(read_text(path), path)
 
 

@@ -262,8 +262,12 @@ class _PlainReader:
     def construct(self, tag: str, text: str, style: str | None) -> Any:
         """What LineLoader makes of the scalar; anything it would report sends the file to config_yaml."""
         loader = self.loader
-        value = loader.construct_object(yaml.ScalarNode(tag, text, _NO_MARK, _NO_MARK, style=style), deep=True)
-        loader.constructed_objects.clear()
+        try:
+            value = loader.construct_object(yaml.ScalarNode(tag, text, _NO_MARK, _NO_MARK, style=style), deep=True)
+        except yaml.YAMLError as exc:
+            raise NotPlain(str(exc)) from exc
+        finally:
+            loader.constructed_objects.clear()
         if loader.problems:
             raise NotPlain(loader.problems[0].message)
         return value
