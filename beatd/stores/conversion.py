@@ -138,7 +138,7 @@ def _seconds(duration: timedelta) -> int | float:
     return int(seconds) if seconds.is_integer() else seconds
 
 
-def mapping_of_row(row: Mapping[str, Any]) -> dict[str, Any]:
+def mapping_of_row(row: Mapping[Any, Any]) -> dict[str, Any]:
     """The YAML keys a row holds, in ENTRY_KEYS order; NULL columns are absent keys."""
     mapping: dict[str, Any] = {}
     for key in ENTRY_KEYS:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, tzinfo
 from typing import TypeVar
 
 from beatd.errors import BackendUnavailable, ConfigError
 from beatd.sqlhelpers import driver_reason
-from beatd.stores.revisioned import RevisionedEntryStore, Row, Window, check_schema_revision, lost_counter
+from beatd.stores.revisioned import RevisionedEntryStore, StoredRow, Window, check_schema_revision, lost_counter
 
 APP = "beatd.contrib.django"
 _T = TypeVar("_T")
@@ -89,8 +89,8 @@ class DjangoEntryStore(RevisionedEntryStore):
     def __repr__(self) -> str:
         return f"DjangoEntryStore({self.where!r})"
 
-    def _read_all(self) -> tuple[int, list[Row]]:
-        def read() -> tuple[int, list[Row]]:
+    def _read_all(self) -> tuple[int, Sequence[StoredRow]]:
+        def read() -> tuple[int, Sequence[StoredRow]]:
             if not self._schema_checked:
                 self._check_schema()
             head = self._head(startup=True)

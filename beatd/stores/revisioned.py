@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
@@ -20,8 +20,9 @@ from beatd.errors import BackendUnavailable, ConfigError
 from beatd.stores.base import EntryChanges, EntryStore
 from beatd.stores.conversion import COLUMN_OF_KEY, ENTRIES_TABLE, entry_of_mapping, mapping_of_row
 
-# One beatd_entries row: its columns by name (id, name, kind, the YAML keys' columns...).
-Row = Mapping[str, Any]
+# One beatd_entries row: its columns by name (id, name, kind, the YAML keys' columns...);
+# Any keys, as SQLAlchemy's RowMapping also takes Column objects.
+StoredRow = Mapping[Any, Any]
 # The migration this code reads; tests check it is the migrations' head.
 SCHEMA_REVISION = "b0001"
 # Older revisions this code knows about (a store at one of them needs upgrading).
@@ -36,8 +37,8 @@ class Window:
     """
 
     head: int
-    rows: list[Row]
-    gone: list[str]
+    rows: Sequence[StoredRow]
+    gone: Sequence[str]
 
 
 @dataclass(slots=True)
@@ -87,7 +88,7 @@ class RevisionedEntryStore(EntryStore):
         self._invalid: dict[str, str] = {}
 
     @abstractmethod
-    def _read_all(self) -> tuple[int, list[Row]]:
+    def _read_all(self) -> tuple[int, Sequence[StoredRow]]:
         """The counter, then every row (read in that order).
 
         Raises:
@@ -153,7 +154,7 @@ class RevisionedEntryStore(EntryStore):
         current = {entry.name for entry in entries} | kept
         return EntryChanges(upserted=entries, deleted=sorted(known - current))
 
-    def _entry_or_none(self, row: Row) -> Entry | None:
+    def _entry_or_none(self, row: StoredRow) -> Entry | None:
         """The row's Entry; None, with an error logged once per revision, if it does not validate."""
         try:
             entry = self.entry_of(row["id"], row["name"], row["kind"], mapping_of_row(row))

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any, TypeVar
@@ -92,7 +92,7 @@ from beatd.stores.conversion import mapping_of_entry as mapping_of_entry
 from beatd.stores.conversion import yaml_mapping as yaml_mapping
 from beatd.stores.revisioned import OLDER_SCHEMA_REVISIONS as OLDER_SCHEMA_REVISIONS
 from beatd.stores.revisioned import SCHEMA_REVISION as SCHEMA_REVISION
-from beatd.stores.revisioned import RevisionedEntryStore, Window, check_schema_revision, lost_counter
+from beatd.stores.revisioned import RevisionedEntryStore, StoredRow, Window, check_schema_revision, lost_counter
 from beatd.urls import redact_url
 
 log = logging.getLogger("beatd.stores.sql")
@@ -245,8 +245,8 @@ class SqlEntryStore(RevisionedEntryStore):
 
     # -- reading ------------------------------------------------------------------------------
 
-    def _read_all(self) -> tuple[int, list[Mapping[str, Any]]]:
-        def read(connection: Connection) -> tuple[int, list[Mapping[str, Any]]]:
+    def _read_all(self) -> tuple[int, Sequence[StoredRow]]:
+        def read(connection: Connection) -> tuple[int, Sequence[StoredRow]]:
             if not self._schema_checked:
                 self._check_schema(connection)
             head = self._head(connection, startup=True)
