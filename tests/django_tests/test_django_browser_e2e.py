@@ -119,6 +119,11 @@ def test_an_entry_made_in_the_admin_runs_on_a_worker_and_stops_within_3s_of_bein
     find("input[type=submit]").click()
     find("#id_name").send_keys(ENTRY)
     find("#id_task").send_keys("tests.record")
+    # (a bad schedule first: the preview says what `beatd check` would say)
+    find("#id_cron").send_keys("61 * * * *")
+    wait_until(lambda: "cron minute field '61' is out of range 0-59" in find("#beatd-preview-schedule").text, 10,
+               "the preview's message for a bad cron", lambda: find("#beatd-preview").text)
+    find("#id_cron").clear()
     find("#id_every").send_keys("2")
     find("#id_args").send_keys('["from the admin"]')
     # Then the form previews the next 5 runs, 2 s apart
