@@ -14,9 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from processes import Processes, log_tail, wait_until
+from processes import Processes, beatd_command, log_tail, wait_until
 
-from django_tests.example_project import ExampleProject
+from django_tests.example_project import PROJECT, ExampleProject
 
 pytestmark = [pytest.mark.slow]
 
@@ -61,3 +61,34 @@ def test_saves_and_bulk_updates_made_elsewhere_reach_the_daemon_within_2s(tmp_pa
     assert last.timestamp() - disabled_at <= TAKES_EFFECT_S, log_tail(beatd.log)
     print(f"added -> first run scheduled {first.scheduled_at.timestamp() - added_at:.2f} s; "
           f"disabled -> last run scheduled {last.timestamp() - disabled_at:+.2f} s")
+
+
+def write_config(project: ExampleProject) -> Path:
+    """A plain beatd config file whose entries come from the example's Django models."""
+    path = project.directory / "beatd.yaml"
+    path.write_text(f"broker: {project.broker}\nstate: sqlite:///{project.directory / 'beatd-state.sqlite3'}\n"
+                    "stores:\n  - django: mysite.settings\n")
+    return path
+
+
+def test_plain_beatd_run_reads_the_django_store_named_in_its_config(
+        tmp_path: Path, processes: Processes, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = ExampleProject(tmp_path, broker=f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}")
+    project.migrate()
+    edit(project, "entry = Entry(name='tick'); entry.set_mapping({'task': 'demo.hello', 'every': 1}); entry.save()")
+    # beatd imports mysite.settings as manage.py would (the project's directory on the path);
+    # the settings find the test's database in DJANGO_DB
+    monkeypatch.setenv("PYTHONPATH", str(PROJECT))
+    monkeypatch.setenv("DJANGO_DB", project.env["DJANGO_DB"])
+    beatd = processes.beatd(write_config(project), tmp_path / "beatd.log")
+    wait_until(lambda: [p for p in beatd.published() if p.entry == "tick"], 10, "a run of tick",
+               lambda: log_tail(beatd.log))
+
+
+def test_settings_that_cannot_be_imported_are_named_with_the_fix(tmp_path: Path) -> None:
+    project = ExampleProject(tmp_path, broker=f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}")
+    result = beatd_command("run", "--config", str(write_config(project)), cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"{tmp_path / 'beatd.yaml'}: stores: cannot import Django settings 'mysite.settings' "
+        "(No module named 'mysite'); run beatd in the directory of manage.py, or put that directory on PYTHONPATH")
