@@ -12,7 +12,6 @@ from pathlib import Path
 
 import django
 import pytest
-from processes import Processes
 
 DJANGO_TESTS_DIR = Path(__file__).resolve().parent
 # Importable with tests/ on the path, as in pytest and in the subprocesses these tests start.
@@ -42,13 +41,3 @@ def entries_db(transactional_db: None) -> Iterator[None]:
     Entry.objects.all().delete()
     yield
     Entry.objects.all().delete()
-
-
-@pytest.fixture
-def processes() -> Iterator[Processes]:
-    """What the test starts (beatd, workers); whatever still runs at teardown is ended."""
-    started = Processes()
-    try:
-        yield started
-    finally:
-        started.close()
