@@ -161,7 +161,12 @@ class _PlainReader:
         return PlainFile(settings=parse_text("".join(settings_text), self.path), entries=entries)
 
     def entries(self, text: str, start: int, end: int, first_line: int) -> Iterator[tuple[str, int, Any]]:
-        """The block mapping under `entries:`, one entry at a time, lines checked as they come."""
+        """The block mapping under `entries:`, one entry at a time, lines checked as they come.
+
+        An entry with a line outside the subset (a block list, an anchor, a multi-line
+        text, ...) is handed whole to config_yaml's parser (see _fragment), so one odd
+        entry does not send a big file down the slow path.
+        """
         # `level` is the innermost open block mapping and `outer` the ones around it, with
         # their indentation; the outermost, `current`, holds only the entry being read,
         # which is yielded once the next one starts.
@@ -172,48 +177,95 @@ class _PlainReader:
         pending, pending_key = False, ""
         scalars, text_keys = self.scalars, self.text_keys
         name_line = line_number = first_line - 1
+        entry_indent = -1
+        # While > 0: the first line of an entry that config_yaml reads; its lines are skipped.
+        fragment_line = 0
+        cursor = [first_line, start]  # a line and where it starts in text, moved forward only
         for lines in _chunks_of_lines(text, start, end):
             for indentation, raw_key, raw_value, outside in lines:
                 line_number += 1
-                if not raw_key:
+                if not raw_key and not outside:
+                    continue
+                indent = len(indentation) if raw_key else len(outside) - len(outside.lstrip(" "))
+                if fragment_line:
+                    if indent > entry_indent:
+                        continue
+                    yield self._fragment(text, cursor, fragment_line, line_number, end)
+                    fragment_line = 0
+                try:
                     if outside:
                         raise NotPlain(f"line {line_number}")
-                    continue
-                indent = len(indentation)
-                key = raw_key if raw_key[0] not in _CHECKED_KEY_FIRST or raw_key in text_keys else self.key(raw_key)
-                if not raw_value:
-                    value = None
-                else:
-                    value = scalars.get(raw_value, _MISSING)
-                    if value is _MISSING:
-                        value = self.value(raw_value)
-                if pending and indent > level_indent:
-                    mapping: dict[str, Any] = {}
-                    level[pending_key] = mapping
-                    outer.append((level, level_indent))
-                    level, level_indent = mapping, indent
-                elif indent != level_indent or level is current:
-                    if level_indent < 0:
-                        level_indent = indent
-                    while indent < level_indent and outer:
-                        level, level_indent = outer.pop()
-                    if indent != level_indent:
-                        raise NotPlain(f"line {line_number}: indentation")
-                    if level is current:
+                    key = raw_key if raw_key[0] not in _CHECKED_KEY_FIRST or raw_key in text_keys else self.key(raw_key)
+                    if not raw_value:
+                        value = None
+                    else:
+                        value = scalars.get(raw_value, _MISSING)
+                        if value is _MISSING:
+                            value = self.value(raw_value)
+                    if pending and indent > level_indent:
+                        mapping: dict[str, Any] = {}
+                        level[pending_key] = mapping
+                        outer.append((level, level_indent))
+                        level, level_indent = mapping, indent
+                    elif indent != level_indent or level is current:
+                        if level_indent < 0:
+                            level_indent = entry_indent = indent
+                        while indent < level_indent and outer:
+                            level, level_indent = outer.pop()
+                        if indent != level_indent:
+                            raise NotPlain(f"line {line_number}: indentation")
+                        if level is current:
+                            if current:
+                                [(name, entry)] = current.items()
+                                yield name, name_line, entry
+                                current.clear()
+                            name_line = line_number
+                        elif key in level:
+                            raise NotPlain(f"line {line_number}: a repeated key")
+                    elif key in level:
+                        raise NotPlain(f"line {line_number}: a repeated key")
+                    level[key] = value
+                    pending, pending_key = not raw_value, key
+                except NotPlain:
+                    # The entry this line is in goes to config_yaml: from its name line, or
+                    # from this line if it is where an entry starts.
+                    if entry_indent < 0:
+                        entry_indent = indent
+                    if indent > entry_indent and current:
+                        fragment_line = name_line
+                    elif indent == entry_indent:
                         if current:
                             [(name, entry)] = current.items()
                             yield name, name_line, entry
-                            current.clear()
-                        name_line = line_number
-                    elif key in level:
-                        raise NotPlain(f"line {line_number}: a repeated key")
-                elif key in level:
-                    raise NotPlain(f"line {line_number}: a repeated key")
-                level[key] = value
-                pending, pending_key = not raw_value, key
-        if current:
+                        fragment_line = line_number
+                    else:
+                        raise
+                    current.clear()
+                    outer.clear()
+                    level, level_indent, pending = current, entry_indent, False
+        if fragment_line:
+            yield self._fragment(text, cursor, fragment_line, line_number + 1, end)
+        elif current:
             [(name, entry)] = current.items()
             yield name, name_line, entry
+
+    def _fragment(self, text: str, cursor: list[int], first: int, stop: int, end: int) -> tuple[str, int, Any]:
+        """The one entry written on lines first to stop - 1, as config_yaml reads it: (name, line, mapping).
+
+        On its own the entry's text means what it means in the file: it is a whole entry
+        of the block mapping (its lines are more indented than its name, up to the next
+        name), and anything it cannot mean alone (an alias to another entry's anchor, a
+        text or list cut short) is an error here, which sends the file to config_yaml.
+        """
+        begin = _line_start(text, cursor, first, end)
+        written = text[begin:_line_start(text, cursor, stop, end)]
+        if "&" in written or "*" in written:  # anchors are the file's: one entry cannot tell a repeated one
+            raise NotPlain(f"line {first}: an anchor or alias, maybe")
+        document = parse_text(written, self.path)
+        if len(document) != 1:
+            raise NotPlain(f"line {first}: not one entry")
+        [(name, mapping)] = document.items()
+        return name, first + document.key_lines[name] - 1, mapping
 
     def key(self, raw: str) -> str:
         """A mapping key: text, as LineLoader would read it, or NotPlain."""
@@ -301,6 +353,15 @@ class _PlainReader:
             mapping[key] = self.scalar(raw_value)
         _check_flow_end(inside, position)
         return mapping
+
+
+def _line_start(text: str, cursor: list[int], line: int, end: int) -> int:
+    """Where a line starts, counting on from cursor (a line and its start), which moves there."""
+    while cursor[0] < line and cursor[1] < end:
+        found = text.find("\n", cursor[1], end)
+        cursor[1] = end if found < 0 else found + 1
+        cursor[0] += 1
+    return cursor[1]
 
 
 def _chunks_of_lines(text: str, start: int, end: int) -> Iterator[list[tuple[str, str, str, str]]]:

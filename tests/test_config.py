@@ -1690,6 +1690,38 @@ PLAIN_FILES = {
     "flow-entries-at-the-top": "entries: {a: {task: t, every: 5}}\n",
     "empty-entries": "timezone: UTC\nentries:\n# nothing yet\n",
     "no-final-newline": "entries:\n  a:\n    task: t\n    every: 5",
+    "one-odd-entry": """
+        entries:
+          a:
+            task: t
+            every: 5
+          odd:
+            task: t
+            every: 5
+            args:
+              - 1
+              - [2, 3]
+            description: >
+              folded
+              text
+          "c":
+            task: t
+            every: 5
+            kwargs: {k: "v"}
+        """,
+    "odd-entries-first-and-last": """
+        entries:
+          first:
+            task: t
+            every: !!int "5"
+          b:
+            task: t
+            every: 5
+          last:
+            task: t
+            every: 5
+            args: [1,
+                   2]""",
     "alike-entries": """
         entries:
           a:
@@ -1779,10 +1811,22 @@ _EDGE_LINES = (
         "entries:\n  a: {task: t, every: 5, enabled: true, args: [1]}\n  b: {task: t, every: 5, enabled: true, args: 1}\n",
         "entries:\n  a: {task: t, every: 5, args: [1]}\n  b: {task: t, every: 5, args: {x: 1}}\n",
         "entries:\n  a: {task: t, solar: sunrise, lat: 0.0, lon: 1}\n  b: {task: t, solar: sunrise, lat: -0.0, lon: 1}\n",
+        # Entries handed to config_yaml one by one: what only the whole file can tell.
+        "entries:\n  a:\n    task: t\n    every: 5\n    args: [&x 1]\n  b:\n    task: t\n    every: 5\n    args: [&x 2]\n",
+        "entries:\n  a:\n    task: t\n    every: &x 5\n  b:\n    task: t\n    every: *x\n",
+        "entries:\n  a:\n    task: t\n    every: 5\n    args:\n    - 1\n  a:\n    task: t\n    every: 5\n",
+        "entries:\n    a:\n      task: t\n      every: 5\n      args:\n      - 1\n  b:\n    task: t\n    every: 5\n",
+        "entries:\n  a:\n    task: t\n    every: 5\n    description: one\n  two\n  b:\n    task: t\n    every: 5\n",
+        "entries:\n  a:\n    task: t\n    every: 5\n    description: 'one\n  two'\n  b:\n    task: t\n    every: 5\n",
+        "entries:\n  - a\n  b:\n    task: t\n    every: 5\n",
+        "entries:\n  ? a\n  : {task: t, every: 5}\n  b:\n    task: t\n    every: 5\n",
     ],
     ids=["entries-twice-flow-last", "entries-twice-flow-first", "entries-twice-empty", "setting-twice", "name-twice",
          "indented-document", "uneven-entry-indentation", "document-start", "document-end", "top-level-list",
-         "alike-but-1-for-true", "alike-but-args-not-a-list", "alike-but-args-a-mapping", "alike-but-minus-zero"],
+         "alike-but-1-for-true", "alike-but-args-not-a-list", "alike-but-args-a-mapping", "alike-but-minus-zero",
+         "one-anchor-in-two-entries", "alias-to-another-entry", "name-twice-one-odd", "odd-entry-then-less-indented",
+         "text-going-on-at-entry-indentation", "quoted-text-going-on-at-entry-indentation", "block-list-entry",
+         "complex-key"],
 )
 def test_plain_reader_agrees_on_top_level_oddities(tmp_path: Path, text: str) -> None:
     assert_readers_agree(write(tmp_path / "beatd.yaml", text))
