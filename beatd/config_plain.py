@@ -8,11 +8,13 @@ line tables, so 1,000,000 entries stream through in seconds and in little memory
 
 It is a fast path, never a second dialect: every scalar is typed by the same resolver
 and constructors as config_yaml.LineLoader (so `on`, `1.5`, `0x1f`, `~` and `${VAR}`
-come out as they would there), and at the first line outside the subset (a block list,
-an anchor, a tag, a multi-line scalar, an escape, a repeated key, a tab, ...) it gives
-up with NotPlain. The caller then reads the file with config_yaml, which also words
-every error. Top-level settings other than a block `entries:` are few lines, so they
-always go through config_yaml's parser.
+come out as they would there). An entry with a line outside the subset (a block list,
+a tag, a multi-line scalar, an escape, ...) is parsed alone by config_yaml's parser;
+what only the whole file can settle (an anchor or alias, a tab or carriage return
+anywhere, a line that fits no entry) makes it give up with NotPlain, and the caller
+reads the file with config_yaml, which also words every error. Top-level settings
+other than a block `entries:` are few lines, so they always go through config_yaml's
+parser.
 """
 
 from __future__ import annotations
