@@ -19,13 +19,14 @@ from beatd.cli_entries import db, entries, export_command, import_command
 from beatd.cli_next import Listing
 from beatd.config import Config, load_config, parse_listen_address
 from beatd.daemon import Clock, Daemon, SystemClock, origin_name
-from beatd.entry import Entry, Fire
+from beatd.entry import Entry
 from beatd.errors import BeatdError
 from beatd.leader import NEVER_EXPIRES, LeaseBackend, default_lock_path, holder_id, open_lease_backend
 from beatd.observer import Observer, Observers
 from beatd.ops import PacedClock
 from beatd.ops.notify import SystemdNotifier
-from beatd.publish import Transport, build_message, open_transport
+from beatd.publish import Transport, open_transport
+from beatd.publish.now import publish_now
 from beatd.state import StateStore, open_state_store
 from beatd.stores import open_entry_store
 from beatd.urls import redact_url
@@ -269,12 +270,8 @@ def trigger(config_path: str, name: str) -> None:
     entry = next((entry for entry in config.entries if entry.name == name), None)
     if entry is None:
         raise UserError(f"{config.path}: no entry named {name!r}")
-    now = datetime.now(UTC)
-    fire = Fire(entry=entry, scheduled_at=now, publish_at=now)
-    transport = open_transport(config.broker)
     try:
-        with transport:
-            transport.publish([build_message(fire, origin_name(), now)])
+        [fire] = publish_now([entry], config.broker, origin=origin_name())
     except BeatdError as exc:
         raise UserError(str(exc)) from exc
     click.echo(f"published {name} ({entry.task}) task id {fire.task_id}")

@@ -18,8 +18,10 @@ from beatd.config import Config
 from beatd.contrib.django import conf
 from beatd.contrib.django.forms import EntryForm
 from beatd.contrib.django.models import Entry
-from beatd.contrib.django.status import Board, RowStatus, local_text, next_runs, run_now
+from beatd.contrib.django.status import Board, RowStatus, local_text, next_runs
+from beatd.daemon import origin_name
 from beatd.errors import BeatdError
+from beatd.publish.now import publish_now
 from beatd.schedules.describe import describe
 
 # The records of the state store for the list page being rendered (one read per page).
@@ -130,7 +132,7 @@ class EntryAdmin(admin.ModelAdmin):
             self.message_user(request, f"nothing published; invalid: {'; '.join(invalid)}", messages.ERROR)
             return
         try:
-            fires = run_now(entries, config.broker)
+            fires = publish_now(entries, config.broker, origin=origin_name())
         except BeatdError as exc:
             self.message_user(request, f"nothing published: {exc}", messages.ERROR)
             return

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 
 from beatd.config import Config
 from beatd.contrib.django.models import Entry as EntryRow
-from beatd.daemon import origin_name
-from beatd.entry import Entry, Fire
+from beatd.entry import Entry
 from beatd.errors import BeatdError
-from beatd.publish import build_message, open_transport
 from beatd.schedules.describe import describe
 from beatd.state import RunRecord, open_state_store
 
@@ -89,15 +86,3 @@ class Board:
         )
 
 
-def run_now(entries: Iterable[Entry], broker: str, now: datetime | None = None) -> list[Fire]:
-    """Publish one run of each entry now, outside its schedule, as `beatd trigger` does; their state is not changed.
-
-    Raises:
-        BeatdError: the broker URL is unusable or the broker unreachable; nothing more is sent.
-    """
-    now = now or datetime.now(UTC)
-    fires = [Fire(entry=entry, scheduled_at=now, publish_at=now) for entry in entries]
-    transport = open_transport(broker)
-    with transport:
-        transport.publish([build_message(fire, origin_name(), now) for fire in fires])
-    return fires
