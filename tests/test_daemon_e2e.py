@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import signal
 import sqlite3
@@ -546,10 +547,10 @@ def test_sighup_adds_and_removes_entries_while_the_others_keep_their_slots(
 
 
 def test_check_and_status_report_what_the_worker_executed(
-    workers: SharedWorkers, processes: Processes, tmp_path: Path
+    kind: str, workers: SharedWorkers, processes: Processes, tmp_path: Path
 ) -> None:
     # Given a config with two entries, one due every second and one every two seconds
-    broker = workers.get("redis")
+    broker = workers.get(kind)
     queue = broker.queues["status"]
     often, seldom = unique("often"), unique("seldom")
     entries = {often: every_second(queue), seldom: {**every_second(queue), "every": 2}}
@@ -582,6 +583,28 @@ def test_check_and_status_report_what_the_worker_executed(
         assert rows[name]["run_count"] == len({run["id"] for run in runs}) > 0, (name, rows[name], runs)
         assert datetime.fromisoformat(rows[name]["last_run"]) == max(scheduled(run) for run in runs)
         assert datetime.fromisoformat(rows[name]["next_run"]) > max(scheduled(run) for run in runs)
+
+
+def test_trigger_publishes_one_run_now_that_the_worker_executes(workers: SharedWorkers, tmp_path: Path) -> None:
+    # Given an hourly entry with arguments, and no beatd running
+    broker = workers.get("redis")
+    name = unique("report")
+    config = write_config(tmp_path, broker.url, {name: {**every_second(broker.queues["status"], args=[7]), "every": "1h"}})
+
+    # When `beatd trigger` publishes it
+    triggered = beatd_command("trigger", name, "--config", str(config), cwd=tmp_path)
+
+    # Then it says which task id it sent, and the worker runs that id with the entry's args
+    assert triggered.returncode == 0, triggered.stderr
+    match = re.fullmatch(rf"published {name} \(tests\.record\) task id ([0-9a-f-]{{36}})\n", triggered.stdout)
+    assert match, triggered.stdout
+    broker.worker.wait_ran_ids([match.group(1)], "run the triggered run")
+    assert [run["args"] for run in broker.worker.ran(name)] == [[7]]
+
+    # And an unknown name is an error naming the file, not a traceback
+    unknown = beatd_command("trigger", "no-such-entry", "--config", str(config), cwd=tmp_path)
+    assert (unknown.returncode, unknown.stdout) == (1, "")
+    assert unknown.stderr.strip() == f"{config}: no entry named 'no-such-entry'"
 
 
 def test_cron_every_minute_runs_on_the_minute(workers: SharedWorkers, processes: Processes, tmp_path: Path) -> None:
