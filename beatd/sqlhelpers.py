@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from sqlalchemy import Engine, MetaData
+from sqlalchemy import Engine, MetaData, String
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from beatd.errors import ConfigError
+from beatd.state.base import MAX_ENTRY_NAME_CHARS
+
+MYSQL_DIALECTS = ("mysql", "mariadb")
 
 
 def driver_reason(exc: BaseException) -> str:
@@ -53,3 +60,44 @@ def check_sqlite_directory(engine: Engine, *, where: str, fix: str) -> None:
     directory = os.path.dirname(os.path.abspath(database))
     if not os.path.isdir(directory):
         raise ConfigError(f"{where}: directory {directory!r} does not exist; create it or fix {fix}")
+
+
+class EntryName(TypeDecorator[str]):
+    """An entry name that compares exactly: case, accents and trailing spaces included.
+
+    MariaDB/MySQL's default collations fold case and ignore trailing spaces, so 'report'
+    and 'Report ' would share one primary key there. On those servers the name is kept as
+    its UTF-8 bytes in VARBINARY, which compares byte for byte.
+    """
+
+    impl = String(MAX_ENTRY_NAME_CHARS)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in MYSQL_DIALECTS:
+            return dialect.type_descriptor(mysql.VARBINARY(4 * MAX_ENTRY_NAME_CHARS))
+        return dialect.type_descriptor(String(MAX_ENTRY_NAME_CHARS))
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> Any:
+        if value is not None and dialect.name in MYSQL_DIALECTS:
+            return value.encode("utf-8")
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        if isinstance(value, (bytes, bytearray)):
+            return bytes(value).decode("utf-8")
+        return None if value is None else str(value)
+
+
+def tune_sqlite_connection(dbapi_connection: Any, _connection_record: Any) -> None:
+    """WAL lets readers run beside the writer; synchronous=FULL fsyncs the WAL at each commit.
+
+    A commit that returned is then on disk: it survives kill -9 of beatd (any mode would)
+    and also a crash of the machine (NORMAL would not promise that).
+    """
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+    finally:
+        cursor.close()

@@ -51,7 +51,7 @@ from beatd.leader.base import (
     check_ttl,
     monotonic_clock,
 )
-from beatd.sqlhelpers import check_sqlite_directory, create_tables, driver_reason
+from beatd.sqlhelpers import MYSQL_DIALECTS, check_sqlite_directory, create_tables, driver_reason
 from beatd.urls import redact_url
 
 DEFAULT_LEASE_NAME = "beatd"
@@ -59,8 +59,7 @@ MAX_LEASE_NAME_CHARS = 255
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MICROSECOND = timedelta(microseconds=1)
-_MYSQL_DIALECTS = ("mysql", "mariadb")
-_SUPPORTED_DIALECTS = ("sqlite", "postgresql", *_MYSQL_DIALECTS)
+_SUPPORTED_DIALECTS = ("sqlite", "postgresql", *MYSQL_DIALECTS)
 # A lease call must fail fast rather than hang past the publish deadline: the daemon
 # retries anyway. Only drivers known to take these arguments get them.
 _TIMEOUT_S = 5
@@ -81,7 +80,7 @@ def _exact_string(length: int) -> sqlalchemy.types.TypeEngine[str]:
     """A VARCHAR that compares case and accents exactly: MariaDB's default collation folds
     them, and must not let one holder renew another's lease. (Trailing spaces are ignored
     even by utf8mb4_bin; check_holder refuses them.)"""
-    return String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), *_MYSQL_DIALECTS)
+    return String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), *MYSQL_DIALECTS)
 
 
 _metadata = MetaData()
@@ -306,7 +305,7 @@ def _server_now_us(dialect_name: str) -> ColumnElement[int]:
         # statement_timestamp() is when the server received the statement and is constant
         # within it (clock_timestamp() is not); now() would be frozen at BEGIN.
         expression = "CAST(FLOOR(EXTRACT(EPOCH FROM statement_timestamp()) * 1000000) AS BIGINT)"
-    elif dialect_name in _MYSQL_DIALECTS:
+    elif dialect_name in MYSQL_DIALECTS:
         # UTC_TIMESTAMP(6) is the statement's start, in UTC: UNIX_TIMESTAMP(NOW(6)) would go
         # through the session time zone and be an hour off in a DST fall-back's repeated hour.
         expression = "TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6))"
@@ -319,7 +318,7 @@ def _server_now_us(dialect_name: str) -> ColumnElement[int]:
 
 def _insert_ignoring_duplicates(dialect_name: str) -> Insert:
     """INSERT the lease row unless it exists; racing first starts all succeed, none errs."""
-    if dialect_name in _MYSQL_DIALECTS:
+    if dialect_name in MYSQL_DIALECTS:
         return mysql.insert(_lease).prefix_with("IGNORE")
     if dialect_name == "postgresql":
         return postgresql.insert(_lease).on_conflict_do_nothing(index_elements=[_lease.c.name])

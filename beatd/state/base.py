@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from beatd.errors import ConfigError
+
 # Bump when the persisted layout changes; stores refuse data written by a newer layout.
 STATE_FORMAT_VERSION = 1
+# Entry names are primary keys; 255 characters keep the MariaDB key (4 bytes a character
+# in UTF-8 at most) well inside InnoDB's 3072-byte index limit.
+MAX_ENTRY_NAME_CHARS = 255
+# Tokens live in BIGINT columns.
+MAX_TOKEN = 2**63 - 1
 
 
 @dataclass(slots=True, kw_only=True)
@@ -62,3 +69,46 @@ class StateStore(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release connections."""
+
+
+def newer_format_message(where: str, version: int) -> str:
+    """The error for a store written by a newer beatd (a higher STATE_FORMAT_VERSION)."""
+    return (
+        f"state store {where} holds state format version {version}, but this beatd reads "
+        f"versions up to {STATE_FORMAT_VERSION}: a newer beatd has written it. Upgrade beatd, "
+        "or point `state:` at another database"
+    )
+
+
+def check_token(token: int) -> None:
+    """Refuse a lease token no store can hold (tokens live in BIGINT columns)."""
+    if isinstance(token, bool) or not isinstance(token, int) or not 0 <= token <= MAX_TOKEN:
+        raise ValueError(f"lease token {token!r} is not an integer from 0 to {MAX_TOKEN}")
+
+
+def newest_per_entry(records: Iterable[RunRecord]) -> Sequence[RunRecord]:
+    """One record per entry (the one with the latest scheduled_at, the later on a tie), checked.
+
+    A batch naming an entry twice would otherwise make PostgreSQL refuse the upsert
+    ("cannot affect row a second time") and leave the outcome to row order elsewhere.
+
+    Raises:
+        ConfigError: an entry name is longer than any store keeps.
+        ValueError: a record holds a naive instant or a negative run count.
+    """
+    newest: dict[str, RunRecord] = {}
+    for run in records:
+        if len(run.entry) > MAX_ENTRY_NAME_CHARS:
+            raise ConfigError(
+                f"entry name {run.entry[:40]!r}... is {len(run.entry)} characters long; state "
+                f"stores keep names of up to {MAX_ENTRY_NAME_CHARS}"
+            )
+        for instant in (run.scheduled_at, run.sent_at):
+            if instant.tzinfo is None or instant.utcoffset() is None:
+                raise ValueError(f"entry {run.entry!r}: instant {instant!r} is naive; record aware datetimes")
+        if run.run_count < 0:
+            raise ValueError(f"entry {run.entry!r}: run_count {run.run_count!r} is negative")
+        held = newest.get(run.entry)
+        if held is None or run.scheduled_at >= held.scheduled_at:
+            newest[run.entry] = run
+    return list(newest.values())

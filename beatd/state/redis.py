@@ -23,11 +23,13 @@ import redis
 from redis.commands.core import Script
 
 from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
-from beatd.state.base import STATE_FORMAT_VERSION, RunRecord, StateStore
-from beatd.state.sql import (
-    _check_token,
-    _newer_format_message,
-    _newest_per_entry,
+from beatd.state.base import (
+    STATE_FORMAT_VERSION,
+    RunRecord,
+    StateStore,
+    check_token,
+    newer_format_message,
+    newest_per_entry,
 )
 from beatd.urls import redact_url
 
@@ -151,7 +153,7 @@ class RedisStateStore(StateStore):
 
     def record(self, records: Iterable[RunRecord], token: int) -> None:
         arguments: list[str] = []
-        for run in _newest_per_entry(records):
+        for run in newest_per_entry(records):
             scheduled_at = _format_instant(run.scheduled_at)
             value = {"scheduled_at": scheduled_at, "sent_at": _format_instant(run.sent_at), "run_count": run.run_count}
             arguments += [run.entry, scheduled_at, json.dumps(value, separators=(",", ":"))]
@@ -165,12 +167,12 @@ class RedisStateStore(StateStore):
             self.client.close()
 
     def _run(self, script: Script, token: int, arguments: Sequence[str]) -> None:
-        _check_token(token)
+        check_token(token)
         with self._backend_errors():
             reply = script(keys=self._keys, args=[str(token), str(STATE_FORMAT_VERSION), *arguments])
         status, detail = _text(reply[0]), _text(reply[1]) if len(reply) > 1 else ""
         if status == "newer-format":
-            raise ConfigError(_newer_format_message(self._where, int(detail)))
+            raise ConfigError(newer_format_message(self._where, int(detail)))
         if status == "fenced":
             raise LeaseLost(
                 f"state store {self._where}: lease token {token} is fenced off, token "
@@ -179,7 +181,7 @@ class RedisStateStore(StateStore):
 
     def _check_format(self, stored: bytes | str | None) -> None:
         if stored is not None and int(stored) > STATE_FORMAT_VERSION:
-            raise ConfigError(_newer_format_message(self._where, int(stored)))
+            raise ConfigError(newer_format_message(self._where, int(stored)))
 
     @contextmanager
     def _backend_errors(self) -> Iterator[None]:

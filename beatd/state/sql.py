@@ -12,10 +12,9 @@ and ordered as the instants are, so the upsert can compare them in SQL.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import sqlalchemy
 from sqlalchemy import (
@@ -23,7 +22,6 @@ from sqlalchemy import (
     Column,
     Integer,
     MetaData,
-    String,
     Table,
     case,
     delete,
@@ -33,7 +31,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
-from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import (
     ArgumentError,
     IntegrityError,
@@ -42,54 +40,34 @@ from sqlalchemy.exc import (
     OperationalError,
 )
 from sqlalchemy.sql.base import Executable
-from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
-from beatd.sqlhelpers import check_sqlite_directory, create_tables, driver_reason
-from beatd.state.base import STATE_FORMAT_VERSION, RunRecord, StateStore
+from beatd.sqlhelpers import (
+    MYSQL_DIALECTS,
+    EntryName,
+    check_sqlite_directory,
+    create_tables,
+    driver_reason,
+    tune_sqlite_connection,
+)
+from beatd.state.base import (
+    STATE_FORMAT_VERSION,
+    RunRecord,
+    StateStore,
+    check_token,
+    newer_format_message,
+    newest_per_entry,
+)
 from beatd.urls import redact_url
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MICROSECOND = timedelta(microseconds=1)
 
-# Entry names are primary keys; 255 characters keep the MariaDB key (4 bytes a character
-# in UTF-8 at most) well inside InnoDB's 3072-byte index limit.
-MAX_ENTRY_NAME_CHARS = 255
-# Tokens live in BIGINT columns.
-MAX_TOKEN = 2**63 - 1
 
 _META_ROW_ID = 1
 _DELETE_CHUNK = 500
-_MYSQL_DIALECTS = ("mysql", "mariadb")
-_SUPPORTED_DIALECTS = ("sqlite", "postgresql", *_MYSQL_DIALECTS)
+_SUPPORTED_DIALECTS = ("sqlite", "postgresql", *MYSQL_DIALECTS)
 # scheme://user:password@host: the password runs to the authority's last "@".
-
-
-class _EntryName(TypeDecorator[str]):
-    """An entry name that compares exactly: case, accents and trailing spaces included.
-
-    MariaDB/MySQL's default collations fold case and ignore trailing spaces, so 'report'
-    and 'Report ' would share one primary key there. On those servers the name is kept as
-    its UTF-8 bytes in VARBINARY, which compares byte for byte.
-    """
-
-    impl = String(MAX_ENTRY_NAME_CHARS)
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if dialect.name in _MYSQL_DIALECTS:
-            return dialect.type_descriptor(mysql.VARBINARY(4 * MAX_ENTRY_NAME_CHARS))
-        return dialect.type_descriptor(String(MAX_ENTRY_NAME_CHARS))
-
-    def process_bind_param(self, value: str | None, dialect: Dialect) -> Any:
-        if value is not None and dialect.name in _MYSQL_DIALECTS:
-            return value.encode("utf-8")
-        return value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
-        if isinstance(value, (bytes, bytearray)):
-            return bytes(value).decode("utf-8")
-        return None if value is None else str(value)
 
 
 _metadata = MetaData()
@@ -98,7 +76,7 @@ _MICROSECONDS_COMMENT = "microseconds since 1970-01-01T00:00:00Z"
 _state = Table(
     "beatd_state",
     _metadata,
-    Column("entry", _EntryName(), primary_key=True),
+    Column("entry", EntryName(), primary_key=True),
     Column("scheduled_at_us", BigInteger, nullable=False, comment=_MICROSECONDS_COMMENT),
     Column("sent_at_us", BigInteger, nullable=False, comment=_MICROSECONDS_COMMENT),
     Column("run_count", BigInteger, nullable=False),
@@ -180,9 +158,9 @@ class SqlStateStore(StateStore):
         microseconds = _MicrosecondsMemo()
         rows = [
             (run.entry, microseconds(run.scheduled_at), microseconds(run.sent_at), run.run_count)
-            for run in _newest_per_entry(records)
+            for run in newest_per_entry(records)
         ]
-        _check_token(token)
+        check_token(token)
         with self._backend_errors(), self.engine.begin() as connection:
             self._claim_fence(connection, token)
             if not rows:
@@ -196,7 +174,7 @@ class SqlStateStore(StateStore):
 
     def forget(self, entry_names: Iterable[str], token: int) -> None:
         names = list(dict.fromkeys(entry_names))
-        _check_token(token)
+        check_token(token)
         with self._backend_errors(), self.engine.begin() as connection:
             self._claim_fence(connection, token)
             for start in range(0, len(names), _DELETE_CHUNK):
@@ -264,7 +242,7 @@ class SqlStateStore(StateStore):
 
     def _check_format(self, version: int | None) -> None:
         if version is not None and version > STATE_FORMAT_VERSION:
-            raise ConfigError(_newer_format_message(self._where, version))
+            raise ConfigError(newer_format_message(self._where, version))
 
     @contextmanager
     def _backend_errors(self) -> Iterator[None]:
@@ -287,22 +265,8 @@ def _create_engine(url: str) -> Engine:
             "mysql+pymysql://user@host/db or redis://host:6379/0"
         ) from exc
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _tune_sqlite_connection)
+        event.listen(engine, "connect", tune_sqlite_connection)
     return engine
-
-
-def _tune_sqlite_connection(dbapi_connection: Any, _connection_record: Any) -> None:
-    """WAL lets readers run beside the writer; synchronous=FULL fsyncs the WAL at each commit.
-
-    A commit that returned is then on disk: it survives kill -9 of beatd (any mode would)
-    and also a crash of the machine (NORMAL would not promise that).
-    """
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
-    finally:
-        cursor.close()
 
 
 def _upsert_statement(dialect_name: str) -> Executable:
@@ -310,7 +274,7 @@ def _upsert_statement(dialect_name: str) -> Executable:
 
     A stale record (an older scheduled_at) leaves the whole stored row as it is.
     """
-    if dialect_name in _MYSQL_DIALECTS:
+    if dialect_name in MYSQL_DIALECTS:
         mysql_insert = mysql.insert(_state)
         incoming = mysql_insert.inserted
         not_older = incoming.scheduled_at_us >= _state.c.scheduled_at_us
@@ -359,51 +323,3 @@ def _to_microseconds(instant: datetime) -> int:
 
 def _from_microseconds(microseconds: int) -> datetime:
     return _EPOCH + timedelta(microseconds=microseconds)
-
-
-def _newer_format_message(where: str, version: int) -> str:
-    return (
-        f"state store {where} holds state format version {version}, but this beatd reads "
-        f"versions up to {STATE_FORMAT_VERSION}: a newer beatd has written it. Upgrade beatd, "
-        "or point `state:` at another database"
-    )
-
-
-
-
-# Helpers the Redis store shares. They belong in a module both backends import (see the
-# report that introduced them); until then they live here, where the first user is.
-
-
-
-def _check_token(token: int) -> None:
-    if isinstance(token, bool) or not isinstance(token, int) or not 0 <= token <= MAX_TOKEN:
-        raise ValueError(f"lease token {token!r} is not an integer from 0 to {MAX_TOKEN}")
-
-
-def _newest_per_entry(records: Iterable[RunRecord]) -> Sequence[RunRecord]:
-    """One record per entry (the one with the latest scheduled_at, the later on a tie), checked.
-
-    A batch naming an entry twice would otherwise make PostgreSQL refuse the upsert
-    ("cannot affect row a second time") and leave the outcome to row order elsewhere.
-
-    Raises:
-        ConfigError: an entry name is longer than any store keeps.
-        ValueError: a record holds a naive instant or a negative run count.
-    """
-    newest: dict[str, RunRecord] = {}
-    for run in records:
-        if len(run.entry) > MAX_ENTRY_NAME_CHARS:
-            raise ConfigError(
-                f"entry name {run.entry[:40]!r}... is {len(run.entry)} characters long; state "
-                f"stores keep names of up to {MAX_ENTRY_NAME_CHARS}"
-            )
-        for instant in (run.scheduled_at, run.sent_at):
-            if instant.tzinfo is None or instant.utcoffset() is None:
-                raise ValueError(f"entry {run.entry!r}: instant {instant!r} is naive; record aware datetimes")
-        if run.run_count < 0:
-            raise ValueError(f"entry {run.entry!r}: run_count {run.run_count!r} is negative")
-        held = newest.get(run.entry)
-        if held is None or run.scheduled_at >= held.scheduled_at:
-            newest[run.entry] = run
-    return list(newest.values())

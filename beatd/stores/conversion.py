@@ -24,7 +24,7 @@ from beatd.schedules.interval import IntervalSchedule
 from beatd.schedules.once import OnceSchedule
 from beatd.schedules.solar import SolarSchedule
 from beatd.schedules.window import WindowedSchedule
-from beatd.state.sql import MAX_ENTRY_NAME_CHARS
+from beatd.state.base import MAX_ENTRY_NAME_CHARS
 
 ENTRIES_TABLE = "beatd_entries"
 # The YAML keys, in the order rows are exported and their problems reported.

@@ -75,8 +75,7 @@ from beatd.errors import BackendUnavailable, ConfigError
 # Shared with the state store: exact entry names on MariaDB/MySQL (VARBINARY), the
 # driver's first line of an error, WAL mode for SQLite files. They should move to a
 # module both import; see the report that introduced this store.
-from beatd.sqlhelpers import driver_reason
-from beatd.state.sql import _EntryName, _tune_sqlite_connection
+from beatd.sqlhelpers import MYSQL_DIALECTS, EntryName, driver_reason, tune_sqlite_connection
 from beatd.stores.conversion import (
     ENTRIES_TABLE,
     JSON_KEYS,
@@ -103,8 +102,7 @@ REVISION_TABLE = "beatd_entries_revision"
 # own Alembic history lives there.
 VERSION_TABLE = "beatd_alembic_version"
 
-_MYSQL_DIALECTS = ("mysql", "mariadb")
-_SUPPORTED_DIALECTS = ("sqlite", "postgresql", *_MYSQL_DIALECTS)
+_SUPPORTED_DIALECTS = ("sqlite", "postgresql", *MYSQL_DIALECTS)
 _NAMES_PER_QUERY = 500
 
 metadata = MetaData()
@@ -113,7 +111,7 @@ entries_table = Table(
     ENTRIES_TABLE,
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("name", _EntryName(), nullable=False),
+    Column("name", EntryName(), nullable=False),
     Column("task", Text, nullable=False),
     Column("kind", String(16), nullable=False, comment="every, cron, solar or at: the schedule column that is set"),
     Column("every_s", Double, comment="interval in seconds"),
@@ -146,7 +144,7 @@ entries_table = Table(
 tombstones_table = Table(
     TOMBSTONES_TABLE,
     metadata,
-    Column("name", _EntryName(), primary_key=True),
+    Column("name", EntryName(), primary_key=True),
     Column("revision", BigInteger, nullable=False, index=True),
     Column("deleted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     comment="beatd: names deleted from beatd_entries (or renamed away), with the revision of the deletion",
@@ -501,5 +499,5 @@ def create_store_engine(url: str) -> Engine:
             if not os.path.isdir(directory):
                 engine.dispose()
                 raise ConfigError(f"entry store {redact_url(url)}: directory {directory!r} does not exist")
-        sqlalchemy.event.listen(engine, "connect", _tune_sqlite_connection)
+        sqlalchemy.event.listen(engine, "connect", tune_sqlite_connection)
     return engine
