@@ -547,10 +547,10 @@ def test_sighup_adds_and_removes_entries_while_the_others_keep_their_slots(
 
 
 def test_check_and_status_report_what_the_worker_executed(
-    kind: str, workers: SharedWorkers, processes: Processes, tmp_path: Path
+    workers: SharedWorkers, processes: Processes, tmp_path: Path
 ) -> None:
     # Given a config with two entries, one due every second and one every two seconds
-    broker = workers.get(kind)
+    broker = workers.get("redis")
     queue = broker.queues["status"]
     often, seldom = unique("often"), unique("seldom")
     entries = {often: every_second(queue), seldom: {**every_second(queue), "every": 2}}
