@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -75,7 +74,7 @@ from beatd.errors import BackendUnavailable, ConfigError
 # Shared with the state store: exact entry names on MariaDB/MySQL (VARBINARY), the
 # driver's first line of an error, WAL mode for SQLite files. They should move to a
 # module both import; see the report that introduced this store.
-from beatd.sqlhelpers import MYSQL_DIALECTS, EntryName, driver_reason, tune_sqlite_connection
+from beatd.sqlhelpers import MYSQL_DIALECTS, EntryName, check_sqlite_directory, driver_reason, tune_sqlite_connection
 from beatd.stores.conversion import (
     ENTRIES_TABLE,
     JSON_KEYS,
@@ -492,12 +491,11 @@ def create_store_engine(url: str) -> Engine:
             f"entry store URL {redact_url(url)!r} is not usable: {exc}; expected a URL such as "
             "sqlite:///var/lib/beatd/entries.sqlite3, postgresql+psycopg2://user@host/db or "
             "mysql+pymysql://user@host/db") from exc
+    try:
+        check_sqlite_directory(engine, where=f"entry store {redact_url(url)}", fix="the entry store URL")
+    except ConfigError:
+        engine.dispose()
+        raise
     if engine.dialect.name == "sqlite":
-        database = engine.url.database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            directory = os.path.dirname(os.path.abspath(database))
-            if not os.path.isdir(directory):
-                engine.dispose()
-                raise ConfigError(f"entry store {redact_url(url)}: directory {directory!r} does not exist")
         sqlalchemy.event.listen(engine, "connect", tune_sqlite_connection)
     return engine
