@@ -140,10 +140,15 @@ class _Prepared:
     def withdraw(self, names: set[str]) -> dict[str, datetime]:
         """Take out the runs of these entries; returns each one's earliest withdrawn slot."""
         withdrawn: dict[str, datetime] = {}
-        kept = [(fire, message) for fire, message in zip(self.fires, self.messages)
-                if fire.entry.name not in names or withdrawn.setdefault(fire.entry.name, fire.scheduled_at) is None]
-        self.fires = [fire for fire, _ in kept]
-        self.messages = [message for _, message in kept]
+        fires, messages = [], []
+        for fire, message in zip(self.fires, self.messages):
+            name = fire.entry.name
+            if name in names:
+                withdrawn.setdefault(name, fire.scheduled_at)
+            else:
+                fires.append(fire)
+                messages.append(message)
+        self.fires, self.messages = fires, messages
         return withdrawn
 
 
