@@ -85,7 +85,7 @@ class Message:
         template = self.template
         return {
             "lang": "py",
-            "task": template.task,
+            "task": template.entry.task,
             "id": self.task_id,
             "shadow": None,
             "eta": None,
@@ -231,7 +231,6 @@ class EntryTemplate:
     """
 
     entry: Entry  # held, so that its id() cannot be reused while it is cached
-    task: str
     argsrepr: str
     kwargsrepr: str
     body: bytes
@@ -270,7 +269,6 @@ def entry_template(entry: Entry, scheduled_at: datetime | None = None) -> EntryT
     options = entry.options
     template = EntryTemplate(
         entry=entry,
-        task=entry.task,
         argsrepr=saferepr(entry.args),
         kwargsrepr=saferepr(entry.kwargs),
         body=_encode_body(entry),
