@@ -3,32 +3,73 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
-from processes import Processes
+from processes import Processes, RedisServer, free_port
 
 REQUIRE_SERVICES = os.environ.get("BEATD_REQUIRE_SERVICES") == "1"
 
 # How to start each service on a developer machine, shown when a test skips.
 START_HINTS = {
-    "redis": "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no",
+    "redis": "apt-get install redis-server (the tests start a server of their own), or set BEATD_TEST_REDIS_URL",
     "rabbitmq": "rabbitmq-server -detached",
     "postgres": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
     "mariadb": "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd",
 }
-PORTS = {"redis": 6379, "rabbitmq": 5672, "postgres": 5432, "mariadb": 3306}
+PORTS = {"rabbitmq": 5672, "postgres": 5432, "mariadb": 3306}
+
+# Redis: each test run starts a redis-server of its own (a free port, nothing kept on disk),
+# so the tests never write a database that something else on the machine uses. Set
+# BEATD_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379) to use a server whose databases the
+# tests may flush instead.
+REDIS_URL_VARIABLE = "BEATD_TEST_REDIS_URL"
+_private_redis: RedisServer | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _private_redis
+    if os.environ.get(REDIS_URL_VARIABLE) or shutil.which("redis-server") is None:
+        return
+    _private_redis = RedisServer(port=free_port(), directory=Path(tempfile.mkdtemp(prefix="beatd-test-redis-")),
+                                 persistent=False)
+    _private_redis.start()
+    os.environ[REDIS_URL_VARIABLE] = f"redis://127.0.0.1:{_private_redis.port}"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _private_redis is not None:
+        _private_redis.kill()
+        shutil.rmtree(_private_redis.directory, ignore_errors=True)
+
+
+def redis_test_url(database: int = 0) -> str:
+    """A database of the test run's Redis (see REDIS_URL_VARIABLE)."""
+    base = os.environ.get(REDIS_URL_VARIABLE, "redis://127.0.0.1:6379").rstrip("/")
+    return f"{base}/{database}"
+
+
+def _address(name: str) -> tuple[str, int]:
+    if name == "redis":
+        parts = urlsplit(redis_test_url())
+        return parts.hostname or "127.0.0.1", parts.port or 6379
+    return "127.0.0.1", PORTS[name]
 
 
 def require_service(name: str) -> None:
     """Skip (or fail, under BEATD_REQUIRE_SERVICES=1) unless the service's port answers."""
+    host, port = _address(name)
     try:
-        with socket.create_connection(("127.0.0.1", PORTS[name]), timeout=1):
+        with socket.create_connection((host, port), timeout=1):
             return
     except OSError as exc:
-        message = f"{name} is not reachable on 127.0.0.1:{PORTS[name]} ({exc}); start it with: {START_HINTS[name]}"
+        message = f"{name} is not reachable on {host}:{port} ({exc}); start it with: {START_HINTS[name]}"
     if REQUIRE_SERVICES:
         pytest.fail(message)
     pytest.skip(message)
@@ -40,7 +81,7 @@ def redis_url() -> Iterator[str]:
     require_service("redis")
     import redis
 
-    url = "redis://127.0.0.1:6379/9"
+    url = redis_test_url(9)
     client = redis.Redis.from_url(url)
     client.flushdb()
     yield url

@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy
+from conftest import redis_test_url
 from sqlalchemy.pool import NullPool
 
 Counter = Callable[[], int]
@@ -64,7 +65,7 @@ def redis_clients(url: str) -> Counter:
     database = parts.path.lstrip("/") or "0"
 
     def count() -> int:
-        with redis.Redis.from_url("redis://127.0.0.1:6379/0") as admin:
+        with redis.Redis.from_url(redis_test_url(0)) as admin:
             clients = admin.client_list(_type="normal")
         if names:
             return sum(client["name"] == names[0] for client in clients)

@@ -230,10 +230,11 @@ def launch_worker(broker_url: str, queues: Sequence[str], workdir: Path, name: s
 
 @dataclass
 class RedisServer:
-    """A redis-server of the test's own; with AOF fsynced on every write, a kill -9 loses no message."""
+    """A redis-server of the test's own; persistent: AOF fsynced on every write, so a kill -9 loses no message."""
 
     port: int
     directory: Path
+    persistent: bool = True
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
@@ -247,8 +248,8 @@ class RedisServer:
         log = self.directory / f"redis-{self.starts}.log"
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory),
-             "--logfile", str(log)],
+             "--appendonly", "yes" if self.persistent else "no", "--appendfsync", "always",
+             "--dir", str(self.directory), "--logfile", str(log)],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # fmt: skip
         wait_until(self._answers, 10.0, f"redis-server on port {self.port}", lambda: log_tail(log))
 

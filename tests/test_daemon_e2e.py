@@ -30,13 +30,13 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REQUIRE_SERVICES, require_service
+from conftest import REQUIRE_SERVICES, redis_test_url, require_service
 from processes import BeatdProcess, Event, Processes, Published, WorkerProcess, beatd_command, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 # Not db 9 (conftest flushes it) nor 14 (test_publish, test_worker_e2e); keys are per-queue anyway.
-REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_URL = redis_test_url(15)
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
 TASK = "tests.record"
 ONE_SECOND = timedelta(seconds=1)

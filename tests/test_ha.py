@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import REQUIRE_SERVICES, require_service
+from conftest import REQUIRE_SERVICES, redis_test_url, require_service
 from ha_cluster import (
     Cluster,
     Leadership,
@@ -53,9 +53,9 @@ from beatd.leader import open_lease_backend
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 # Not 9 (conftest flushes it), 12 and 13 (benches), 14 and 15 (other e2e tests).
-BROKER_URL = "redis://127.0.0.1:6379/11"
+BROKER_URL = redis_test_url(11)
 # The redis-lease run's state and lease; flushed before and after.
-STORE_URL = "redis://127.0.0.1:6379/10"
+STORE_URL = redis_test_url(10)
 TTL = timedelta(seconds=2)
 TTL_S = TTL.total_seconds()
 KILLS = 10

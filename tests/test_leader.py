@@ -22,6 +22,7 @@ import connections
 import pytest
 import sqlalchemy
 from connections import admin_engine
+from conftest import redis_test_url
 from sqlalchemy.pool import NullPool, QueuePool
 
 from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
@@ -432,7 +433,7 @@ def _drop_connections(store: Store, backend: LeaseBackend) -> None:
     if isinstance(backend, RedisLeaseBackend):
         import redis
 
-        with redis.Redis.from_url("redis://127.0.0.1:6379/0") as admin:
+        with redis.Redis.from_url(redis_test_url(0)) as admin:
             admin.client_kill_filter(_id=backend.client.client_id())  # only ours, not the fixture's
         return
     database = sqlalchemy.make_url(store.url).database
@@ -614,7 +615,7 @@ def test_a_redis_backend_shares_a_client_and_leaves_it_open(redis_url: str) -> N
 
     assert lease is not None
     assert client.get("blue:lease") == f'{{"holder":"host-a:1:aa","token":{lease.token}}}'
-    assert repr(backend) == "RedisLeaseBackend('redis://127.0.0.1:6379/9', key='blue:lease')"
+    assert repr(backend) == f"RedisLeaseBackend('{redis_url}', key='blue:lease')"
     client.close()
 
 

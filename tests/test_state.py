@@ -406,7 +406,7 @@ def test_a_redis_store_can_share_an_existing_client(redis_url: str) -> None:
         # close() left the caller's client usable, and the prefix names the keys
         assert store.load() == {"a": run("a", T0)}
         assert client.exists("shared:state") and all(key.startswith("shared:") for key in client.keys("*"))
-        assert repr(store) == "RedisStateStore('redis://127.0.0.1:6379/9', prefix='shared')"
+        assert repr(store) == f"RedisStateStore('{redis_url}', prefix='shared')"
 
 
 def _closed_port() -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require_service
+from conftest import redis_test_url, require_service
 
 from beatd.entry import Entry, Fire, Options
 from beatd.publish import build_message, open_transport
@@ -25,7 +25,7 @@ from beatd.schedules.interval import IntervalSchedule
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 TESTS_DIR = Path(__file__).resolve().parent
-REDIS_URL = "redis://127.0.0.1:6379/14"  # not the conftest's db 9: see test_publish.PUBLISH_TEST_DB
+REDIS_URL = redis_test_url(14)  # not the conftest's db 9: see test_publish.PUBLISH_TEST_DB
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
 EVENT_DEADLINE_S = 20.0
 ORIGIN = "beatd@e2e"
