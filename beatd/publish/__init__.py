@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from beatd.publish.base import PublishFailed, Transport
+from beatd.publish.base import PublishFailed, PublishResult, Transport
 from beatd.publish.kombu_transport import DEFAULT_BROKER_URL, KombuTransport
 from beatd.publish.message import Message, build_message
 from beatd.publish.redis_transport import RedisTransport
@@ -31,6 +31,7 @@ __all__ = [
     "KombuTransport",
     "Message",
     "PublishFailed",
+    "PublishResult",
     "RedisTransport",
     "Transport",
     "build_message",

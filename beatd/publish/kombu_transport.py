@@ -11,7 +11,7 @@ from typing import Any
 from kombu import Connection, Exchange, Producer, Queue
 from kombu.exceptions import KombuError
 
-from beatd.publish.base import Transport
+from beatd.publish.base import PublishResult, Transport
 from beatd.publish.message import Message
 
 # The embedded default broker: a SQLite file next to where beatd runs, so a first
@@ -52,9 +52,9 @@ class KombuTransport(Transport):
         self._transport_options = dict(transport_options or {})
         self._session: _Session | None = None
 
-    def publish(self, messages: Sequence[Message]) -> None:
+    def publish(self, messages: Sequence[Message]) -> PublishResult:
         if not messages:
-            return
+            return PublishResult()
         session = self._session or self._open_session()
         progress = _Progress()
         try:
@@ -62,6 +62,7 @@ class KombuTransport(Transport):
         except session.errors as exc:
             self.close()
             raise self._failure(exc, published=progress.confirmed, total=len(messages)) from exc
+        return PublishResult()
 
     def close(self) -> None:
         session, self._session = self._session, None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from kombu.utils.json import JSONEncoder as KombuJSONEncoder
 
-from beatd.publish.base import Transport
+from beatd.publish.base import PublishResult, Transport
 from beatd.publish.message import Message, expiration_ms
 
 if TYPE_CHECKING:
@@ -71,9 +71,9 @@ class RedisTransport(Transport):
         # a failure we write them again: the server may have restarted empty.
         self._bound: set[str] = set()
 
-    def publish(self, messages: Sequence[Message]) -> None:
+    def publish(self, messages: Sequence[Message]) -> PublishResult:
         if not messages:
-            return
+            return PublishResult()
         import redis
 
         published = 0
@@ -84,6 +84,7 @@ class RedisTransport(Transport):
         except (redis.RedisError, OSError) as exc:
             self._bound.clear()
             raise self._failure(exc, published=published, total=len(messages)) from exc
+        return PublishResult()
 
     def close(self) -> None:
         if self._owns_client:
