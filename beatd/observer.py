@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from beatd.entry import Fire
 
 
@@ -42,6 +44,19 @@ class Observer:
 
     def on_reload(self, ok: bool, entry_count: int) -> None:
         """A SIGHUP reload finished: ok False means the new file was refused."""
+
+    def on_entries_removed(self, names: Collection[str]) -> None:
+        """These entries are gone (a reload or an entry store removed them); forget what is kept per entry."""
+
+    def on_entry_fault(self, name: str, reason: str, detail: str) -> None:
+        """An attempt failed for this entry alone; it is retried with backoff while the others run on.
+
+        Called at each failed attempt, retries included. `reason` is one word from a small
+        fixed set (a metric label: never a message or a name); `detail` says what failed.
+        """
+
+    def on_entry_recovered(self, name: str) -> None:
+        """An entry reported by on_entry_fault succeeded again."""
 
     def on_reloading(self) -> None:
         """A SIGHUP reload starts."""
@@ -95,6 +110,18 @@ class Observers(Observer):
     def on_reload(self, ok: bool, entry_count: int) -> None:
         for observer in self.observers:
             observer.on_reload(ok, entry_count)
+
+    def on_entries_removed(self, names: Collection[str]) -> None:
+        for observer in self.observers:
+            observer.on_entries_removed(names)
+
+    def on_entry_fault(self, name: str, reason: str, detail: str) -> None:
+        for observer in self.observers:
+            observer.on_entry_fault(name, reason, detail)
+
+    def on_entry_recovered(self, name: str) -> None:
+        for observer in self.observers:
+            observer.on_entry_recovered(name)
 
     def on_reloading(self) -> None:
         for observer in self.observers:

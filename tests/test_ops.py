@@ -400,13 +400,14 @@ class OpsRig:
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[OpsRig]:
+def rig(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[OpsRig]:
+    """Parametrize indirectly with False for metrics without the `entry` label."""
     config = load_config(write_config(tmp_path, (
         "  tick: {task: tests.tick, every: 1}\n"
         "  report: {task: tests.report, cron: '0 7 * * *'}\n"
         "  paused: {task: tests.paused, every: 5m, enabled: false}\n")))
     clock = FakeMonotonic()
-    metrics = MetricsObserver(entries=lambda: config.entries)
+    metrics = MetricsObserver(entries=lambda: config.entries, per_entry_labels=getattr(request, "param", True))
     health = Health(stale_after_s=60, lease_valid=lambda: built.lease_valid, monotonic=clock)
     server = OpsHttpServer("127.0.0.1", 0, registry=metrics.registry, health=health, poll_interval_s=0.01).start()
     host, port = server.address
@@ -455,6 +456,77 @@ def test_metrics_scraped_over_http_show_what_was_published(rig: OpsRig) -> None:
     assert value(samples, "beatd_config_reloads_total", outcome="ok") == 1
     assert value(samples, "beatd_config_reloads_total", outcome="refused") == 1
     assert any(name == "process_resident_memory_bytes" for name, _ in samples)
+
+
+def entry_labels_of(samples: dict[tuple[str, frozenset[tuple[str, str]]], float]) -> set[str]:
+    """Every value the `entry` label takes on the page."""
+    return {label_value for _, labels in samples for label, label_value in labels if label == "entry"}
+
+
+def test_removed_entries_lose_their_series_and_a_re_added_name_starts_at_zero(rig: OpsRig) -> None:
+    # Given runs of two entries, heard through an Observers fan-out as the daemon calls it
+    observer = Observers(rig.metrics)
+    observer.on_published(rig.fire("tick"), "id-1", 0.01)
+    observer.on_published(rig.fire("tick"), "id-2", 5.0)
+    observer.on_published(rig.fire("report"), "id-3", 0.01)
+    assert entry_labels_of(samples_of(rig.get("/metrics")[2])) == {"tick", "report"}
+
+    # When tick is removed (with a name that never published, which is no error)
+    observer.on_entries_removed(["tick", "never-published"])
+
+    # Then tick has no series left, in either outcome, and report keeps its count
+    samples = samples_of(rig.get("/metrics")[2])
+    assert entry_labels_of(samples) == {"report"}
+    assert value(samples, "beatd_runs_published_total", entry="report", outcome="on_time") == 1
+
+    # And a name added again later counts from zero
+    observer.on_published(rig.fire("tick"), "id-4", 0.01)
+    samples = samples_of(rig.get("/metrics")[2])
+    assert value(samples, "beatd_runs_published_total", entry="tick", outcome="on_time") == 1
+    assert ("beatd_runs_published_total", frozenset({"entry": "tick", "outcome": "late"}.items())) not in samples
+
+
+@pytest.mark.parametrize("rig", [False], indirect=True, ids=["per_entry_labels_off"])
+def test_per_entry_labels_off_counts_runs_by_outcome_only(rig: OpsRig) -> None:
+    samples = samples_of(rig.get("/metrics")[2])
+    assert value(samples, "beatd_runs_published_total", outcome="on_time") == 0, "present at 0 before the first run"
+    for name, lateness_s in (("tick", 0.01), ("tick", 3.0), ("report", 0.5)):
+        rig.metrics.on_published(rig.fire(name), "task-id", lateness_s)
+    rig.metrics.on_entry_fault("tick", "message", "reserved header 'task'")
+    rig.metrics.on_entries_removed(["tick"])
+
+    samples = samples_of(rig.get("/metrics")[2])
+    assert value(samples, "beatd_runs_published_total", outcome="on_time") == 2
+    assert value(samples, "beatd_runs_published_total", outcome="late") == 1, "removal keeps the totals"
+    assert entry_labels_of(samples) == set()
+    assert value(samples, "beatd_entries_failing") == 0
+
+
+def test_entry_faults_are_counted_by_reason_and_failing_entries_gauged(rig: OpsRig) -> None:
+    observer = Observers(rig.metrics)
+    samples = samples_of(rig.get("/metrics")[2])
+    assert value(samples, "beatd_entries_failing") == 0
+
+    # Given two failed attempts of tick and one of report
+    observer.on_entry_fault("tick", "message", "reserved header 'task' in options.headers")
+    observer.on_entry_fault("tick", "message", "reserved header 'task' in options.headers")
+    observer.on_entry_fault("report", "broker", "WRONGTYPE Operation against a key holding the wrong kind of value")
+    samples = samples_of(rig.get("/metrics")[2])
+    assert value(samples, "beatd_entry_errors_total", reason="message") == 2
+    assert value(samples, "beatd_entry_errors_total", reason="broker") == 1
+    assert value(samples, "beatd_entries_failing") == 2, "an entry failing twice counts once"
+    assert entry_labels_of(samples) == set(), "faults carry no entry label: a name is no metric label"
+
+    # When tick recovers, then report is removed while failing, then an entry that never failed recovers
+    observer.on_entry_recovered("tick")
+    assert value(samples_of(rig.get("/metrics")[2]), "beatd_entries_failing") == 1
+    observer.on_entries_removed(["report"])
+    observer.on_entry_recovered("paused")
+
+    # Then nothing fails any more, and the counts of faults stay
+    samples = samples_of(rig.get("/metrics")[2])
+    assert value(samples, "beatd_entries_failing") == 0
+    assert value(samples, "beatd_entry_errors_total", reason="message") == 2
 
 
 def test_metrics_speak_openmetrics_when_asked(rig: OpsRig) -> None:

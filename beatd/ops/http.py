@@ -203,13 +203,14 @@ class OpsEndpoint:
 
     @classmethod
     def start(cls, host: str, port: int, *, entries: Callable[[], Iterable[Entry]],
-              lease_valid: Callable[[], bool] | None = None) -> OpsEndpoint:
+              lease_valid: Callable[[], bool] | None = None, per_entry_labels: bool = True) -> OpsEndpoint:
         """Create both observers and serve them on host:port.
 
         `entries` and `lease_valid` are read from the daemon when called (see MetricsObserver
-        and Health). Raises OSError when host:port cannot be bound.
+        and Health); `per_entry_labels` False keeps the `entry` label off the metrics.
+        Raises OSError when host:port cannot be bound.
         """
-        metrics = MetricsObserver(entries=entries)
+        metrics = MetricsObserver(entries=entries, per_entry_labels=per_entry_labels)
         health = Health(lease_valid=lease_valid)
         server = OpsHttpServer(host, port, registry=metrics.registry, health=health)
         return cls(metrics=metrics, health=health, server=server.start())
