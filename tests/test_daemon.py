@@ -13,7 +13,7 @@ import pytest
 from kombu import Connection
 
 from beatd.config import load_config
-from beatd.daemon import PREPARE_AHEAD, Daemon
+from beatd.daemon import MAX_SLEEP_S, PREPARE_AHEAD, Daemon
 from beatd.errors import LeaseLost
 from beatd.leader import LocalLeaseBackend
 from beatd.publish import open_transport
@@ -236,3 +236,96 @@ def test_a_fenced_state_write_makes_the_leader_step_down(tmp_path, caplog):
     # Then its write is refused and it steps down, and the store keeps the newer leader's state
     assert any("stepping down" in record.getMessage() for record in caplog.records)
     assert "tick" not in newer.load()
+
+
+class SteppedWallClock:
+    """Monotonic time that advances only when the daemon waits, and a wall clock that also jumps.
+
+    `steps` maps a monotonic second (from the start) to a step of the wall clock, as NTP or an
+    operator setting the date would make it; each is applied at the end of the wait that
+    reaches it, as a sleeping daemon sees it when it wakes. The daemon is stopped once a wait
+    reaches `until_s`, or after `max_waits` waits (a busy loop would never get there).
+    """
+
+    def __init__(self, start: datetime, steps: dict[float, timedelta], until_s: float, max_waits: int) -> None:
+        self.start = start
+        self.elapsed = timedelta(0)
+        self.offset = timedelta(0)
+        self.steps = dict(steps)
+        self.until = timedelta(seconds=until_s)
+        self.max_waits = max_waits
+        self.daemon: Daemon | None = None
+        self.waits: list[float] = []
+
+    def now(self) -> datetime:
+        return self.start + self.elapsed + self.offset
+
+    def monotonic(self) -> float:
+        return self.elapsed.total_seconds() + 1000.0
+
+    def wait(self, seconds: float, wake: threading.Event) -> None:
+        self.waits.append(seconds)
+        self.elapsed += timedelta(microseconds=max(math.ceil(seconds * 1e6), 1))
+        for at_s in [at_s for at_s in self.steps if timedelta(seconds=at_s) <= self.elapsed]:
+            self.offset += self.steps.pop(at_s)
+        if (self.elapsed >= self.until or len(self.waits) >= self.max_waits) and self.daemon is not None:
+            self.daemon.stop()
+
+
+def tens(first: int, last: int) -> list[int]:
+    """Every ten seconds from first to last, both included."""
+    return list(range(first, last + 1, 10))
+
+
+HOUR = timedelta(hours=1)
+
+
+# An `every: 10` entry; the wall clock steps at monotonic 35 s and again at 3705 s, and the
+# daemon stops at monotonic 3745 s, when the wall clock is right again (wall 3745 s).
+# Forward first: wall 35 -> 3635. Slots 40 to 3630 were never published on time, so the
+# engine treats them as missed (as if beatd had been down that hour): catch-up decides.
+# At 3705 (wall 3705 -> 105) the wall clock goes back: the slots of 105 to 3705 went out
+# already, and none is sent again; the next run waits for wall 3710.
+# Back first: wall 35 -> -3565; nothing is due until wall 40 (monotonic 3640); at 3705 (wall
+# 105 -> 3705) the slots 110 to 3700 are missed, and catch-up decides again.
+# `all` sends the newest catchup_limit (100) of the 360 missed slots.
+WALL_STEP_CASES = {
+    "forward-then-back-latest": ({35: HOUR, 105: -HOUR}, "latest",
+                                 tens(10, 30) + [3630] + tens(3640, 3740)),
+    "forward-then-back-all": ({35: HOUR, 105: -HOUR}, "all",
+                              tens(10, 30) + tens(2640, 3630) + tens(3640, 3740)),
+    "back-then-forward-latest": ({35: -HOUR, 3705: HOUR}, "latest",
+                                 tens(10, 100) + [3700] + tens(3710, 3740)),
+    "back-then-forward-all": ({35: -HOUR, 3705: HOUR}, "all",
+                              tens(10, 100) + tens(2710, 3700) + tens(3710, 3740)),
+}
+
+
+@pytest.mark.parametrize(("steps", "catchup", "expected_s"), WALL_STEP_CASES.values(), ids=WALL_STEP_CASES.keys())
+def test_wall_clock_steps_double_nothing_lose_only_what_catchup_drops_and_never_spin(
+        tmp_path, steps: dict[float, timedelta], catchup: str, expected_s: list[int]) -> None:
+    # Given an entry every 10 s on a clock whose wall time jumps an hour each way while
+    # monotonic time runs on for 3745 s
+    config_path = write_config(tmp_path / "beatd.yaml",
+                               f"  tick:\n    task: tasks.tick\n    every: 10\n    catchup: {catchup}\n", tmp_path)
+    config = load_config(config_path)
+    clock = SteppedWallClock(T0, steps, until_s=3745, max_waits=10_000)
+    daemon = Daemon(config, clock=clock, transport=open_transport(config.broker),
+                    state=open_state_store(config.state),
+                    lease_backend=LocalLeaseBackend(config.leader.lock_file, monotonic=clock.monotonic),
+                    holder="test:1:a", origin="beatd-1@test")
+    clock.daemon = daemon
+    daemon.run()
+
+    # Then exactly the expected slots went out, each once, in order
+    messages = drain(tmp_path)
+    assert [int((datetime.fromisoformat(text) - T0).total_seconds()) for text in scheduled(messages)] == expected_s
+    assert len({message["headers"]["id"] for message in messages}) == len(expected_s)
+    records = open_state_store(config.state).load()
+    assert records["tick"].scheduled_at == T0 + timedelta(seconds=3740)
+    assert records["tick"].run_count == len(expected_s)
+    # And the daemon slept: two waits per run sent on time (until its message is built,
+    # then until it is due), and through the hour with nothing due, waits of MAX_SLEEP_S
+    on_time_runs = len(tens(10, 100)) + len(tens(3640, 3740))
+    assert len(clock.waits) <= 2 * on_time_runs + HOUR.total_seconds() / MAX_SLEEP_S + 4, clock.waits
+    assert sum(1 for seconds in clock.waits if seconds < PREPARE_AHEAD.total_seconds()) <= 2, clock.waits
