@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -16,11 +17,11 @@ from hypothesis import strategies as st
 
 from beatd.entry import Entry, Fire, Options, Source
 from beatd.errors import BackendUnavailable, ConfigError
-from beatd.publish import KombuTransport, RedisTransport, build_message, open_transport
+from beatd.publish import KombuTransport, PublishResult, RedisKeys, RedisTransport, build_message, open_transport
 from beatd.publish.base import PublishFailed
 from beatd.publish.kombu_transport import celery_queue
 from beatd.publish.message import PROTOCOL_HEADERS, Message, expiration_ms
-from beatd.publish.redis_transport import envelope_json, queue_key, reference_envelope_json
+from beatd.publish.redis_transport import MARKS_KEY, envelope_json, reference_envelope_json
 from beatd.publish.saferepr import saferepr
 from beatd.schedules.interval import IntervalSchedule
 
@@ -339,6 +340,10 @@ def publish_redis_url(redis_url: str) -> Iterator[str]:
     client = redis.Redis.from_url(url)
     for key in client.scan_iter(match=f"*{TOKEN_PREFIX}*"):
         client.delete(key)
+    # The mark hash is shared with other test runs: only this run's (unique) entry names go.
+    ours = [name for name, _ in client.hscan_iter(MARKS_KEY, match=f"*{TOKEN_PREFIX}*")]
+    if ours:
+        client.hdel(MARKS_KEY, *ours)
     client.close()
 
 
@@ -362,6 +367,8 @@ def redis_snapshot(url: str, token: str) -> dict[str, Any]:
             for envelope in envelopes:
                 envelope["properties"]["delivery_tag"] = "<tag>"
             snapshot[key.decode()] = envelopes
+        elif kind == "hash":
+            snapshot[key.decode()] = {field.decode(): value.decode() for field, value in client.hgetall(key).items()}
         else:
             snapshot[key.decode()] = sorted(member.decode() for member in client.smembers(key))
         client.delete(key)
@@ -372,10 +379,10 @@ def redis_snapshot(url: str, token: str) -> dict[str, Any]:
 def sample_messages(queue: str, reports: str) -> list[Message]:
     when = datetime.now(UTC).replace(microsecond=0)
     entries = [
-        make_entry("plain", options=Options(queue=queue), kwargs={"x": [1, 2]}),
-        make_entry("routed", options=Options(queue=reports, priority=5, expires=timedelta(hours=1), time_limit=30)),
-        make_entry("urgent", options=Options(queue=reports, priority=9, headers={"tenant": "acme"})),
-        make_entry("low", options=Options(queue=reports, priority=1)),
+        make_entry(unique("plain"), options=Options(queue=queue), kwargs={"x": [1, 2]}),
+        make_entry(unique("routed"), options=Options(queue=reports, priority=5, expires=timedelta(hours=1), time_limit=30)),
+        make_entry(unique("urgent"), options=Options(queue=reports, priority=9, headers={"tenant": "acme"})),
+        make_entry(unique("low"), options=Options(queue=reports, priority=1)),
     ]
     return [build(entry, when + timedelta(seconds=offset), now=when) for offset in range(2) for entry in entries]
 
@@ -471,21 +478,24 @@ def test_fast_path_keeps_order_and_sends_one_round_trip_per_batch(publish_redis_
     import redis
 
     class CountingRedis(redis.Redis):
-        pipelines = 0
+        scripts = 0
 
-        def pipeline(self, *args: Any, **kwargs: Any) -> Any:
-            CountingRedis.pipelines += 1
-            return super().pipeline(*args, **kwargs)
+        def evalsha(self, *args: Any, **kwargs: Any) -> Any:
+            CountingRedis.scripts += 1
+            return super().evalsha(*args, **kwargs)
 
     queue = unique("bulk")
-    entry = make_entry(options=Options(queue=queue))
-    messages = [build(entry, SCHEDULED + timedelta(seconds=30 * index)) for index in range(2500)]
+    entry = make_entry(unique("bulk"), options=Options(queue=queue))
+    messages = [build(entry, SCHEDULED + timedelta(seconds=30 * index)) for index in range(2501)]
     client = CountingRedis.from_url(publish_redis_url)
 
     with RedisTransport(publish_redis_url, client=client, batch_size=1000) as transport:
-        transport.publish(messages)
+        transport.publish(messages[:1])  # loads the script, if this server has not seen it yet
+        CountingRedis.scripts = 0
+        result = transport.publish(messages[1:])
 
-    assert CountingRedis.pipelines == 3
+    assert CountingRedis.scripts == 3
+    assert result == PublishResult()
     # Workers BRPOP from the right: the oldest message must sit at the tail.
     consumed_order = [json.loads(raw)["headers"]["id"] for raw in reversed(client.lrange(queue, 0, -1))]
     assert consumed_order == [message.task_id for message in messages]
@@ -500,8 +510,9 @@ def test_fast_path_routes_a_named_exchange_through_its_bindings(
     queue, exchange = unique("bound"), unique("ex")
     client = redis.Redis.from_url(publish_redis_url)
     client.sadd(f"_kombu.binding.{exchange}", f"daily\x06\x16\x06\x16{queue}")
-    routed = build(make_entry("routed", options=Options(queue=queue, exchange=exchange, routing_key="daily")))
-    unroutable = build(make_entry("lost", options=Options(queue=queue, exchange=exchange, routing_key="weekly")))
+    lost_name = unique("lost")
+    routed = build(make_entry(unique("routed"), options=Options(queue=queue, exchange=exchange, routing_key="daily")))
+    unroutable = build(make_entry(lost_name, options=Options(queue=queue, exchange=exchange, routing_key="weekly")))
 
     with RedisTransport(publish_redis_url) as transport:
         transport.publish([routed, unroutable])
@@ -509,7 +520,7 @@ def test_fast_path_routes_a_named_exchange_through_its_bindings(
     envelopes = [json.loads(raw) for raw in client.lrange(queue, 0, -1)]
     assert [envelope["headers"]["id"] for envelope in envelopes] == [routed.task_id]
     assert envelopes[0]["properties"]["delivery_info"] == {"exchange": exchange, "routing_key": "daily"}
-    assert "dropped unroutable message" in caplog.text and "entry lost" in caplog.text
+    assert "dropped unroutable message" in caplog.text and f"entry {lost_name}" in caplog.text
     client.close()
 
 
@@ -527,27 +538,250 @@ def test_fast_path_routes_a_named_exchange_through_its_bindings(
     ],
 )
 def test_priority_picks_kombus_list_for_its_step(priority: int, suffix: str) -> None:
-    assert queue_key("q", priority) == f"q{suffix}"
+    assert RedisKeys().queue("q", priority) == f"q{suffix}"
 
 
-def test_fast_path_failure_says_how_many_were_published(publish_redis_url: str) -> None:
-    import redis
+@pytest.mark.parametrize(
+    ("options", "priority", "key"),
+    [
+        ({"global_keyprefix": "app1:"}, 0, "app1:q"),
+        ({"global_keyprefix": "app1:"}, 9, "app1:q\x06\x169"),
+        ({"sep": ":"}, 4, "q:3"),
+        ({"priority_steps": list(range(10))}, 4, "q\x06\x164"),
+        ({"global_keyprefix": "p.", "sep": "|", "priority_steps": [0, 5]}, 7, "p.q|5"),
+        ({"queue_order_strategy": "priority", "visibility_timeout": 60}, 5, "q\x06\x163"),
+    ],
+    ids=["prefix", "prefix-priority", "sep", "ten-steps", "all-three", "options-that-do-not-move-messages"],
+)
+def test_transport_options_move_queue_keys_as_kombu_does(options: dict[str, Any], priority: int, key: str) -> None:
+    assert RedisKeys.of(options).queue("q", priority) == key
 
-    good, broken = unique("good"), unique("broken")
-    client = redis.Redis.from_url(publish_redis_url)
-    client.set(broken, "not a list")  # LPUSH onto it fails with WRONGTYPE
-    messages = [
-        build(make_entry(options=Options(queue=name)), SCHEDULED + timedelta(seconds=30 * index))
-        for index, name in enumerate([good, good, broken])
-    ]
 
-    with RedisTransport(publish_redis_url, batch_size=1) as transport, pytest.raises(PublishFailed) as failure:
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"global_keyprefix": 7}, "global_keyprefix 7 must be a string"),
+        ({"sep": None}, "sep None must be a string"),
+        ({"priority_steps": [9, 0]}, r"priority_steps \[9, 0\] must be a non-empty ascending list of integers"),
+        ({"priority_steps": "0369"}, "priority_steps '0369' must be"),
+        ({"priority_steps": []}, r"priority_steps \[\] must be"),
+    ],
+    ids=["prefix-not-text", "sep-none", "steps-descending", "steps-text", "steps-empty"],
+)
+def test_transport_options_kombu_could_not_use_are_a_config_error(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=f"^broker transport option {message}"):
+        RedisKeys.of(options)
+
+
+def test_transport_options_put_messages_where_kombu_with_them_reads_them(publish_redis_url: str) -> None:
+    from kombu import Connection
+
+    # Given a worker's options that move every key: a prefix, another separator, more steps
+    prefix = unique("app") + ":"
+    options = {"global_keyprefix": prefix, "sep": ":", "priority_steps": [0, 2, 4, 6, 8, 9],
+               "queue_order_strategy": "priority"}
+    queue = unique("prefixed")
+    when = SCHEDULED.replace(year=datetime.now(UTC).year + 1)
+    messages = [build(make_entry(unique(f"p{priority}"), options=Options(queue=queue, priority=priority)), when)
+                for priority in (9, 5, 3, 0)]
+    token = prefix.split(".")[-1].rstrip(":")
+
+    # When beatd publishes them, and kombu's own Redis transport publishes them with the same options
+    with RedisTransport(publish_redis_url, transport_options=options) as fast:
+        fast.publish(messages)
+    written_fast = redis_snapshot(publish_redis_url, token)
+    with KombuTransport(publish_redis_url, transport_options=options) as through_kombu:
+        through_kombu.publish(messages)
+    written_by_kombu = redis_snapshot(publish_redis_url, token)
+
+    # Then both wrote the same keys and values, and the marks sit under the prefix too
+    marks = written_fast.pop(f"{prefix}{MARKS_KEY}")
+    assert marks == {message.template.entry.name: str(message.scheduled_us) for message in messages}
+    assert written_fast == written_by_kombu
+    assert sorted(written_fast) == sorted([f"{prefix}{queue}", f"{prefix}{queue}:2", f"{prefix}{queue}:4",
+                                           f"{prefix}{queue}:9", f"{prefix}_kombu.binding.{queue}",
+                                           f"{prefix}_kombu.binding_permanent.{queue}"])
+    # And a kombu consumer with those options gets every one, lowest number first
+    with RedisTransport(publish_redis_url, transport_options=options) as fast:
+        fast.publish([build(message.template.entry, when + timedelta(seconds=30)) for message in messages])
+    with Connection(publish_redis_url, transport_options=options) as connection:
+        simple = connection.SimpleQueue(queue)
+        consumed = []
+        for _ in messages:
+            received = simple.get(timeout=5)
+            consumed.append(received.properties["priority"])
+            received.ack()
+        simple.close()
+    assert consumed == [0, 3, 5, 9]
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_a_celery_worker_with_transport_options_runs_what_the_redis_path_publishes(
+    publish_redis_url: str, processes: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a real worker whose app sets a key prefix, another separator and more steps
+    options = {"global_keyprefix": unique("worker") + ":", "sep": ":", "priority_steps": [0, 2, 4, 6, 8, 9]}
+    monkeypatch.setenv("BEATD_TEST_TRANSPORT_OPTIONS", json.dumps(options))
+    queue = unique("worker-queue")
+    worker = processes.worker(publish_redis_url, [queue], tmp_path / "worker", "options")
+    messages = [build_message(make_fire(make_entry(unique(f"p{priority}"), task="tests.record",
+                                                   options=Options(queue=queue, priority=priority))),
+                              ORIGIN, SCHEDULED) for priority in (0, 5, 9)]
+
+    # When beatd publishes with the same options
+    with open_transport(publish_redis_url, transport_options=options) as transport:
         transport.publish(messages)
 
-    assert isinstance(failure.value, BackendUnavailable)
-    assert (failure.value.published, failure.value.total) == (2, 3)
-    assert "after 2 of 3 messages were published" in str(failure.value)
-    assert client.llen(good) == 2
+    # Then the worker runs every one
+    worker.wait_ran_ids([message.task_id for message in messages], "run the runs published under the options")
+
+
+def test_the_same_batch_published_twice_is_queued_once(publish_redis_url: str) -> None:
+    import redis
+
+    # Given a catch-up batch: three slots of one entry, one of another
+    queue = unique("twice")
+    # (a name JSON has to escape, to show the script's mark field is the name itself)
+    first, second = (make_entry(unique(name), options=Options(queue=queue)) for name in ("first", 'é "\\\n☃\x01'))
+    slots = [SCHEDULED + timedelta(seconds=30 * index) for index in range(3)]
+    messages = [build(first, slot) for slot in slots] + [build(second, slots[0])]
+
+    # When it is published, then again (a retry after a lost reply), then by another
+    # transport (a new leader re-sending what the old one never recorded)
+    with RedisTransport(publish_redis_url) as transport:
+        results = [transport.publish(messages), transport.publish(messages)]
+    with RedisTransport(publish_redis_url) as successor:
+        results.append(successor.publish(messages))
+        # An older run than the newest one sent is not pushed either
+        results.append(successor.publish([build(first, SCHEDULED - timedelta(seconds=30))]))
+
+    # Then each run is in the queue once, and the repeats say they were already sent
+    assert results == [PublishResult(), PublishResult(already_sent=4), PublishResult(already_sent=4),
+                       PublishResult(already_sent=1)]
+    client = redis.Redis.from_url(publish_redis_url)
+    queued = [json.loads(raw)["headers"]["id"] for raw in reversed(client.lrange(queue, 0, -1))]
+    assert queued == [message.task_id for message in messages]
+    assert client.hget(MARKS_KEY, first.name) == str(messages[2].scheduled_us).encode()
+    assert client.hget(MARKS_KEY, second.name) == str(messages[3].scheduled_us).encode()
+    client.close()
+
+
+def test_a_retry_after_a_lost_reply_pushes_nothing_twice(processes: Any, tmp_path: Any) -> None:
+    import os
+    import signal
+
+    import redis
+
+    # Given a private Redis that stops answering (SIGSTOP) once the script is loaded
+    server = processes.redis_server(tmp_path / "redis")
+    entry = make_entry(unique("hung"), options=Options(queue="celery"))
+    messages = [build(entry, SCHEDULED + timedelta(seconds=30 * index)) for index in range(5)]
+    client = redis.Redis.from_url(server.url)
+    with RedisTransport(server.url, socket_timeout_s=0.5) as transport:
+        transport.publish(messages[:1])
+        os.kill(server.process.pid, signal.SIGSTOP)
+        try:
+            # When the publish times out: the script sits in the hung server's socket buffer
+            with pytest.raises(PublishFailed) as failure:
+                transport.publish(messages)
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+        assert failure.value.published == 0
+        # and the server, resumed, runs it after all
+        deadline = time.monotonic() + 10
+        while client.llen("celery") < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # Then the retry pushes nothing: every run is reported already sent
+        assert transport.publish(messages) == PublishResult(already_sent=5)
+    queued = [json.loads(raw)["headers"]["id"] for raw in reversed(client.lrange("celery", 0, -1))]
+    assert queued == [message.task_id for message in messages]
+    client.close()
+
+
+def test_a_list_of_another_type_refuses_only_its_messages(publish_redis_url: str) -> None:
+    import redis
+
+    # Given a good queue and one whose key holds a string (LPUSH answers WRONGTYPE)
+    good, broken = unique("good"), unique("broken")
+    client = redis.Redis.from_url(publish_redis_url)
+    client.set(broken, "not a list")
+    one, bad, other = (make_entry(unique(name), options=Options(queue=queue))
+                       for name, queue in (("one", good), ("bad", broken), ("other", good)))
+    slots = [SCHEDULED, SCHEDULED + timedelta(seconds=30)]
+    messages = [build(entry, slot) for slot in slots for entry in (one, bad, other)]
+
+    # When the batch is published, and again
+    with RedisTransport(publish_redis_url) as transport:
+        result = transport.publish(messages)
+        retried = transport.publish(messages)
+
+    # Then the bad entry's messages are refused with Redis's reason, the others are queued once
+    assert sorted(result.refused) == [1, 4] and result.already_sent == 0
+    assert all(reason.startswith(f"WRONGTYPE {broken} holds a string") for reason in result.refused.values())
+    assert retried.refused == result.refused and retried.already_sent == 4
+    queued = [json.loads(raw)["headers"]["id"] for raw in reversed(client.lrange(good, 0, -1))]
+    assert queued == [message.task_id for index, message in enumerate(messages) if index not in (1, 4)]
+    assert client.get(broken) == b"not a list"
+    assert client.hget(MARKS_KEY, bad.name) is None  # a refused run does not move its mark
+    client.close()
+
+
+def test_manual_runs_are_outside_the_mark(publish_redis_url: str) -> None:
+    import redis
+
+    queue = unique("manual")
+    entry = make_entry(unique("manual"), options=Options(queue=queue))
+    scheduled = build(entry)
+    earlier = build_message(make_fire(entry, SCHEDULED - timedelta(hours=1)), ORIGIN, SCHEDULED, manual=True)
+
+    with RedisTransport(publish_redis_url) as transport:
+        results = [transport.publish([scheduled]), transport.publish([earlier]), transport.publish([earlier]),
+                   transport.publish([scheduled])]
+
+    # A manual run older than the mark goes out, every time it is asked for, and moves nothing
+    assert results == [PublishResult(), PublishResult(), PublishResult(), PublishResult(already_sent=1)]
+    client = redis.Redis.from_url(publish_redis_url)
+    assert client.llen(queue) == 3
+    assert client.hget(MARKS_KEY, entry.name) == str(scheduled.scheduled_us).encode()
+    client.close()
+
+
+def test_forgotten_marks_let_a_re_added_entry_start_fresh(publish_redis_url: str) -> None:
+    import redis
+
+    queue = unique("forget")
+    entry, kept = (make_entry(unique(name), options=Options(queue=queue)) for name in ("removed", "kept"))
+    messages = [build(entry), build(kept)]
+
+    with RedisTransport(publish_redis_url) as transport:
+        transport.publish(messages)
+        transport.forget_marks([entry.name, unique("never-sent")])
+        again = transport.publish(messages)
+
+    assert again == PublishResult(already_sent=1)
+    client = redis.Redis.from_url(publish_redis_url)
+    assert client.llen(queue) == 3
+    assert client.hget(MARKS_KEY, kept.name) is not None
+    client.close()
+
+
+def test_a_mark_key_of_another_type_fails_the_whole_batch(publish_redis_url: str) -> None:
+    import redis
+
+    prefix = unique("broken-marks") + ":"
+    client = redis.Redis.from_url(publish_redis_url)
+    client.set(prefix + MARKS_KEY, "not a hash")
+    queue = unique("unmarked")
+    messages = [build(make_entry(unique("any"), options=Options(queue=queue)))]
+
+    with RedisTransport(publish_redis_url, transport_options={"global_keyprefix": prefix}) as transport, \
+            pytest.raises(PublishFailed) as failure:
+        transport.publish(messages)
+
+    assert (failure.value.published, failure.value.refused) == (0, {})
+    assert f"the high-water mark key {prefix}{MARKS_KEY} holds a string, not a hash" in str(failure.value)
+    assert client.llen(prefix + queue) == 0
     client.close()
 
 
@@ -563,20 +797,21 @@ def test_unreachable_broker_is_backend_unavailable_without_the_password(url: str
 
 
 @pytest.mark.parametrize(
-    ("url", "fast_path", "kind"),
+    ("url", "kind"),
     [
-        ("redis://localhost:6379/0", True, RedisTransport),
-        ("rediss://localhost:6380/1", True, RedisTransport),
-        ("redis://localhost:6379/0", False, KombuTransport),
-        ("sentinel://localhost:26379", True, KombuTransport),
-        ("amqp://guest:guest@localhost//", True, KombuTransport),
-        ("sqla+sqlite:///beatd-broker.sqlite3", True, KombuTransport),
+        ("redis://localhost:6379/0", RedisTransport),
+        ("rediss://localhost:6380/1", RedisTransport),
+        ("sentinel://localhost:26379", KombuTransport),
+        ("amqp://guest:guest@localhost//", KombuTransport),
+        ("sqla+sqlite:///beatd-broker.sqlite3", KombuTransport),
     ],
-    ids=["redis", "rediss", "redis-without-fast-path", "sentinel", "amqp", "sqla"],
+    ids=["redis", "rediss", "sentinel", "amqp", "sqla"],
 )
-def test_open_transport_chooses_by_scheme(url: str, fast_path: bool, kind: type) -> None:
-    transport = open_transport(url, fast_path=fast_path)
+def test_open_transport_chooses_by_scheme(url: str, kind: type) -> None:
+    transport = open_transport(url, transport_options={"global_keyprefix": "app1:"})
     assert type(transport) is kind
+    if isinstance(transport, RedisTransport):
+        assert transport.keys.marks == f"app1:{MARKS_KEY}"
     transport.close()
 
 

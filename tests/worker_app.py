@@ -1,7 +1,8 @@
 """A tiny Celery app for end-to-end tests: its task and signals append JSON lines to a file.
 
-The worker runs in a subprocess; it learns its broker from BEATD_TEST_BROKER and the
-file to write from BEATD_TEST_RESULTS. Each line is one event: "ready" once the worker
+The worker runs in a subprocess; it learns its broker from BEATD_TEST_BROKER (and its
+transport options from BEATD_TEST_TRANSPORT_OPTIONS, JSON) and the file to write from
+BEATD_TEST_RESULTS. Each line is one event: "ready" once the worker
 consumes, "ran" when a task body runs, "revoked" when the worker discards a message
 (for an expired one, with expired true).
 """
@@ -27,6 +28,8 @@ if BROKER_URL.startswith("sqla+"):
 
 app = Celery("beatd_test_worker", broker=BROKER_URL)
 app.conf.update(
+    # A worker's own transport options (global_keyprefix, sep, ...), as JSON, when a test sets them.
+    broker_transport_options=json.loads(os.environ.get("BEATD_TEST_TRANSPORT_OPTIONS", "{}")),
     accept_content=["json"],
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,

@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from beatd.publish.base import PublishFailed, PublishResult, Transport
 from beatd.publish.kombu_transport import DEFAULT_BROKER_URL, KombuTransport
 from beatd.publish.message import Message, build_message
-from beatd.publish.redis_transport import RedisTransport
+from beatd.publish.redis_transport import RedisKeys, RedisTransport
 
-# Schemes the Redis fast path reads the same way kombu's Redis transport does.
-# Sentinel, cluster and socket URLs go through kombu.
-FAST_PATH_SCHEMES = frozenset({"redis", "rediss"})
+# Schemes the Redis path reads the same way kombu's Redis transport does. Sentinel,
+# cluster and socket URLs go through kombu.
+REDIS_SCHEMES = frozenset({"redis", "rediss"})
 
 
-def open_transport(url: str = DEFAULT_BROKER_URL, *, fast_path: bool = True) -> Transport:
+def open_transport(url: str = DEFAULT_BROKER_URL, *, transport_options: Mapping[str, Any] | None = None) -> Transport:
     """A transport for a kombu broker URL; no connection is made until the first publish.
 
-    redis:// and rediss:// URLs get the Redis fast path unless fast_path is False
-    (use that when workers set non-default Redis transport options such as
-    priority_steps or global_keyprefix); every other URL goes through kombu.
+    redis:// and rediss:// URLs get the Redis path (one Lua script per batch, each run
+    pushed at most once); every other URL goes through kombu. `transport_options` are
+    kombu's (a Celery app's broker_transport_options): the Redis path follows the ones
+    that decide where messages land (global_keyprefix, sep, priority_steps), kombu all.
+
+    Raises:
+        ConfigError: a transport option has a value kombu could not use.
     """
-    if fast_path and urlsplit(url).scheme in FAST_PATH_SCHEMES:
-        return RedisTransport(url)
-    return KombuTransport(url)
+    if urlsplit(url).scheme in REDIS_SCHEMES:
+        return RedisTransport(url, transport_options=transport_options)
+    return KombuTransport(url, transport_options=dict(transport_options or {}))
 
 
 __all__ = [
@@ -32,6 +38,7 @@ __all__ = [
     "Message",
     "PublishFailed",
     "PublishResult",
+    "RedisKeys",
     "RedisTransport",
     "Transport",
     "build_message",

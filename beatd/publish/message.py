@@ -73,9 +73,13 @@ class Message:
     template: EntryTemplate
     task_id: str
     scheduled_at: str  # ISO 8601, UTC: the beatd_scheduled_at header
+    scheduled_us: int  # the same instant in microseconds since the Unix epoch (the Redis high-water mark's unit)
     expires: str | None  # ISO 8601, UTC: the expires header
     expiration: float | None  # seconds of `expires` left at publish time
     origin: str
+    # A run asked for outside the schedule (`beatd trigger`, the admin's run now): the
+    # Redis high-water mark neither holds it back nor moves for it.
+    manual: bool = False
 
     content_type = CONTENT_TYPE
     content_encoding = CONTENT_ENCODING
@@ -165,8 +169,10 @@ def route_for(options: Options) -> Route:
     return Route(queue=queue, exchange="", routing_key=queue)
 
 
-def build_message(fire: Fire, origin: str, now: datetime) -> Message:
+def build_message(fire: Fire, origin: str, now: datetime, *, manual: bool = False) -> Message:
     """The protocol v2 message for fire, published at the aware instant now.
+
+    `manual` marks a run outside the schedule (see Message.manual).
 
     `expires` counts from the scheduled instant, not from now, so a run published
     late (catch-up, failover) expires when it would have; the `expiration` property
@@ -184,19 +190,24 @@ def build_message(fire: Fire, origin: str, now: datetime) -> Message:
     # Work in UTC: adding a timedelta to a datetime in a DST zone adds wall-clock time,
     # which is off by the DST shift when the window spans a transition.
     scheduled_utc = fire.scheduled_at.astimezone(UTC)
-    scheduled_text = _scheduled_text(scheduled_utc)
+    scheduled_text, scheduled_us = _scheduled_forms(scheduled_utc)
     expires = entry.options.expires
     if expires is None:
         expires_text, expiration = None, None
     else:
         expires_at = scheduled_utc + expires
-        expires_text, expiration = _expires_text(expires_at), max(0.0, (expires_at - now).total_seconds())
+        expires_text, expiration = _expires_forms(expires_at)[0], max(0.0, (expires_at - now).total_seconds())
     return Message(template=template, task_id=task_id_of_instant(entry.name, scheduled_text),
-                   scheduled_at=scheduled_text, expires=expires_text, expiration=expiration, origin=origin)
+                   scheduled_at=scheduled_text, scheduled_us=scheduled_us, expires=expires_text,
+                   expiration=expiration, origin=origin, manual=manual)
 
 
-class _IsoText:
-    """instant.isoformat(), remembering the last instant's text.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class _InstantForms:
+    """(instant.isoformat(), microseconds since the epoch), remembering the last instant's.
 
     isoformat() costs more than the rest of a message's per-run values, and the runs of a
     batch come in time order, sharing instants (every interval entry of the same step
@@ -207,19 +218,19 @@ class _IsoText:
     __slots__ = ("last",)
 
     def __init__(self) -> None:
-        self.last: tuple[datetime, str] | None = None
+        self.last: tuple[datetime, tuple[str, int]] | None = None
 
-    def __call__(self, instant: datetime) -> str:
+    def __call__(self, instant: datetime) -> tuple[str, int]:
         last = self.last  # one read: another thread may replace it, never half of it
         if last is not None and last[0] == instant:
             return last[1]
-        text = instant.isoformat()
-        self.last = (instant, text)
-        return text
+        forms = (instant.isoformat(), (instant - _EPOCH) // _MICROSECOND)
+        self.last = (instant, forms)
+        return forms
 
 
-_scheduled_text = _IsoText()
-_expires_text = _IsoText()
+_scheduled_forms = _InstantForms()
+_expires_forms = _InstantForms()
 
 
 @dataclass(slots=True, kw_only=True)

@@ -1,20 +1,23 @@
-"""A Redis fast path: write exactly what kombu's Redis transport writes, a batch per round trip."""
+"""The Redis path: kombu's JSON envelopes pushed by one Lua script per batch, each run at most once."""
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 import random
 import re
 from bisect import bisect
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from importlib.resources import files
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from kombu.utils.json import JSONEncoder as KombuJSONEncoder
 
+from beatd.errors import BackendUnavailable, ConfigError
 from beatd.publish.base import PublishResult, Transport
 from beatd.publish.message import Message, expiration_ms
 
@@ -23,9 +26,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# kombu.transport.redis.Channel defaults. A worker reads the same keys only while its
-# transport options keep these defaults (priority_steps, sep, global_keyprefix);
-# configure it differently and use the kombu transport (fast_path=False) instead.
+# kombu.transport.redis.Channel's defaults for the transport options that decide where a
+# message lands; RedisKeys.of reads a worker's own values (broker_transport_options).
 PRIORITY_STEPS = (0, 3, 6, 9)
 MIN_PRIORITY, MAX_PRIORITY = 0, 9
 SEP = "\x06\x16"
@@ -33,6 +35,10 @@ BINDING_KEY = "_kombu.binding.{exchange}"
 # Since kombu 5.6 the binding sweep keeps a table while this set has members; workers
 # of older versions ignore it.
 PERMANENT_BINDING_KEY = "_kombu.binding_permanent.{exchange}"
+# The high-water mark hash: one field per entry name, holding the scheduled instant
+# (microseconds since the epoch) of that entry's newest pushed run. Under
+# `global_keyprefix` like every kombu key.
+MARKS_KEY = "beatd.sent"
 
 DEFAULT_BATCH_SIZE = 1000
 
@@ -40,17 +46,83 @@ DEFAULT_BATCH_SIZE = 1000
 # same text (same class, same defaults) about a third faster.
 _ENVELOPE_ENCODER = KombuJSONEncoder()
 
+_PUBLISH_SCRIPT = files("beatd.publish").joinpath("redis_publish.lua").read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RedisKeys:
+    """Where kombu's Redis transport, with a worker's transport options, keeps queues and bindings.
+
+    Only the options that decide where a message lands count: `global_keyprefix` (before
+    every key, the mark hash included), `sep` (between a queue and its priority step,
+    and in binding members) and `priority_steps`. `queue_order_strategy` only orders a
+    worker's reads; the connection options (timeouts, ...) are the client's business.
+    """
+
+    prefix: str = ""
+    sep: str = SEP
+    priority_steps: tuple[int, ...] = PRIORITY_STEPS
+
+    @classmethod
+    def of(cls, transport_options: Mapping[str, Any] | None) -> RedisKeys:
+        """The layout for kombu transport options (a Celery app's broker_transport_options).
+
+        Raises:
+            ConfigError: an option that decides where messages land has a value kombu
+                could not use.
+        """
+        options = dict(transport_options or {})
+        prefix, sep = options.get("global_keyprefix", ""), options.get("sep", SEP)
+        for name, value in (("global_keyprefix", prefix), ("sep", sep)):
+            if not isinstance(value, str):
+                raise ConfigError(f"broker transport option {name} {value!r} must be a string")
+        steps = options.get("priority_steps", PRIORITY_STEPS)
+        if (isinstance(steps, str | bytes) or not isinstance(steps, Iterable)
+                or not all(isinstance(step, int) and not isinstance(step, bool) for step in steps)
+                or not steps or list(steps) != sorted(steps)):
+            raise ConfigError(f"broker transport option priority_steps {steps!r} must be a non-empty "
+                              "ascending list of integers, e.g. [0, 3, 6, 9]")
+        return cls(prefix=prefix, sep=sep, priority_steps=tuple(steps))
+
+    @property
+    def marks(self) -> str:
+        return self.prefix + MARKS_KEY
+
+    def queue(self, queue: str, priority: int) -> str:
+        """The Redis list holding queue's messages of this priority.
+
+        kombu clamps the priority to 0-9 and rounds it down to a step of priority_steps;
+        step 0 is the bare queue name, others are "queue<sep>step". Workers BRPOP the
+        lists in step order, so on Redis a lower number is served first.
+        """
+        clamped = max(MIN_PRIORITY, min(int(priority), MAX_PRIORITY))
+        step = self.priority_steps[bisect(self.priority_steps, clamped) - 1]
+        return f"{self.prefix}{queue}{self.sep}{step}" if step else self.prefix + queue
+
+    def bindings(self, exchange: str) -> str:
+        return self.prefix + BINDING_KEY.format(exchange=exchange)
+
+    def permanent_bindings(self, exchange: str) -> str:
+        return self.prefix + PERMANENT_BINDING_KEY.format(exchange=exchange)
+
+    def queue_binding(self, queue: str) -> str:
+        """What kombu's Queue.declare writes for a Celery queue: bound to the direct exchange
+        of the same name with the queue name as key (no pattern)."""
+        return self.sep.join([queue, "", queue])
+
 
 class RedisTransport(Transport):
     """LPUSHes kombu's JSON envelope straight into the queue lists a Celery worker BRPOPs.
 
-    Each batch of messages is one MULTI/EXEC pipeline, one round trip (plus one to read
-    bindings when a batch names an exchange). Redis runs a batch as a whole, so after
-    a failure the published count is exact but for the one batch in flight: that one
-    may be in Redis (its reply was lost) or partly so (Redis does not undo the other
-    commands of a transaction when it refuses one, e.g. with WRONGTYPE or OOM).
-    redis-py's own retries are off: a pipeline replayed after a lost reply would push
-    every message of it twice.
+    Each batch of messages is one Lua script (redis_publish.lua), one round trip (plus
+    one to read bindings when a batch names an exchange). Per message the script
+    compares the run's scheduled instant with its entry's high-water mark (the
+    MARKS_KEY hash) and pushes only a newer run, moving the mark in the same step, so
+    a batch retried after a lost reply pushes nothing twice: the script reports those
+    runs as already sent. Manual runs (Message.manual) go around the mark. A message
+    whose list is a key of another type (WRONGTYPE) or that Redis has no memory for
+    (OOM) is refused alone. redis-py's own retries stay off all the same: a retry is
+    the caller's decision, with its backoff.
     """
 
     def __init__(
@@ -60,13 +132,16 @@ class RedisTransport(Transport):
         client: redis.Redis | None = None,  # shared; its own retry settings then apply
         batch_size: int = DEFAULT_BATCH_SIZE,
         socket_timeout_s: float = 10.0,
+        transport_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(url)
         if batch_size < 1:
             raise ValueError(f"batch_size {batch_size!r} must be at least 1")
         self._batch_size = batch_size
+        self.keys = RedisKeys.of(transport_options)
         self._owns_client = client is None
         self._client = client if client is not None else _client_for(url, socket_timeout_s)
+        self._script = self._client.register_script(_PUBLISH_SCRIPT)
         # Queues whose binding this transport has written since the last failure. After
         # a failure we write them again: the server may have restarted empty.
         self._bound: set[str] = set()
@@ -76,47 +151,70 @@ class RedisTransport(Transport):
             return PublishResult()
         import redis
 
+        result = PublishResult()
         published = 0
         try:
             for batch in _batches(messages, self._batch_size):
-                self._publish_batch(batch)
+                self._publish_batch(batch, published, result)
                 published += len(batch)
         except (redis.RedisError, OSError) as exc:
             self._bound.clear()
-            raise self._failure(exc, published=published, total=len(messages)) from exc
-        return PublishResult()
+            raise self._failure(exc, published=published, total=len(messages), refused=result.refused) from exc
+        return result
+
+    def forget_marks(self, entry_names: Iterable[str]) -> None:
+        """HDEL the removed entries' fields from the mark hash.
+
+        Raises:
+            BackendUnavailable: Redis could not be reached; the marks stay (call again).
+        """
+        import redis
+
+        names = iter(entry_names)
+        try:
+            while chunk := list(islice(names, self._batch_size)):
+                self._client.hdel(self.keys.marks, *chunk)
+        except (redis.RedisError, OSError) as exc:
+            raise BackendUnavailable(f"broker {self.safe_url}: could not drop the high-water marks of removed "
+                                     f"entries: {type(exc).__name__}: {exc}") from exc
 
     def close(self) -> None:
         if self._owns_client:
             self._client.close()
 
-    def _publish_batch(self, batch: Sequence[Message]) -> None:
+    def _publish_batch(self, batch: Sequence[Message], offset: int, result: PublishResult) -> None:
+        """Run the script for batch (messages offset.. of the call) and add its outcome to result."""
         routes = self._resolve_exchanges(batch)
-        # One LPUSH per list keeps each list's order and saves the per-command cost:
-        # LPUSH k a b c is LPUSH k a; LPUSH k b; LPUSH k c.
-        payloads_by_key: dict[str, list[str]] = {}
-        for message in batch:
+        call = _ScriptCall(marks=self.keys.marks)
+        new_queues = sorted({message.queue for message in batch} - self._bound)
+        for queue in new_queues:
+            call.bind(self.keys.bindings(queue), self.keys.permanent_bindings(queue), self.keys.queue_binding(queue))
+        pushed: list[int] = []  # index in batch of each message the script gets
+        for index, message in enumerate(batch):
             queues = routes[message.exchange, message.routing_key] if message.exchange else [message.routing_key]
             if not queues:
                 _warn_unroutable(message)
                 continue
-            payload = envelope_json(message)
-            for queue in queues:
-                payloads_by_key.setdefault(queue_key(queue, message.priority), []).append(payload)
-        new_queues = {message.queue for message in batch} - self._bound
-        with self._client.pipeline(transaction=True) as pipe:
-            for queue in sorted(new_queues):
-                _bind(pipe, queue)
-            for key, payloads in payloads_by_key.items():
-                pipe.lpush(key, *payloads)
-            pipe.execute()
-        self._bound |= new_queues
+            call.push(message, [self.keys.queue(queue, message.priority) for queue in queues])
+            pushed.append(index)
+        statuses, binding_errors = self._script(keys=call.keys, args=call.arguments(), client=self._client)
+        for index, status in zip(pushed, statuses):
+            if status == 0:
+                result.already_sent += 1
+            elif status != 1:
+                result.refused[offset + index] = _text(status)
+        for queue, error in zip(new_queues, binding_errors):
+            if error == 0:
+                self._bound.add(queue)
+            else:
+                log.warning("could not bind queue %r to its exchange (routing by exchange will miss it): %s",
+                            queue, _text(error))
 
     def _resolve_exchanges(self, batch: Sequence[Message]) -> dict[tuple[str, str], list[str]]:
         """Queues for each named (exchange, routing key), as kombu's direct exchange finds them.
 
         kombu treats an exchange it has not declared as direct and reads its bindings
-        from Redis: the members of `_kombu.binding.<exchange>`, "key<SEP>pattern<SEP>queue".
+        from Redis: the members of `_kombu.binding.<exchange>`, "key<sep>pattern<sep>queue".
         Messages for the default exchange ("") need no lookup: the key is the queue.
         """
         wanted = sorted({(message.exchange, message.routing_key) for message in batch if message.exchange})
@@ -125,13 +223,52 @@ class RedisTransport(Transport):
         exchanges = sorted({exchange for exchange, _ in wanted})
         with self._client.pipeline(transaction=False) as pipe:
             for exchange in exchanges:
-                pipe.smembers(BINDING_KEY.format(exchange=exchange))
+                pipe.smembers(self.keys.bindings(exchange))
             tables = dict(zip(exchanges, pipe.execute()))
         routes: dict[tuple[str, str], list[str]] = {}
         for exchange, routing_key in wanted:
-            bindings = (_text(member).split(SEP) for member in tables[exchange])
+            bindings = (_text(member).split(self.keys.sep) for member in tables[exchange])
             routes[exchange, routing_key] = sorted({queue for key, _, queue in bindings if key == routing_key})
         return routes
+
+
+@dataclass(slots=True, kw_only=True)
+class _ScriptCall:
+    """The KEYS and ARGV of one run of redis_publish.lua (its header says what they hold).
+
+    Per-message facts travel as one JSON plan rather than as arguments of their own:
+    redis-py encodes each argument separately, which cost more than the script itself.
+    """
+
+    marks: str
+    keys: list[str] = field(default_factory=list)
+    key_index: dict[str, int] = field(default_factory=dict)  # key -> its 1-based index in KEYS
+    bindings: list[tuple[int, int, str]] = field(default_factory=list)
+    plan: list[tuple[str, str, int, list[int]]] = field(default_factory=list)
+    payloads: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.keys.append(self.marks)
+
+    def index(self, key: str) -> int:
+        known = self.key_index.get(key)
+        if known is None:
+            self.keys.append(key)
+            known = self.key_index[key] = len(self.keys)
+        return known
+
+    def bind(self, bindings_key: str, permanent_key: str, member: str) -> None:
+        self.bindings.append((self.index(bindings_key), self.index(permanent_key), member))
+
+    def push(self, message: Message, lists: list[str]) -> None:
+        # The instant as a string: the script writes its digits back as the mark.
+        self.plan.append((message.template.entry.name, str(message.scheduled_us), 0 if message.manual else 1,
+                          [self.index(key) for key in lists]))
+        self.payloads.append(envelope_json(message))
+
+    def arguments(self) -> list[str]:
+        plan = json.dumps({"bindings": self.bindings, "messages": self.plan}, ensure_ascii=False)
+        return [plan, *self.payloads]
 
 
 def envelope_json(message: Message) -> str:
@@ -220,18 +357,6 @@ class _EnvelopeForm:
         return "".join(pieces)
 
 
-def queue_key(queue: str, priority: int) -> str:
-    """The Redis list holding queue's messages of this priority.
-
-    kombu clamps the priority to 0-9 and rounds it down to a step of PRIORITY_STEPS;
-    step 0 is the bare queue name, others are "queue<SEP>step". Workers BRPOP the
-    lists in step order, so on Redis a lower number is served first.
-    """
-    clamped = max(MIN_PRIORITY, min(int(priority), MAX_PRIORITY))
-    step = PRIORITY_STEPS[bisect(PRIORITY_STEPS, clamped) - 1]
-    return f"{queue}{SEP}{step}" if step else queue
-
-
 # Delivery tags only need to be unique, as kombu's uuid4() tags are: a generator seeded
 # from os.urandom gives the same 122 random bits without a system call per message.
 _TAG_RANDOM = random.Random(os.urandom(32))
@@ -242,15 +367,6 @@ def _uuid4() -> str:
     digits = f"{_TAG_RANDOM.getrandbits(128):032x}"
     variant = "89ab"[int(digits[16], 16) & 3]
     return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
-
-
-def _bind(pipe: redis.client.Pipeline, queue: str) -> None:
-    # What kombu's Queue.declare writes for a Celery queue: bound to the direct exchange
-    # of the same name with the queue name as key (no pattern). Celery's own publish
-    # declares the queue the same way, so tools that route by exchange find it.
-    member = SEP.join([queue, "", queue])
-    pipe.sadd(BINDING_KEY.format(exchange=queue), member)
-    pipe.sadd(PERMANENT_BINDING_KEY.format(exchange=queue), member)
 
 
 def _text(value: bytes | str) -> str:
