@@ -36,8 +36,9 @@ from beatd.config_schema import (
 )
 from beatd.config_yaml import LineDict, read_text, read_yaml
 from beatd.durations import parse_duration
-from beatd.entry import CatchUp, Entry, Options, Source, entry_of
+from beatd.entry import CatchUp, Entry, Options, Source, check_entry_name, entry_of
 from beatd.errors import ConfigError
+from beatd.payload import check_arguments, check_options
 from beatd.schedules import Schedule
 from beatd.schedules.cron import CronSchedule
 from beatd.schedules.interval import EPOCH, IntervalSchedule
@@ -205,7 +206,21 @@ def _inner_schedule(raw: Mapping[str, Any], zone: tzinfo, kind: str, start: date
         return SolarSchedule(event=raw["solar"], latitude=_degrees(raw, "lat"), longitude=_degrees(raw, "lon"),
                              elevation=_degrees(raw, "elevation") if "elevation" in raw else 0.0,
                              zone=_solar_zone(zone))
-    return OnceSchedule(at=parse_instant(raw["at"], zone, "at"))
+    return OnceSchedule(at=_schedulable_instant(raw["at"], zone, "at"))
+
+
+# Runs are scheduled before this instant, so that a run's time plus its jitter or expiry
+# (each at most 100 years) stays inside datetime's range (the year 9999): an `at` of
+# 9999-12-31 with a jitter would otherwise fail every time the entry is scheduled.
+_LAST_SCHEDULABLE = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _schedulable_instant(text: str, zone: tzinfo, what: str) -> datetime:
+    """parse_instant, refusing instants too late to schedule (an `end` may be later: it is only compared)."""
+    moment = parse_instant(text, zone, what)
+    if moment >= _LAST_SCHEDULABLE:
+        raise ValueError(f"{what} {text!r} is too far ahead: beatd schedules runs before the year 9000")
+    return moment
 
 
 def _windowed(raw: Mapping[str, Any], zone: tzinfo, kind: str) -> Schedule:
@@ -213,7 +228,7 @@ def _windowed(raw: Mapping[str, Any], zone: tzinfo, kind: str) -> Schedule:
     start = end = None
     if "start" in raw:
         with _about("start"):
-            start = parse_instant(raw["start"], zone, "start")
+            start = _schedulable_instant(raw["start"], zone, "start")
     if "end" in raw:
         with _about("end"):
             end = parse_instant(raw["end"], zone, "end")
@@ -234,6 +249,7 @@ def _options_of(raw: Mapping[str, Any]) -> Options:
         with _about("options", key):
             return _duration(raw[key]).total_seconds() if key in raw else None
 
+    check_options(raw)
     with _about("options", "expires"):
         expires = _duration(raw["expires"]) if "expires" in raw else None
     return Options(
@@ -253,10 +269,14 @@ def build_entry(name: str, raw: Mapping[str, Any], default_zone: tzinfo, source:
     """One Entry from its already schema-checked mapping.
 
     Raises:
-        ValueError: a semantic problem (bad cron, zone, duration, window); the message
-            names the value but not the place, which the caller adds. When the problem
-            is one key's, the exception has a `keys` attribute: the path to that key.
+        ValueError: a semantic problem (bad cron, zone, duration, window), or anything
+            that would make publishing or recording a run fail (the name, args and
+            kwargs that are not plain JSON, reserved headers); the message names the
+            value but not the place, which the caller adds. When the problem is one
+            key's, the exception has a `keys` attribute: the path to that key.
     """
+    check_entry_name(name)
+    check_arguments(raw.get("args"), raw.get("kwargs"))
     zone = default_zone
     if "timezone" in raw:
         with _about("timezone"):
@@ -384,6 +404,9 @@ class _AlikeEntries:
             return None
         if model is None:
             return None
+        # What build_entry checks of the name and args, the two things that differ from the model.
+        check_entry_name(name)
+        check_arguments(raw.get("args"), None)
         return entry_of(name=name, task=model.task, schedule=model.schedule, args=tuple(raw.get("args", ())),
                         kwargs=model.kwargs, options=model.options, enabled=model.enabled, catchup=model.catchup,
                         jitter=model.jitter, timezone=model.timezone, description=model.description, source=source)

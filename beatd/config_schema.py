@@ -18,7 +18,7 @@ from beatd.schema_shortcut import SchemaShortcut
 class EntryKeyError(ValueError):
     """A ValueError about one key of an entry (a path for nested keys), so the error can point at its line."""
 
-    def __init__(self, keys: tuple[str, ...], message: str) -> None:
+    def __init__(self, keys: tuple[str | int, ...], message: str) -> None:
         super().__init__(message)
         self.keys = keys
 

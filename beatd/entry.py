@@ -14,6 +14,32 @@ from beatd.schedules import Schedule
 # Namespace for deterministic task ids; a fixed constant so every instance and every
 # version of beatd derives the same id for the same (entry, scheduled instant).
 TASK_ID_NAMESPACE = uuid.UUID("6f1c9a52-43f4-5c8e-9d0b-6265617464e1")
+# Entry names are primary keys in the state and entry stores; 255 characters keep the
+# MariaDB key (4 bytes a character in UTF-8 at most) well inside InnoDB's 3072-byte index limit.
+MAX_ENTRY_NAME_CHARS = 255
+
+
+def check_entry_name(name: str) -> None:
+    """Refuse a name that would fail when a run of the entry is published or recorded.
+
+    Raises:
+        ValueError: the name is empty, longer than MAX_ENTRY_NAME_CHARS, holds a NUL
+            (PostgreSQL text cannot), or is not Unicode text that UTF-8 encodes (a lone
+            surrogate, from a YAML "\\ud800" escape: the task id is a hash of its UTF-8).
+    """
+    if not name:
+        raise ValueError("the name is empty; name the entry")
+    if len(name) > MAX_ENTRY_NAME_CHARS:
+        raise ValueError(f"the name is {len(name)} characters long; state stores keep names of up to "
+                         f"{MAX_ENTRY_NAME_CHARS}")
+    if "\x00" in name:
+        raise ValueError("the name holds a NUL character (\\x00), which PostgreSQL cannot store")
+    if not name.isascii():
+        try:
+            name.encode()
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"the name holds {name[exc.start]!r}, a lone surrogate, which UTF-8 cannot "
+                             "encode") from exc
 
 
 class CatchUp(str, Enum):

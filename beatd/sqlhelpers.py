@@ -11,8 +11,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from beatd.entry import MAX_ENTRY_NAME_CHARS
 from beatd.errors import ConfigError
-from beatd.state.base import MAX_ENTRY_NAME_CHARS
 
 MYSQL_DIALECTS = ("mysql", "mariadb")
 

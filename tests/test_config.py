@@ -19,18 +19,22 @@ from zoneinfo import ZoneInfo
 import jsonschema
 import pytest
 import yaml
+from amqp.serialization import dumps as amqp_dumps
 from click.testing import CliRunner, Result
 
 import beatd
 from beatd.cli import main
 from beatd.config import load_config
-from beatd.entry import CatchUp, Options
+from beatd.entry import CatchUp, Fire, Options
 from beatd.errors import ConfigError
+from beatd.publish.message import RESERVED_HEADERS, build_message
+from beatd.publish.redis_transport import envelope_json
 from beatd.schedules.cron import CronSchedule
 from beatd.schedules.interval import IntervalSchedule
 from beatd.schedules.once import OnceSchedule
 from beatd.schedules.solar import SolarSchedule
 from beatd.schedules.window import WindowedSchedule
+from beatd.state.base import RunRecord, newest_per_entry
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "schedules" / "demo.yaml"
@@ -84,6 +88,8 @@ ENTRY_KEYS = (
 )
 TOP_KEYS = "broker, catchup_limit, entries, http, include, leader, state, stores, timezone"
 OPTION_KEYS = "exchange, expires, headers, priority, queue, routing_key, soft_time_limit, time_limit"
+# One character or byte over what state stores and AMQP keep (issue 11).
+LONG_NAME, LONG_HEADER, LONG_QUEUE = "n" * 256, "h" * 256, "q" * 256
 NOT_A_DURATION = "is not a duration; write seconds (30, 2.5) or 30s, 5m, 1h30m, 2d"
 NOT_PLAIN_DATA = "is not allowed: beatd reads plain data (mappings, lists, text, numbers, true/false), never objects"
 
@@ -754,6 +760,179 @@ BAD = {
         2,
         "backend 'zookeeper' is not one of none, sql, redis",
     ),
+    # -- what would fail when a run is published or recorded (issue 11) ----------------------
+    # The entry as issue 11 gives it: `beatd check` said "ok", then `beatd run` exited at its first fire.
+    "issue-11-reserved-header-task": Bad(
+        """
+        entries:
+          good:
+            task: tasks.add
+            every: 1s
+          add:
+            task: tasks.add
+            every: 1s
+            options: {headers: {task: x}}
+        """,
+        8,
+        "entry 'add': options.headers may not set 'task': beatd writes these Celery protocol headers itself; "
+        "rename the header",
+    ),
+    "reserved-headers-named-at-the-first": Bad(
+        """
+        entries:
+          add:
+            task: tasks.add
+            every: 1s
+            options:
+              headers:
+                tenant: acme
+                origin: cron-host
+                id: fixed
+        """,
+        8,
+        "entry 'add': options.headers may not set 'origin', 'id': beatd writes these Celery protocol headers "
+        "itself; rename the header",
+    ),
+    "name-longer-than-state-stores-keep": Bad(
+        f"""
+        entries:
+          {LONG_NAME}:
+            task: tasks.add
+            every: 1s
+        """,
+        2,
+        f"entry '{LONG_NAME}': the name is 256 characters long; state stores keep names of up to 255",
+    ),
+    "name-empty": Bad(
+        """
+        entries:
+          "":
+            task: tasks.add
+            every: 1s
+        """,
+        2,
+        "entry '': the name is empty; name the entry",
+    ),
+    "name-with-nul": Bad(
+        """
+        entries:
+          "add\\0":
+            task: tasks.add
+            every: 1s
+        """,
+        2,
+        "entry 'add\\x00': the name holds a NUL character (\\x00), which PostgreSQL cannot store",
+    ),
+    "name-with-lone-surrogate": Bad(
+        """
+        entries:
+          "add\\ud800":
+            task: tasks.add
+            every: 1s
+        """,
+        2,
+        "entry 'add\\ud800': the name holds '\\ud800', a lone surrogate, which UTF-8 cannot encode",
+    ),
+    "args-nan": Bad(
+        """
+        entries:
+          add:
+            task: tasks.add
+            every: 1s
+            args: [1, .nan]
+        """,
+        5,
+        "entry 'add': args[1] is NaN: JSON has no NaN or Infinity; send a number or null",
+    ),
+    "kwargs-infinity-nested": Bad(
+        """
+        entries:
+          add:
+            task: tasks.add
+            every: 1s
+            kwargs:
+              limits:
+                - low: 0
+                  high: .inf
+        """,
+        8,
+        "entry 'add': kwargs.limits[0].high is Infinity: JSON has no NaN or Infinity; send a number or null",
+    ),
+    "kwargs-minus-infinity": Bad(
+        """
+        entries:
+          add:
+            task: tasks.add
+            every: 1s
+            kwargs: {floor: -.inf}
+        """,
+        5,
+        "entry 'add': kwargs.floor is -Infinity: JSON has no NaN or Infinity; send a number or null",
+    ),
+    "header-nan": Bad(
+        """
+        entries:
+          add:
+            task: tasks.add
+            every: 1s
+            options:
+              headers:
+                weight: .nan
+        """,
+        7,
+        "entry 'add': options.headers.weight is NaN: JSON has no NaN or Infinity; send a number or null",
+    ),
+    "header-integer-beyond-64-bits": Bad(
+        """
+        entries:
+          add:
+            task: tasks.add
+            every: 1s
+            options:
+              headers:
+                big: 9223372036854775808
+        """,
+        7,
+        "entry 'add': options.headers.big is 9223372036854775808, outside the 64-bit integers AMQP headers hold",
+    ),
+    "header-name-beyond-255-bytes": Bad(
+        f"""
+        entries:
+          add:
+            task: tasks.add
+            every: 1s
+            options:
+              headers:
+                {LONG_HEADER}: x
+        """,
+        6,
+        f"entry 'add': options.headers has the key '{LONG_HEADER[:40]}'... (256 characters), longer than AMQP's limit of "
+        "255 bytes for header names",
+    ),
+    "queue-beyond-255-bytes": Bad(
+        f"""
+        entries:
+          add:
+            task: tasks.add
+            every: 1s
+            options:
+              queue: {LONG_QUEUE}
+        """,
+        6,
+        f"entry 'add': options.queue '{LONG_QUEUE[:40]}'... (256 characters) is longer than AMQP's limit of 255 bytes "
+        "for names",
+    ),
+    "at-too-far-ahead": Bad(
+        """
+        entries:
+          launch:
+            task: rockets.launch
+            at: 9999-12-31T23:59:00+00:00
+            jitter: 1m
+        """,
+        4,
+        "entry 'launch': at '9999-12-31T23:59:00+00:00' is too far ahead: beatd schedules runs before the year 9000",
+    ),
     # -- which problem is reported: the first in the file -------------------------------------
     "first-problem-in-file-order": Bad(
         """
@@ -804,6 +983,78 @@ def test_bad_config_is_one_line_with_file_and_line_and_exit_1(
 
 def test_bad_table_covers_enough_cases() -> None:
     assert len(BAD) >= 25
+
+
+@pytest.mark.parametrize("header", sorted(RESERVED_HEADERS))
+def test_every_reserved_header_is_refused_at_its_line(tmp_path: Path, header: str) -> None:
+    config = write(tmp_path / "beatd.yaml", f"""
+        entries:
+          add:
+            task: tasks.add
+            every: 1s
+            options: {{headers: {{tenant: acme, {header}: x}}}}
+        """)
+    with pytest.raises(ConfigError, match=rf"^{config}:5: entry 'add': options.headers may not set '{header}':"):
+        load_config(config)
+
+
+def test_entries_at_the_limits_check_ok_and_every_run_builds_and_encodes(tmp_path: Path) -> None:
+    # One below each limit check enforces: what check accepts must publish and record.
+    config = write(tmp_path / "beatd.yaml", f"""
+        entries:
+          {LONG_NAME[:255]}:
+            task: tasks.add
+            every: 1s
+            args: [1.5, -0.0, 1e308, null, true, "\\ud800", [[[]]]]
+            kwargs: {{big: 99999999999999999999999, nested: {{a: [{{b: 1}}]}}}}
+            options:
+              queue: {LONG_QUEUE[:255]}
+              exchange: {"é" * 127}
+              routing_key: key
+              headers:
+                {LONG_HEADER[:255]}: 9223372036854775807
+                low: -9223372036854775808
+                list: [1, 2.5, "x", null, {{deep: true}}]
+          launch:
+            task: rockets.launch
+            at: 8999-12-31T23:59:59+00:00
+            jitter: 100d
+            options: {{expires: 36500d}}
+        """)
+    assert check(config).exit_code == 0
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    for entry in load_config(config).entries:
+        scheduled_at = entry.schedule.next_after(now)
+        assert scheduled_at is not None
+        fire = Fire(entry=entry, scheduled_at=scheduled_at, publish_at=scheduled_at + entry.jitter_offset())
+        message = build_message(fire, "host", now)
+        # What kombu's AMQP transport and the Redis fast path write on publish.
+        amqp_dumps("FsssS", [message.headers, message.queue, message.exchange, message.routing_key, message.body])
+        assert json.loads(envelope_json(message))["headers"]["beatd_entry"] == entry.name
+        assert newest_per_entry([RunRecord(entry=entry.name, scheduled_at=scheduled_at, sent_at=now, run_count=1)])
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("    args: [16, 9998]", "    args: [16, .nan]"), "entry 'job-09998': args[1] is NaN: JSON has no NaN or "
+                                                            "Infinity; send a number or null"),
+        (("  job-09998:", f"  {LONG_NAME}:"), f"entry '{LONG_NAME}': the name is 256 characters long; state stores "
+                                               "keep names of up to 255"),
+    ],
+    ids=["args-nan", "long-name"],
+)
+def test_an_entry_shaped_like_its_neighbours_is_checked_too(tmp_path: Path, big_file_text: str,
+                                                            edit: tuple[str, str], message: str) -> None:
+    # The plain reader builds an entry shaped like an earlier one from that one; its name and args still count.
+    lines = big_file_text.splitlines()
+    at = lines.index(edit[0])
+    lines[at] = edit[1]
+    config = tmp_path / "beatd.yaml"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    assert str(caught.value) == f"{config}:{at + 1}: {message}"
 
 
 def test_load_config_raises_config_error_chained_from_the_cause(tmp_path: Path) -> None:
@@ -1628,7 +1879,7 @@ PLAIN_FILES = {
           a:
             task: t
             every: 30s
-            args: [1, -2, 0, 16, "two", 'three', 4.5, -0.5, true, null, ~, on, Off, 0x1f, 010, 1_000, .inf, 2026-01-01, =]
+            args: [1, -2, 0, 16, "two", 'three', 4.5, -0.5, 1.5e3, true, null, ~, on, Off, 0x1f, 010, 1_000, 2026-01-01, =]
             kwargs: {a: 1, b: "x y", c: 'z', d: yes, e: ~, f: 1e3, g: -.5, i: a b  c}
         """,
     "nested-blocks-and-comments": """

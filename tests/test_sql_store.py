@@ -520,6 +520,11 @@ BAD_ENTRIES = [
     ({"task": "t", "every": 30, "start": "2026-02-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"}, "end-before-start"),
     ({"task": "t", "at": "tomorrow"}, "at-not-iso"),
     ({"task": "t", "every": 30, "jitter": -1}, "negative-jitter"),
+    # What would fail when a run is published (issue 11)
+    ({"task": "t", "every": 30, "options": {"headers": {"task": "x"}}}, "reserved-header"),
+    ({"task": "t", "every": 30, "args": [1, float("nan")]}, "args-nan"),
+    ({"task": "t", "every": 30, "kwargs": {"floor": float("-inf")}}, "kwargs-minus-infinity"),
+    ({"task": "t", "every": 30, "options": {"headers": {"big": 2**64}}}, "header-beyond-64-bits"),
 ]
 
 
@@ -548,6 +553,23 @@ def test_writes_are_refused_with_the_message_a_yaml_file_gets(tmp_path: Path, sq
     assert str(raised.value) == _yaml_message(tmp_path, "my-entry", mapping)
 
 
+@pytest.mark.parametrize("name", ["", "n" * 256, "a\x00b"], ids=["empty", "256-characters", "nul"])
+def test_names_no_store_keeps_are_refused_with_the_message_a_yaml_file_gets(tmp_path: Path, sqlite_url: str,
+                                                                         name: str) -> None:
+    engine = sqlalchemy.create_engine(sqlite_url, poolclass=NullPool)
+    upgrade(engine)
+    engine.dispose()
+    store = SqlEntryStore(sqlite_url)
+    mapping = {"task": "t", "every": 30}
+    try:
+        with pytest.raises(ConfigError) as raised:
+            store.add(name, mapping)
+        assert store.rows() == []
+    finally:
+        store.close()
+    assert str(raised.value) == _yaml_message(tmp_path, name, mapping)
+
+
 BAD_ROWS = [
     ("kind = 'cron', every_s = NULL, cron = '61 * * * *'", "cron-minute"),
     ("every_s = -5", "negative-interval"),
@@ -557,6 +579,7 @@ BAD_ROWS = [
     ("timezone = 'Mars/Olympus', kind = 'cron', every_s = NULL, cron = '0 * * * *'", "unknown-zone"),
     ("task = ''", "empty-task"),
     ("cron = '* * * * *'", "two-schedules"),
+    ("""options = '{"headers": {"task": "x"}}'""", "reserved-header"),
 ]
 
 
@@ -581,6 +604,28 @@ def test_an_invalid_row_is_skipped_with_an_error_naming_table_row_and_entry(
     assert store.invalid == {"broken": expected}
     assert [record.getMessage() for record in caplog.records] == [
         f"entry store {store.where}: {expected}; the row is skipped (a version loaded before, if any, is kept)"]
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)  # PostgreSQL and MariaDB refuse these rows
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("args = '[1, NaN]'", "entry 'broken': args[1] is NaN: JSON has no NaN or Infinity; send a number or null"),
+        (f"name = '{'n' * 256}'",
+         f"entry '{'n' * 256}': the name is 256 characters long; state stores keep names of up to 255"),
+    ],
+    ids=["args-nan", "name-256-characters"],
+)
+def test_a_row_whose_runs_could_not_be_published_or_recorded_is_skipped(database: Database, assignment: str,
+                                                                        message: str) -> None:
+    _insert(database, "good")
+    _insert(database, "broken")
+    database.sql(f"UPDATE beatd_entries SET {assignment} WHERE name = 'broken'")
+    row_id = database.scalar("SELECT id FROM beatd_entries WHERE name <> 'good'")
+    store = database.open()
+
+    assert [entry.name for entry in store.load()] == ["good"]
+    assert list(store.invalid.values()) == [f"beatd_entries id {row_id}: {message}"]
 
 
 def test_a_kind_that_does_not_match_the_schedule_column_is_an_error(database: Database) -> None:

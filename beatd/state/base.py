@@ -7,13 +7,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from beatd.entry import MAX_ENTRY_NAME_CHARS
 from beatd.errors import ConfigError
 
 # Bump when the persisted layout changes; stores refuse data written by a newer layout.
 STATE_FORMAT_VERSION = 1
-# Entry names are primary keys; 255 characters keep the MariaDB key (4 bytes a character
-# in UTF-8 at most) well inside InnoDB's 3072-byte index limit.
-MAX_ENTRY_NAME_CHARS = 255
 # Tokens live in BIGINT columns.
 MAX_TOKEN = 2**63 - 1
 

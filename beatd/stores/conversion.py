@@ -24,7 +24,6 @@ from beatd.schedules.interval import IntervalSchedule
 from beatd.schedules.once import OnceSchedule
 from beatd.schedules.solar import SolarSchedule
 from beatd.schedules.window import WindowedSchedule
-from beatd.state.base import MAX_ENTRY_NAME_CHARS
 
 ENTRIES_TABLE = "beatd_entries"
 # The YAML keys, in the order rows are exported and their problems reported.
@@ -157,9 +156,6 @@ def row_of_mapping(name: str, mapping: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         ConfigError: `entry 'name': message`, the message as `beatd check` words it.
     """
-    if len(name) > MAX_ENTRY_NAME_CHARS:
-        raise ConfigError(f"entry {name[:40]!r}...: the name is {len(name)} characters long; "
-                          f"the SQL store keeps names of up to {MAX_ENTRY_NAME_CHARS}")
     try:
         entry_of_mapping(name, mapping, UTC)
         for key in JSON_KEYS:

@@ -142,7 +142,13 @@ def test_editing_shows_durations_as_yaml_writes_them(client: Client) -> None:
     ({"every": "30", "options": '{"priority": "high"}'}, "options", {"every": "30", "options": {"priority": "high"}}),
     ({"every": "30", "cron": "@daily"}, None, {"every": "30", "cron": "@daily"}),
     ({}, None, {}),
-], ids=["cron-minute", "duration", "zone", "args-not-list", "priority-not-int", "two-schedules", "no-schedule"])
+    # What would fail when a run is published (issue 11); Django's JSON field reads NaN as Python's json does.
+    ({"every": "30", "options": '{"headers": {"task": "x"}}'}, "options",
+     {"every": "30", "options": {"headers": {"task": "x"}}}),
+    ({"every": "30", "args": "[1, NaN]"}, "args", {"every": "30", "args": [1, float("nan")]}),
+    ({"every": "30", "kwargs": '{"floor": -Infinity}'}, "kwargs", {"every": "30", "kwargs": {"floor": float("-inf")}}),
+], ids=["cron-minute", "duration", "zone", "args-not-list", "priority-not-int", "two-schedules", "no-schedule",
+        "reserved-header", "args-nan", "kwargs-minus-infinity"])
 def test_a_bad_value_is_refused_with_the_message_beatd_check_gives(
         client: Client, tmp_path: Path, values: dict[str, str], field: str | None, mapping: dict[str, Any]) -> None:
     expected = yaml_message(tmp_path, "bad", {"task": "t", **mapping})

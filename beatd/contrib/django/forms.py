@@ -106,10 +106,7 @@ class EntryForm(forms.ModelForm):
 
     def _add_problem(self, exc: ConfigError) -> None:
         """Show the YAML message at the field its key names, or above the form."""
-        cause = exc.__cause__
-        if not isinstance(cause, ValueError):  # about the name itself
-            self.add_error("name", str(exc))
-            return
+        cause = exc.__cause__ or exc
         keys = getattr(cause, "keys", ())
         field = FIELD_OF_KEY.get(keys[0], keys[0]) if keys else None
         self.add_error(field if field in self.fields and field not in self.errors else None, str(cause))

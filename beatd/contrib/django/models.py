@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import models
 
+from beatd.entry import MAX_ENTRY_NAME_CHARS
 from beatd.entry import Entry as BeatdEntry
 from beatd.stores.conversion import entry_of_mapping, mapping_of_row, row_of_mapping
 
@@ -52,7 +53,7 @@ class Entry(models.Model):
     that does not validate is skipped with an error in beatd's log.
     """
 
-    name = EntryNameField(max_length=255, unique=True)
+    name = EntryNameField(max_length=MAX_ENTRY_NAME_CHARS, unique=True)
     task = models.TextField(help_text="The Celery task name, e.g. reports.send")
     kind = models.CharField(max_length=16, choices=KIND_CHOICES, editable=False,
                             help_text="Which schedule column is set; kept by set_mapping")
@@ -117,7 +118,7 @@ class Entry(models.Model):
 class EntryTombstone(models.Model):
     """A name deleted from beatd_entries (or renamed away) and the revision of that write; kept by triggers."""
 
-    name = EntryNameField(max_length=255, primary_key=True)
+    name = EntryNameField(max_length=MAX_ENTRY_NAME_CHARS, primary_key=True)
     revision = models.BigIntegerField()
     deleted_at = models.DateTimeField(auto_now_add=True)
 
