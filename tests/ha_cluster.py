@@ -21,6 +21,7 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,10 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 from processes import TcpProxy
 
-from beatd.entry import task_id_for
+from beatd.entry import Entry, Fire, Options, task_id_for
+from beatd.publish import open_transport
+from beatd.publish.message import build_message
+from beatd.schedules.interval import IntervalSchedule
 
 BEATD = [sys.executable, "-m", "beatd"]
 TASK = "tests.record"
@@ -348,6 +352,31 @@ def forget_queue(redis_url: str, queue: str) -> None:
     with redis.Redis.from_url(redis_url) as client:
         keys = [queue, *client.scan_iter(match=f"_kombu.binding*{queue}*")]
         client.delete(*keys)
+
+
+def copies_of_a_resent_run(redis_url: str) -> int:
+    """How many copies of a run published twice the broker keeps: 2, or 1 where it drops re-sends.
+
+    Asked of beatd's own transport: one run of a probe entry, published twice to a probe
+    queue. A broker that keeps a high-water mark per entry (issue 16) keeps one copy;
+    otherwise the re-sent run is there twice, under one task id. The probe's mark and
+    queue are forgotten afterwards.
+    """
+    name = f"ha-probe-{uuid.uuid4().hex[:10]}"
+    entry = Entry(name=name, task=TASK, schedule=IntervalSchedule(every=ONE_SECOND), options=Options(queue=name))
+    slot = utc_now().replace(microsecond=0)
+    message = build_message(Fire(entry=entry, scheduled_at=slot, publish_at=slot), "beatd-0@probe", slot)
+    with open_transport(redis_url) as transport:
+        try:
+            transport.publish([message])
+            transport.publish([message])
+            copies = len(read_queue(redis_url, name))
+        finally:
+            transport.forget_marks([name])
+            forget_queue(redis_url, name)
+    if copies not in (1, 2):
+        raise ClusterError(f"a run published twice is on the broker {copies} times")
+    return copies
 
 
 @dataclass

@@ -10,6 +10,12 @@ process's last slot, within a ttl of the kill) or where a member whose state sto
 off had published it unrecorded. Who published what comes from the message's `origin`
 (beatd-<pid>@<host>) and from each member's JSON log.
 
+Such a re-sent run must carry the task id it was first sent with, and one kill is forced
+into that window (the leader's state store cut off, the leader killed once it has published
+a slot it could not record), so the path is taken in every run of the test. The logs show
+the re-send whatever the broker does with it; a broker that drops re-sent runs (Redis,
+with its high-water mark) holds them once, any other twice (`copies_of_a_resent_run`).
+
 The lease ttl is 2 s so that failovers take seconds; bench/bench_failover.py measures them
 with ttl 10 s as well. The schedules run on the real clock, so waits here are real seconds.
 """
@@ -34,6 +40,7 @@ from ha_cluster import (
     Leadership,
     Member,
     SlotReport,
+    copies_of_a_resent_run,
     entry_names,
     forget_queue,
     proxied_url,
@@ -58,13 +65,15 @@ BROKER_URL = redis_test_url(11)
 STORE_URL = redis_test_url(10)
 TTL = timedelta(seconds=2)
 TTL_S = TTL.total_seconds()
-KILLS = 10
 MEMBERS = 3
 ENTRIES = entry_names()
 # Where in the second each SIGKILL lands. Runs go out a few milliseconds after each whole
 # second and are recorded right after: the small offsets aim at that window (published,
-# not yet recorded), the others at a leader asleep between slots.
-KILL_OFFSETS_S = (0.001, 0.003, 0.005, 0.008, 0.012, 0.5, 0.002, 0.004, 0.25, 0.75)
+# not yet recorded), the others at a leader asleep between slots. The timed kills hit the
+# window only by chance, so one (None) is forced into it: the leader's state store is cut
+# off first, and the leader killed as soon as it has published a slot it could not record.
+KILL_OFFSETS_S: tuple[float | None, ...] = (0.001, None, 0.003, 0.005, 0.008, 0.012, 0.5, 0.002, 0.004, 0.25, 0.75)
+KILLS = len(KILL_OFFSETS_S)
 # Publishing must stop at 2/3 of the ttl after the last renewal was sent; this covers the
 # log line being written after the publish it reports.
 LOG_SLACK = timedelta(seconds=0.25)
@@ -141,6 +150,8 @@ class Kill:
     member: Member
     at: datetime
     failover_s: float  # from the signal to the new leader's first publish
+    successor: Leadership
+    state_cut_at: datetime | None = None  # when the killed leader's state store was cut off (a forced kill)
 
 
 @dataclass(frozen=True)
@@ -177,16 +188,7 @@ def pause_leader(cluster: Cluster, leader: Leadership, timeline: Timeline, *, cu
     """
     member = leader.member
     sleep_until_second_plus(0.3)  # between slots: no publish in flight
-    cut_at = None
-    if cut is not None:
-        cut.cut()
-        cut_at = cut_now = utc_now()
-
-        def unrecorded() -> bool:
-            failed = member.matching(r"state store unavailable")
-            return bool(failed) and any(line.scheduled_at > cut_now for line in member.published())
-
-        wait_for(unrecorded, 3, f"{member.name}: a publish it could not record", cluster.explain)
+    cut_at = publish_unrecorded(cluster, member, cut) if cut is not None else None
     stopped_at = member.send(signal.SIGSTOP)
     if cut is not None:
         cut.restore()
@@ -197,6 +199,47 @@ def pause_leader(cluster: Cluster, leader: Leadership, timeline: Timeline, *, cu
     continued_at = member.send(signal.SIGCONT)
     timeline.pauses.append(Pause(member, stopped_at, continued_at, log_offset, successor, cut_at))
     return successor
+
+
+def publish_unrecorded(cluster: Cluster, member: Member, cut: TcpProxy) -> datetime:
+    """Cut member's state store off; return once it has published a slot it could not record.
+
+    Call it between slots. Returns when the cut began: every slot member publishes after
+    it is unrecorded (its successor sends it again).
+    """
+    cut.cut()
+    cut_at = utc_now()
+
+    def unrecorded() -> bool:
+        failed = member.matching(r"state store unavailable")
+        return bool(failed) and any(line.scheduled_at > cut_at for line in member.published())
+
+    wait_for(unrecorded, 3, f"{member.name}: a publish it could not record", cluster.explain)
+    return cut_at
+
+
+def check_resent(report: SlotReport, first: Member, again: Member, since: datetime, until: datetime,
+                 copies: int) -> int:
+    """Every run `first` published for a slot in (since, until] went out again from `again`, with the same task id.
+
+    The logs of both members are the evidence, whatever the broker did with the re-send;
+    the broker holds each such run `copies` times (see copies_of_a_resent_run), under that
+    id. Returns how many runs were re-sent.
+    """
+    sent = {(line.entry, line.scheduled_at): line.task_id for line in first.published()
+            if since < line.scheduled_at <= until}
+    assert sent, f"{first.name} published nothing from {since.isoformat()} to {until.isoformat()}"
+    resent = {(line.entry, line.scheduled_at): line.task_id for line in again.published()
+              if (line.entry, line.scheduled_at) in sent}
+    assert resent.keys() == sent.keys(), f"{again.name} did not re-send {sorted(sent.keys() - resent.keys())[:5]}"
+    other_ids = [(key, sent[key], resent[key]) for key in sent if resent[key] != sent[key]]
+    assert not other_ids, f"re-sent under other task ids: {other_ids[:5]}"
+    publishers = {first.pid} if copies == 1 else {first.pid, again.pid}
+    for key, task_id in sent.items():
+        on_broker = report.by_slot[key]
+        found = (len(on_broker), {message.task_id for message in on_broker}, {message.pid for message in on_broker})
+        assert found == (copies, {task_id}, publishers), (key, [(message.origin, message.task_id) for message in on_broker])
+    return len(sent)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,18 +272,23 @@ def test_three_instances_survive_kills_pauses_and_stops_without_losing_or_doubli
         assert (holder, status["leader"]["token"]) == (leader.member.holder(), leader.token), status["leader"]
         assert datetime.fromisoformat(status["leader"]["expires"]) > utc_now() - TTL
 
-        # When the leader is killed with SIGKILL ten times, at varying points of the second,
-        # and each time restarted (it joins as a standby: the new leader already leads)
+        # When the leader is killed with SIGKILL eleven times, at varying points of the second
+        # (once right after a publish it could not record), and each time restarted (it
+        # joins as a standby: the new leader already leads)
         for offset_s in KILL_OFFSETS_S[: stores.kills]:
             for member in cluster.live():
                 cluster.wait_started(member)
             victim = leader.member
-            sleep_until_second_plus(offset_s)
+            sleep_until_second_plus(0.3 if offset_s is None else offset_s)
+            cut = proxies[victim.slot] if offset_s is None else None
+            state_cut_at = publish_unrecorded(cluster, victim, cut) if cut is not None else None
             killed_at = victim.send(signal.SIGKILL)
             assert victim.wait_exit() == -signal.SIGKILL
+            if cut is not None:
+                cut.restore()
             leader = cluster.wait_leader(after_token=leader.token, timeout_s=3 * TTL_S + 5)
             first = cluster.wait_first_publish(leader)
-            timeline.kills.append(Kill(victim, killed_at, (first.at - killed_at).total_seconds()))
+            timeline.kills.append(Kill(victim, killed_at, (first.at - killed_at).total_seconds(), leader, state_cut_at))
             cluster.start(victim.slot)
             settle_after(leader, cluster)
         for member in cluster.live():
@@ -296,7 +344,8 @@ def test_three_instances_survive_kills_pauses_and_stops_without_losing_or_doubli
     assert len(tokens) >= stores.kills + 5  # the first term, one per kill, two pauses, two SIGTERMs
 
     # ...a slot sent twice was the last one a killed leader sent, and its successor sent it
-    # again within a ttl of the kill; or one the cut-off leader had published unrecorded
+    # again within a ttl of the kill, under the same task id; or one the cut-off leader had
+    # published unrecorded
     pause, fenced = timeline.pauses
     assert fenced.state_cut_at is not None
     unexplained = {}
@@ -305,15 +354,26 @@ def test_three_instances_survive_kills_pauses_and_stops_without_losing_or_doubli
         pids = {message.pid for message in messages}
         by_kill = any(
             kill.member.pid in pids
-            and abs((instant - kill.at).total_seconds()) <= TTL_S
-            and report.last_slot_of(kill.member.pid) == instant
+            and (abs((instant - kill.at).total_seconds()) <= TTL_S and report.last_slot_of(kill.member.pid) == instant
+                 or kill.state_cut_at is not None and kill.state_cut_at < instant <= kill.at)
             for kill in timeline.kills
         )
         by_fence = fenced.member.pid in pids and fenced.state_cut_at < instant <= fenced.stopped_at
-        if len(messages) != 2 or len(pids) != 2 or not (by_kill or by_fence):
-            unexplained[(entry, instant.isoformat())] = [message.origin for message in messages]
+        same_id = len({message.task_id for message in messages}) == 1
+        if len(messages) != 2 or len(pids) != 2 or not same_id or not (by_kill or by_fence):
+            unexplained[(entry, instant.isoformat())] = [(message.origin, message.task_id) for message in messages]
         killed_resends += by_kill
     assert not unexplained, f"slots sent twice, not by a kill in flight nor by the fenced leader: {unexplained}"
+
+    # ...the forced kill took the path: each run its leader published but could not record
+    # was re-sent by its successor under the same task id (on the broker once where it
+    # drops re-sends, else twice)
+    copies = copies_of_a_resent_run(BROKER_URL)
+    [forced] = [kill for kill in timeline.kills if kill.state_cut_at is not None]
+    assert forced.state_cut_at is not None
+    forced_resends = check_resent(report, forced.member, forced.successor.member, forced.state_cut_at, forced.at,
+                                  copies)
+    assert forced_resends >= len(ENTRIES)
 
     # ...each paused leader, once continued, stepped down before publishing anything: no
     # slot of its pause came from it, and its log shows no publish from SIGCONT until it
@@ -331,13 +391,7 @@ def test_three_instances_survive_kills_pauses_and_stops_without_losing_or_doubli
 
     # ...the cut-off leader's slot was re-sent by its successor under the same ids, and its
     # fenced write on resume was refused: the successor's newer token had written
-    unrecorded = [instant for instant in report.slots_of(fenced.member.pid)
-                  if fenced.state_cut_at < instant <= fenced.stopped_at]
-    assert unrecorded, "the cut-off leader published nothing it could not record"
-    for instant in unrecorded:
-        for entry in ENTRIES:
-            assert {m.pid for m in report.by_slot[(entry, instant)]} == {fenced.member.pid,
-                                                                          fenced.successor.member.pid}
+    check_resent(report, fenced.member, fenced.successor.member, fenced.state_cut_at, fenced.stopped_at, copies)
     refused = fenced.member.matching(r"20 published runs not recorded .* is fenced off", fenced.log_offset)
     assert refused, f"no refused fenced write in the log:\n{fenced.member.log.read_text()[-3000:]}"
     fence = re.search(r"lease token (\d+) is fenced off, token (\d+) has written since", refused[0].message)
@@ -349,13 +403,14 @@ def test_three_instances_survive_kills_pauses_and_stops_without_losing_or_doubli
     assert status["leader"] is None
     assert {datetime.fromisoformat(row["last_run"]) for row in status["entries"]} == {report.last}
 
-    print_summary(stores.kind, report, timeline, killed_resends)
+    print_summary(stores.kind, report, timeline, killed_resends, forced_resends)
 
 
-def print_summary(kind: str, report: SlotReport, timeline: Timeline, resends: int) -> None:
+def print_summary(kind: str, report: SlotReport, timeline: Timeline, resends: int, forced_resends: int) -> None:
     failovers = sorted(kill.failover_s for kill in timeline.kills)
     print(f"\n[{kind}] {report.slots} slots from {report.first:%H:%M:%S} to {report.last:%H:%M:%S}, "
-          f"{len(report.doubled)} sent twice ({resends} after a kill in flight); "
+          f"{len(report.doubled)} on the broker twice ({resends} after a kill in flight); "
+          f"{forced_resends} runs re-sent after the forced kill; "
           f"SIGKILL failover s: median {failovers[len(failovers) // 2]:.2f}, max {failovers[-1]:.2f}; "
           f"SIGTERM failover s: {', '.join(f'{s:.2f}' for s in timeline.term_failovers_s)}")
 
