@@ -19,7 +19,7 @@ from beatd.entry import Entry, Fire, Options, Source
 from beatd.errors import BackendUnavailable, ConfigError
 from beatd.publish import KombuTransport, PublishResult, RedisKeys, RedisTransport, build_message, open_transport
 from beatd.publish.base import PublishFailed
-from beatd.publish.kombu_transport import celery_queue
+from beatd.publish.kombu_transport import NACK_REASON, celery_queue
 from beatd.publish.message import PROTOCOL_HEADERS, Message, expiration_ms
 from beatd.publish.redis_transport import MARKS_KEY, envelope_json, reference_envelope_json
 from beatd.publish.saferepr import saferepr
@@ -727,6 +727,22 @@ def test_a_list_of_another_type_refuses_only_its_messages(publish_redis_url: str
     client.close()
 
 
+def test_kombus_redis_transport_refuses_a_list_of_another_type_alone(publish_redis_url: str) -> None:
+    import redis
+
+    good, broken = unique("good"), unique("broken")
+    client = redis.Redis.from_url(publish_redis_url)
+    client.set(broken, "not a list")
+    messages = [build(make_entry(unique("entry"), options=Options(queue=queue))) for queue in (good, broken, good)]
+
+    with KombuTransport(publish_redis_url) as transport:
+        result = transport.publish(messages)
+
+    assert list(result.refused) == [1] and "WRONGTYPE" in result.refused[1]
+    assert client.llen(good) == 2
+    client.close()
+
+
 def test_manual_runs_are_outside_the_mark(publish_redis_url: str) -> None:
     import redis
 
@@ -863,27 +879,86 @@ def test_amqp_publish_is_confirmed_and_declares_the_queue_like_a_worker(amqp_url
     assert received.delivery_info["routing_key"] == queue
 
 
-def test_amqp_refused_publish_is_reported_with_the_confirmed_count(amqp_url: str, amqp_queues: list[str]) -> None:
+def declare_full_queue(amqp_url: str, queue: str) -> None:
+    """A queue that holds nothing and makes RabbitMQ nack every publish to it."""
     from kombu import Connection, Exchange, Queue
 
-    # Given a queue that holds two messages and makes RabbitMQ nack any further publish
-    queue = unique("full")
-    amqp_queues.append(queue)
-    arguments = {"x-max-length": 2, "x-overflow": "reject-publish"}
+    arguments = {"x-max-length": 0, "x-overflow": "reject-publish"}
     with Connection(amqp_url) as connection:
         Queue(queue, Exchange(queue), routing_key=queue, queue_arguments=arguments).bind(
             connection.default_channel
         ).declare()
-    messages = [
-        build(make_entry(options=Options(queue=queue)), SCHEDULED + timedelta(seconds=30 * index)) for index in range(4)
-    ]
 
-    # When four messages are published, the third is refused, and only a confirm says so
-    with KombuTransport(amqp_url) as transport, pytest.raises(PublishFailed) as failure:
-        transport.publish(messages)
 
-    assert (failure.value.published, failure.value.total) == (2, 4)
-    assert "refused message 3 of this publish" in str(failure.value)
+def queue_depth(amqp_url: str, queue: str) -> int:
+    from kombu import Connection
+
+    with Connection(amqp_url) as connection:
+        return int(celery_queue(queue).bind(connection.default_channel).queue_declare(passive=True).message_count)
+
+
+def test_amqp_nack_refuses_only_that_message(amqp_url: str, amqp_queues: list[str]) -> None:
+    # Given a good queue and a full one (RabbitMQ nacks whatever is published to it)
+    good, full = unique("good"), unique("full")
+    amqp_queues += [good, full]
+    declare_full_queue(amqp_url, full)
+    entries = [make_entry(unique(name), options=Options(queue=queue)) for name, queue in
+               (("one", good), ("refused", full), ("other", good))]
+    messages = [build(entry, SCHEDULED + timedelta(seconds=30 * slot)) for slot in range(2) for entry in entries]
+
+    # When both slots of the three entries are published
+    with KombuTransport(amqp_url) as transport:
+        result = transport.publish(messages)
+
+    # Then only the full queue's messages are refused, with the nack named; the rest are queued
+    assert result.refused == {1: NACK_REASON, 4: NACK_REASON}
+    assert [message.headers["id"] for message in drain(amqp_url, good, 4)] == [
+        message.task_id for index, message in enumerate(messages) if index not in (1, 4)]
+
+
+def test_amqp_channel_errors_refuse_only_the_message_that_caused_them(amqp_url: str, amqp_queues: list[str]) -> None:
+    from kombu import Connection, Exchange
+
+    good, routed, exchange = unique("good"), unique("routed"), unique("exchange")
+    amqp_queues += [good, routed, exchange]
+    with Connection(amqp_url) as connection:
+        Exchange(exchange, type="direct", durable=True).bind(connection.default_channel).declare()
+        celery_queue(routed).bind(connection.default_channel).declare()
+        connection.default_channel.queue_bind(routed, exchange, routing_key="daily")
+    plain = make_entry(unique("plain"), options=Options(queue=good))
+    via_exchange = make_entry(unique("via"), options=Options(queue=routed, exchange=exchange, routing_key="daily"))
+    missing = make_entry(unique("missing"), options=Options(queue=good, exchange=unique("no-such"), routing_key="x"))
+    reserved = make_entry(unique("reserved"), options=Options(queue="amq.beatd-test-reserved"))
+
+    with KombuTransport(amqp_url) as transport:
+        # Given a transport that has published to the exchange once (so it knows it exists)
+        first = transport.publish([build(via_exchange)])
+        # When the exchange is deleted behind its back, and a batch mixes good messages with
+        # one for that exchange, one for a missing exchange and one for a queue the broker
+        # will not declare (amq.* names are reserved)
+        with Connection(amqp_url) as connection:
+            connection.default_channel.exchange_delete(exchange)
+        slots = [SCHEDULED + timedelta(seconds=30 * slot) for slot in range(1, 4)]
+        batch = [build(plain, slots[0]), build(via_exchange, slots[1]), build(plain, slots[1]),
+                 build(missing, slots[0]), build(reserved, slots[0]), build(plain, slots[2])]
+        result = transport.publish(batch)
+        # and the transport keeps working afterwards
+        after = transport.publish([build(plain, SCHEDULED + timedelta(minutes=5))])
+
+    # Then each broken message is refused with the broker's reason, and every good one is
+    # queued; those still unconfirmed when the channel closed went again (same task id)
+    assert first == after == PublishResult()
+    assert sorted(result.refused) == [1, 3, 4]
+    assert "NOT_FOUND - no exchange" in result.refused[1] and exchange in result.refused[1]
+    assert result.refused[3].startswith(f"exchange {missing.options.exchange!r} cannot be published to: ")
+    assert "NOT_FOUND" in result.refused[3]
+    assert result.refused[4].startswith("queue 'amq.beatd-test-reserved' could not be declared: ")
+    assert "ACCESS_REFUSED" in result.refused[4]
+    queued = [message.headers["id"] for message in drain(amqp_url, good, queue_depth(amqp_url, good))]
+    good_ids = [batch[0].task_id, batch[2].task_id, batch[5].task_id, build(plain, SCHEDULED + timedelta(minutes=5)).task_id]
+    assert list(dict.fromkeys(queued)) == good_ids
+    # RabbitMQ drops what follows the culprit on its channel: only the first can be routed twice
+    assert len(queued) <= len(good_ids) + 1
 
 
 def test_amqp_leaves_an_existing_queue_with_other_arguments_alone(amqp_url: str, amqp_queues: list[str]) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from itertools import takewhile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,8 +25,9 @@ DEFAULT_BROKER_URL = "sqla+sqlite:///beatd-broker.sqlite3"
 CONFIRM_WINDOW = 1000
 
 
-class BrokerNacked(KombuError):
-    """RabbitMQ refused (basic.nack) a published message; it may not be queued."""
+# What a refused message's entry is told when RabbitMQ nacks it: RabbitMQ says no more.
+NACK_REASON = ("the broker refused the message (basic.nack): a queue it routes to is full with "
+               "x-overflow reject-publish, or the broker could not take it")
 
 
 class KombuTransport(Transport):
@@ -33,8 +35,11 @@ class KombuTransport(Transport):
 
     On AMQP the channel is in publisher-confirm mode (RabbitMQ's confirm.select, what
     kombu's `confirm_publish` turns on), and `publish` returns only once the broker
-    has acknowledged every message. Virtual transports (Redis, SQLAlchemy) have
-    nothing to confirm: a returned write is the guarantee.
+    has answered for every message: an ack puts it on the broker, a nack refuses that
+    message alone. A channel error caused by one message (a missing exchange, a queue
+    that cannot be declared, a message over the size limit) refuses that message and
+    the rest go on over a new channel. Virtual transports (Redis, SQLAlchemy) have
+    nothing to confirm: a returned write is the guarantee, a channel error a refusal.
     """
 
     def __init__(
@@ -56,13 +61,15 @@ class KombuTransport(Transport):
         if not messages:
             return PublishResult()
         session = self._session or self._open_session()
-        progress = _Progress()
+        outcome = _Outcome(settled=bytearray(len(messages)))
         try:
-            session.publish(messages, progress, self._confirm_timeout_s)
+            session.publish(messages, outcome, self._confirm_timeout_s)
         except session.errors as exc:
             self.close()
-            raise self._failure(exc, published=progress.confirmed, total=len(messages)) from exc
-        return PublishResult()
+            published = outcome.published()
+            refused = {index: reason for index, reason in outcome.refused.items() if index < published}
+            raise self._failure(exc, published=published, total=len(messages), refused=refused) from exc
+        return PublishResult(refused=outcome.refused)
 
     def close(self) -> None:
         session, self._session = self._session, None
@@ -81,45 +88,65 @@ class KombuTransport(Transport):
 
 
 @dataclass(slots=True)
-class _Progress:
-    """How far one publish call got: messages the broker is known to hold, in order."""
+class _Outcome:
+    """What one publish call has settled so far, by index in its messages: on the broker, or refused."""
 
-    confirmed: int = 0
+    settled: bytearray  # 1 at each settled index
+    refused: dict[int, str] = field(default_factory=dict)
+
+    def accept(self, index: int) -> None:
+        self.settled[index] = 1
+
+    def refuse(self, index: int, reason: str) -> None:
+        self.settled[index] = 1
+        self.refused[index] = reason
+
+    def published(self) -> int:
+        """How many messages, from the first, are settled."""
+        unsettled = self.settled.find(0)
+        return len(self.settled) if unsettled < 0 else unsettled
 
 
 @dataclass(slots=True)
 class _Confirms:
-    """Publisher confirms of one AMQP channel: which of our delivery tags are not yet acked.
+    """Publisher confirms of one AMQP channel: our delivery tags the broker has not answered yet.
 
     After confirm.select the broker numbers the channel's publishes 1, 2, 3, ... and
     acks (or nacks) each, possibly many at once ("multiple": every tag up to this one).
     """
 
+    outcome: _Outcome  # of the publish call in progress
     next_tag: int = 1
-    unconfirmed: set[int] = field(default_factory=set)
-    nacked_tag: int | None = None
+    pending: dict[int, int] = field(default_factory=dict)  # delivery tag -> message index, oldest first
 
-    def sent(self) -> int:
-        tag = self.next_tag
+    def sent(self, index: int) -> None:
+        self.pending[self.next_tag] = index
         self.next_tag += 1
-        self.unconfirmed.add(tag)
-        return tag
 
     def on_ack(self, delivery_tag: int, multiple: bool) -> None:
-        if multiple:
-            self.unconfirmed = {tag for tag in self.unconfirmed if tag > delivery_tag}
-        else:
-            self.unconfirmed.discard(delivery_tag)
+        for tag in self._answered(delivery_tag, multiple):
+            self.outcome.accept(self.pending.pop(tag))
 
     def on_nack(self, delivery_tag: int, multiple: bool) -> None:
-        first = min((tag for tag in self.unconfirmed if tag <= delivery_tag), default=delivery_tag) if multiple else delivery_tag
-        self.nacked_tag = first if self.nacked_tag is None else min(self.nacked_tag, first)
-        self.on_ack(delivery_tag, multiple)
+        for tag in self._answered(delivery_tag, multiple):
+            self.outcome.refuse(self.pending.pop(tag), NACK_REASON)
 
-    def first_unconfirmed(self) -> int:
-        """The oldest tag the broker has not (positively) confirmed."""
-        candidates = [*self.unconfirmed, *([self.nacked_tag] if self.nacked_tag is not None else [])]
-        return min(candidates, default=self.next_tag)
+    def _answered(self, delivery_tag: int, multiple: bool) -> list[int]:
+        if not multiple:
+            return [delivery_tag] if delivery_tag in self.pending else []
+        return list(takewhile(lambda tag: tag <= delivery_tag, self.pending))
+
+
+@dataclass(slots=True)
+class _RouteRefusals:
+    """The broker's refusals of queues and exchanges, found before publishing a batch."""
+
+    queues: dict[str, str] = field(default_factory=dict)
+    exchanges: dict[str, str] = field(default_factory=dict)
+
+    def of(self, message: Message) -> str | None:
+        """Why message cannot be published, or None."""
+        return self.queues.get(message.queue) or (self.exchanges.get(message.exchange) if message.exchange else None)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -128,83 +155,156 @@ class _Session:
 
     connection: Connection
     errors: tuple[type[BaseException], ...]
-    # Queues declared on this connection; a new connection declares again, since a
-    # restarted broker may have lost them.
+    # Queues declared and exchanges found on this connection; a new connection checks
+    # again, since a restarted broker may have lost them.
     declared: set[str] = field(default_factory=set)
+    exchanges: set[str] = field(default_factory=set)
+    channel: Any = None
     current_producer: Producer | None = None
-    confirms: _Confirms | None = None  # set on AMQP once the channel is in confirm mode
+    confirms: _Confirms = field(default_factory=lambda: _Confirms(_Outcome(bytearray())))  # of `channel`, on AMQP
 
-    def publish(self, messages: Sequence[Message], progress: _Progress, confirm_timeout_s: float) -> None:
-        producer = self.producer()
-        confirms = self.confirms
-        if confirms is None:
-            for message in messages:
-                self.declare(message.queue)
-                _publish_one(producer, message)
-                progress.confirmed += 1
+    def publish(self, messages: Sequence[Message], outcome: _Outcome, confirm_timeout_s: float) -> None:
+        # Declarations first, on channels of their own: done while nothing is in flight,
+        # a channel error there names its queue or exchange and no message.
+        refusals = self.check_routes(messages)
+        if not _is_amqp(self.connection):
+            self.publish_unconfirmed(messages, refusals, outcome)
             return
-        first_tag = confirms.next_tag
-        for message in messages:
-            self.declare(message.queue)
+        position = 0
+        while position < len(messages):
+            producer, confirms = self.confirmed_producer(outcome)
+            try:
+                while position < len(messages):
+                    index, position = position, position + 1
+                    reason = refusals.of(messages[index])
+                    if reason is not None:
+                        outcome.refuse(index, reason)
+                        continue
+                    confirms.sent(index)
+                    _publish_one(producer, messages[index])
+                    if len(confirms.pending) >= CONFIRM_WINDOW:
+                        self.wait_for_confirms(confirms, confirm_timeout_s)
+                self.wait_for_confirms(confirms, confirm_timeout_s)
+            except self.connection.channel_errors:
+                # One of the unanswered messages closed the channel; which one, only
+                # sending them again one at a time tells. Those the broker took before
+                # the error go twice (same task id): the channel lost their acks.
+                self.drop_channel()
+                for index in list(confirms.pending.values()):
+                    self.publish_alone(messages[index], index, outcome, confirm_timeout_s)
+
+    def publish_unconfirmed(self, messages: Sequence[Message], refusals: _RouteRefusals, outcome: _Outcome) -> None:
+        """Virtual transports: each publish is a write that returned, or failed for that message."""
+        producer = self.producer()
+        for index, message in enumerate(messages):
+            reason = refusals.of(message)
+            if reason is None:
+                try:
+                    _publish_one(producer, message)
+                except self.connection.channel_errors as exc:
+                    reason = _reason(exc)
+            if reason is None:
+                outcome.accept(index)
+            else:
+                outcome.refuse(index, reason)
+
+    def publish_alone(self, message: Message, index: int, outcome: _Outcome, confirm_timeout_s: float) -> None:
+        """Publish one message and wait for its confirm; a channel error refuses it."""
+        try:
+            producer, confirms = self.confirmed_producer(outcome)
+            confirms.sent(index)
             _publish_one(producer, message)
-            confirms.sent()
-            if len(confirms.unconfirmed) >= CONFIRM_WINDOW:
-                self.wait_for_confirms(confirms, first_tag, progress, confirm_timeout_s)
-        self.wait_for_confirms(confirms, first_tag, progress, confirm_timeout_s)
+            self.wait_for_confirms(confirms, confirm_timeout_s)
+        except self.connection.channel_errors as exc:
+            self.drop_channel()
+            outcome.refuse(index, _reason(exc))
 
-    def wait_for_confirms(self, confirms: _Confirms, first_tag: int, progress: _Progress, timeout_s: float) -> None:
-        """Read confirms until the broker has answered for every tag sent so far.
-
-        We wait out the nacks too: RabbitMQ may nack a later message before it acks
-        earlier ones, and only the full answer tells how many went through.
+    def wait_for_confirms(self, confirms: _Confirms, timeout_s: float) -> None:
+        """Read confirms until the broker has answered for every message sent so far.
 
         Raises:
-            BrokerNacked: the broker refused a message.
-            TimeoutError: the acks did not arrive within timeout_s.
+            TimeoutError: the answers did not arrive within timeout_s.
         """
         deadline = time.monotonic() + timeout_s
-        try:
-            while confirms.unconfirmed:
-                remaining_s = deadline - time.monotonic()
-                if remaining_s <= 0:
-                    raise TimeoutError(f"RabbitMQ left {len(confirms.unconfirmed)} messages unconfirmed for {timeout_s}s")
-                self.connection.drain_events(timeout=remaining_s)
-        finally:
-            progress.confirmed = confirms.first_unconfirmed() - first_tag
-        if confirms.nacked_tag is not None:
-            raise BrokerNacked(f"RabbitMQ refused message {confirms.nacked_tag - first_tag + 1} of this publish (basic.nack)")
+        while confirms.pending:
+            remaining_s = deadline - time.monotonic()
+            if remaining_s <= 0:
+                raise TimeoutError(f"RabbitMQ left {len(confirms.pending)} messages unconfirmed for {timeout_s}s")
+            self.connection.drain_events(timeout=remaining_s)
 
     def producer(self) -> Producer:
+        """The producer on this session's publishing channel (opened, and on AMQP put in confirm mode, if need be)."""
         if self.current_producer is None:
             self.connection.connect()
-            channel = self.connection.default_channel
-            if _is_amqp(self.connection) and hasattr(channel, "confirm_select"):
-                confirms = _Confirms()
+            self.channel = self.connection.channel()
+            # A new channel numbers its publishes from 1 again.
+            self.confirms = _Confirms(_Outcome(bytearray()))
+            if _is_amqp(self.connection):
                 # py-amqp's Channel calls these for every basic.ack / basic.nack it reads.
-                events = channel.events  # type: ignore[attr-defined]
-                events["basic_ack"].add(confirms.on_ack)
-                events["basic_nack"].add(confirms.on_nack)
-                channel.confirm_select()
-                self.confirms = confirms
-            # auto_declare off: queues are declared by `declare`, once each.
-            self.current_producer = Producer(channel, auto_declare=False)
+                self.channel.events["basic_ack"].add(self.confirms.on_ack)
+                self.channel.events["basic_nack"].add(self.confirms.on_nack)
+                self.channel.confirm_select()
+            # auto_declare off: queues are declared by `check_routes`, once each.
+            self.current_producer = Producer(self.channel, auto_declare=False)
         return self.current_producer
 
-    def declare(self, queue_name: str) -> None:
-        """Make sure queue_name exists, shaped like a worker's `-Q queue_name` would make it.
+    def confirmed_producer(self, outcome: _Outcome) -> tuple[Producer, _Confirms]:
+        """The AMQP producer and its channel's confirms, which now settle messages of `outcome`."""
+        producer = self.producer()
+        self.confirms.outcome = outcome
+        return producer, self.confirms
 
-        A queue an operator declared differently (quorum, priorities, TTL) would make a
-        redeclaration fail with PRECONDITION_FAILED and close the channel, so on AMQP we
-        first ask, on a throwaway channel, whether the queue exists, and leave an
-        existing queue alone. Virtual transports ignore queue arguments: we just declare.
+    def drop_channel(self) -> None:
+        """Forget the publishing channel (a channel error closed it); the next producer opens another."""
+        if self.channel is not None:
+            _close_quietly(self.channel)
+        self.channel, self.current_producer = None, None
+
+    def check_routes(self, messages: Sequence[Message]) -> _RouteRefusals:
+        """Declare the messages' queues and, on AMQP, find their named exchanges: the broker's refusals by name.
+
+        A queue is declared like a worker's `-Q name` would declare it. A queue an
+        operator declared differently (quorum, priorities, TTL) would make a
+        redeclaration fail with PRECONDITION_FAILED, so on AMQP we first ask whether
+        the queue exists and leave an existing queue alone. A named exchange must
+        exist: publishing to a missing one closes the channel. Virtual transports
+        ignore queue arguments and route to any exchange: we just declare.
         """
-        if queue_name in self.declared:
-            return
-        queue = celery_queue(queue_name)
-        channel = self.producer().channel
-        if not (_is_amqp(self.connection) and _queue_exists(self.connection, queue)):
-            queue.bind(channel).declare()
-        self.declared.add(queue_name)
+        refusals = _RouteRefusals()
+        amqp = _is_amqp(self.connection)
+        for queue_name in sorted({message.queue for message in messages} - self.declared):
+            queue = celery_queue(queue_name)
+            exists = amqp and self.on_spare_channel(lambda channel: queue.bind(channel).queue_declare(passive=True)) is None
+            reason = None if exists else self.on_spare_channel(lambda channel: queue.bind(channel).declare())
+            if reason is not None:
+                refusals.queues[queue_name] = f"queue {queue_name!r} could not be declared: {reason}"
+                continue
+            self.declared.add(queue_name)
+        if amqp:
+            for exchange in sorted({message.exchange for message in messages if message.exchange} - self.exchanges):
+                reason = self.on_spare_channel(
+                    lambda channel: channel.exchange_declare(exchange=exchange, type="direct", passive=True))
+                if reason is not None:
+                    refusals.exchanges[exchange] = f"exchange {exchange!r} cannot be published to: {reason}"
+                    continue
+                self.exchanges.add(exchange)
+        return refusals
+
+    def on_spare_channel(self, action: Callable[[Any], object]) -> str | None:
+        """Run action on a throwaway channel: None when it succeeds, else the channel error's reason.
+
+        An AMQP channel error (404 NOT_FOUND, 406 PRECONDITION_FAILED, ...) closes that
+        channel only; on a virtual transport it is an error reply (Redis WRONGTYPE).
+        """
+        self.connection.connect()
+        channel = self.connection.channel()
+        try:
+            action(channel)
+            return None
+        except self.connection.channel_errors as exc:
+            return _reason(exc)
+        finally:
+            _close_quietly(channel)
 
 
 def celery_queue(name: str) -> Queue:
@@ -237,21 +337,14 @@ def _publish_one(producer: Producer, message: Message) -> None:
     )
 
 
-def _queue_exists(connection: Connection, queue: Queue) -> bool:
-    channel = connection.channel()
-    try:
-        queue.bind(channel).queue_declare(passive=True)
-        return True
-    except connection.channel_errors:
-        # 404 NOT_FOUND closes this throwaway channel, nothing else.
-        return False
-    finally:
-        _close_quietly(channel)
-
-
 def _broker_errors(connection: Connection) -> tuple[type[BaseException], ...]:
     """What a publish on this connection raises when the broker, not beatd, is at fault."""
     return (OSError, KombuError, *connection.connection_errors, *connection.channel_errors)
+
+
+def _reason(exc: BaseException) -> str:
+    """A broker's refusal in words, e.g. "NotFound: Basic.publish: (404) NOT_FOUND - no exchange 'x' ..."."""
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _is_amqp(connection: Connection) -> bool:
