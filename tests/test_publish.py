@@ -20,7 +20,7 @@ from beatd.errors import BackendUnavailable, ConfigError
 from beatd.publish import KombuTransport, PublishResult, RedisKeys, RedisTransport, build_message, open_transport
 from beatd.publish.base import PublishFailed
 from beatd.publish.kombu_transport import NACK_REASON, celery_queue
-from beatd.publish.message import PROTOCOL_HEADERS, Message, expiration_ms
+from beatd.publish.message import BEATD_HEADERS, PROTOCOL_HEADERS, Message, expiration_ms
 from beatd.publish.redis_transport import MARKS_KEY, envelope_json, reference_envelope_json
 from beatd.publish.saferepr import saferepr
 from beatd.schedules.interval import IntervalSchedule
@@ -82,6 +82,7 @@ def test_headers_are_protocol_v2_plus_beatd_headers() -> None:
         "stamps": {},
         "beatd_entry": "add-every-30s",
         "beatd_scheduled_at": "2026-03-30T11:30:00+00:00",
+        "periodic_task_name": "add-every-30s",
         "tenant": "acme",
     }
     assert message.properties == {"correlation_id": task_id, "reply_to": "", "delivery_mode": 2, "priority": 0}
@@ -89,7 +90,7 @@ def test_headers_are_protocol_v2_plus_beatd_headers() -> None:
 
 
 def test_message_equals_what_celery_as_task_v2_builds() -> None:
-    """Celery itself is the oracle: same headers (ours add beatd_*), properties and body."""
+    """Celery itself is the oracle: same headers (ours add BEATD_HEADERS), properties and body."""
     from celery import Celery
 
     celery_app = Celery("oracle", set_as_current=False)
@@ -112,7 +113,7 @@ def test_message_equals_what_celery_as_task_v2_builds() -> None:
         ignore_result=False,
     )
 
-    ours = {name: value for name, value in message.headers.items() if not name.startswith("beatd_")}
+    ours = {name: value for name, value in message.headers.items() if name not in BEATD_HEADERS}
     assert ours == oracle.headers
     assert list(ours) == list(oracle.headers) == list(PROTOCOL_HEADERS)
     assert message.properties["correlation_id"] == oracle.properties["correlation_id"]

@@ -186,7 +186,7 @@ def test_worker_runs_each_fire_with_its_args_and_kwargs(worker: Worker) -> None:
         assert execution is not None
         assert execution["args"] == [16, 16]
         assert execution["kwargs"] == {"label": "sum", "nested": {"n": [1, 2]}}
-        assert execution["beatd_entry"] == add.name
+        assert execution["beatd_entry"] == execution["periodic_task_name"] == add.name
         assert execution["beatd_scheduled_at"] == each.scheduled_at.isoformat()
         assert execution["delivery_info"]["routing_key"] == worker.queue
 

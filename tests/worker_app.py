@@ -56,6 +56,7 @@ def record_call(self: Task, *args: Any, **kwargs: Any) -> None:
         delivery_info=request.delivery_info,
         beatd_entry=getattr(request, "beatd_entry", None),
         beatd_scheduled_at=getattr(request, "beatd_scheduled_at", None),
+        periodic_task_name=getattr(request, "periodic_task_name", None),
         timelimit=list(request.timelimit or ()),
     )
 

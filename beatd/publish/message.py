@@ -45,7 +45,9 @@ PROTOCOL_HEADERS = (
     "stamped_headers",
     "stamps",
 )
-BEATD_HEADERS = ("beatd_entry", "beatd_scheduled_at")
+# periodic_task_name (the entry name) is what django-celery-beat's scheduler adds, so
+# tools that read it (flower, DCB's own task result views) see beatd's runs the same way.
+BEATD_HEADERS = ("beatd_entry", "beatd_scheduled_at", "periodic_task_name")
 RESERVED_HEADERS = frozenset(PROTOCOL_HEADERS + BEATD_HEADERS)
 
 
@@ -109,6 +111,7 @@ class Message:
             "stamps": {},
             "beatd_entry": template.entry.name,
             "beatd_scheduled_at": self.scheduled_at,
+            "periodic_task_name": template.entry.name,
             **template.custom_headers,
         }
 
