@@ -1,12 +1,14 @@
-"""Sustained fires a second into local Redis, beatd against celery beat 5.x, and beatd's publish lateness.
+"""Sustained fires a second into local Redis, beatd (Lua path and the old MULTI path) against celery beat 5.x.
 
-Run: /tmp/venv/bin/python bench/bench_daemon.py [--sizes 1000,20000,100000] [--repeats 3] [--duration 20]
+Run: /tmp/venv/bin/python bench/bench_daemon.py [--sizes 1000,20000,100000] [--repeats 3] [--duration 20] [--dense]
 
 For each N, N interval entries all due every second (`every: 1` for beatd, `schedule: 1.0`
 for celery beat) go to the `celery` queue of one Redis database, which this bench flushes
 (default redis://127.0.0.1:6379/12). Each scheduler runs as a subprocess:
 
     beatd run --config <tmp>/beatd.yaml --log-level warning     (state in a fresh SQLite file)
+    the same with the Redis path before issue 16 (one MULTI/EXEC per batch, no high-water
+        mark: bench_publish.MultiTransport patched in), labelled "beatd MULTI (old)"
     celery -A benchapp beat -s <tmp>/celerybeat-schedule -l WARNING
 
 The rate is read on the Redis side: ten times a second, aligned to the wall clock at
@@ -30,9 +32,9 @@ Goals (issue 3): at N = 1,000 at least 40x celery beat's rate; at N = 20,000 and
 Note that with every entry due once a second the rate cannot exceed N a second, so at
 N = 1,000 the ceiling is 1,000/s whatever the scheduler (and at N = 20,000, 20,000/s
 means every run sent; the verdict allows 1% for the measurement). The 40x goal is
-therefore judged on the "dense" rows (--dense): the same 1,000 entries every 0.02 s,
-50,000 due a second, more than either scheduler sends, for beatd and for celery beat,
-so each row is that scheduler's capacity with 1,000 entries.
+therefore judged on the "dense" rows (--dense): the same 1,000 entries every 0.01 s,
+100,000 due a second, more than any of them sends, for beatd (both paths) and for
+celery beat, so each row is that scheduler's capacity with 1,000 entries.
 """
 
 from __future__ import annotations
@@ -72,9 +74,14 @@ from _common import (
 
 QUEUE = "celery"
 SAMPLE_HZ = 10
-# The dense rows: 1,000 entries due 50 times a second, more than either scheduler can
+# The dense rows: 1,000 entries due 100 times a second, more than any scheduler here can
 # send, so each shows what it can do with 1,000 entries (its capacity).
-DENSE_EVERY_S = 0.02
+DENSE_EVERY_S = 0.01
+BEATD_LUA, BEATD_MULTI = "beatd", "beatd MULTI (old)"
+# `beatd` with the Redis path before issue 16 in place of the Lua script, for the side-by-side rows.
+MULTI_LAUNCHER = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
+                  "import beatd.publish, bench_publish; beatd.publish.RedisTransport = bench_publish.MultiTransport; "
+                  "from beatd.cli import main; sys.exit(main())")
 
 
 @dataclass
@@ -266,8 +273,8 @@ def flush(redis_url: str) -> None:
 
 
 def run_beatd(entries: int, every_s: float, workdir: Path, redis_url: str, *, warmup_s: float, duration_s: float,
-              start_timeout_s: float, max_window_s: float, lateness: bool = False) -> Run:
-    run = Run("beatd", entries, every_s)
+              start_timeout_s: float, max_window_s: float, lateness: bool = False, multi: bool = False) -> Run:
+    run = Run(BEATD_MULTI if multi else BEATD_LUA, entries, every_s)
     flush(redis_url)
     config = workdir / f"beatd-{entries}.yaml"
     state = workdir / f"state-{entries}-{time.monotonic_ns()}.sqlite3"
@@ -280,7 +287,8 @@ def run_beatd(entries: int, every_s: float, workdir: Path, redis_url: str, *, wa
     popper = Popper(redis_url) if lateness else None
     with open(log_path, "wb") as log:
         started_wall = time.time()
-        process = subprocess.Popen([BEATD, "run", "--config", str(config), "--log-level", "info" if lateness else "warning"],
+        program = [sys.executable, "-c", MULTI_LAUNCHER] if multi else [BEATD]
+        process = subprocess.Popen([*program, "run", "--config", str(config), "--log-level", "info" if lateness else "warning"],
                                    stdout=subprocess.DEVNULL, stderr=log)
         try:
             if popper is None:
@@ -419,7 +427,7 @@ def report(results: dict[tuple[str, int, float], list[Run]]) -> None:
         rss = [run.peak_rss_mib for run in runs if run.peak_rss_mib is not None]
         reference = celery_median.get((entries, every_s))
         goal, met, ratio = "", "", ""
-        if scheduler == "beatd":
+        if scheduler in (BEATD_LUA, BEATD_MULTI):
             if reference and rate_median:
                 ratio = f"{rate_median / reference:.1f}x"
             if entries == 1000 and every_s == DENSE_EVERY_S:
@@ -566,8 +574,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip celery beat at N >= this (default: run it at every N)")
     parser.add_argument("--max-window", type=float, default=240.0,
                         help="longest measured window, waiting for two whole turns (default 240 s)")
-    parser.add_argument("--dense", action="store_true", help="add beatd with 1,000 entries every 0.02 s")
+    parser.add_argument("--dense", action="store_true", help=f"add the schedulers with 1,000 entries every {DENSE_EVERY_S} s")
     parser.add_argument("--no-celery", action="store_true")
+    parser.add_argument("--no-multi", action="store_true", help="skip beatd with the old MULTI path")
     parser.add_argument("--no-lateness", action="store_true")
     parser.add_argument("--no-steps", action="store_true", help="skip the in-process cost of each step")
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="a database this bench may flush")
@@ -591,9 +600,10 @@ def main(argv: list[str] | None = None) -> int:
             report_steps([1000, 20_000], workdir, args.redis_url, turns=max(5, 3 * args.repeats))
         for repeat in range(1, args.repeats + 1):
             for entries in sizes:
-                progress(f"repeat {repeat}: N={entries:,} beatd")
-                results.setdefault(("beatd", entries, 1.0), []).append(
-                    run_beatd(entries, 1.0, workdir, args.redis_url, **timing))
+                for multi in (False,) if args.no_multi else (False, True):
+                    progress(f"repeat {repeat}: N={entries:,} {BEATD_MULTI if multi else BEATD_LUA}")
+                    results.setdefault((BEATD_MULTI if multi else BEATD_LUA, entries, 1.0), []).append(
+                        run_beatd(entries, 1.0, workdir, args.redis_url, multi=multi, **timing))
                 if args.no_celery or entries >= args.celery_max or entries in celery_gave_up:
                     continue
                 progress(f"repeat {repeat}: N={entries:,} celery beat")
@@ -602,9 +612,10 @@ def main(argv: list[str] | None = None) -> int:
                 if run.start_s is None:
                     celery_gave_up.add(entries)
             if args.dense:
-                progress(f"repeat {repeat}: N=1,000 every {DENSE_EVERY_S} s beatd")
-                results.setdefault(("beatd", 1000, DENSE_EVERY_S), []).append(
-                    run_beatd(1000, DENSE_EVERY_S, workdir, args.redis_url, **timing))
+                for multi in (False,) if args.no_multi else (False, True):
+                    progress(f"repeat {repeat}: N=1,000 every {DENSE_EVERY_S} s {BEATD_MULTI if multi else BEATD_LUA}")
+                    results.setdefault((BEATD_MULTI if multi else BEATD_LUA, 1000, DENSE_EVERY_S), []).append(
+                        run_beatd(1000, DENSE_EVERY_S, workdir, args.redis_url, multi=multi, **timing))
                 if not args.no_celery:
                     progress(f"repeat {repeat}: N=1,000 every {DENSE_EVERY_S} s celery beat")
                     results.setdefault(("celery beat", 1000, DENSE_EVERY_S), []).append(

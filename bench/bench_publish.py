@@ -1,4 +1,4 @@
-"""Messages a second into a local broker: beatd's Redis fast path against kombu and Celery.
+"""Messages a second into a local broker: beatd's Redis paths (Lua script, the old MULTI) against kombu and Celery.
 
 Run: /tmp/venv/bin/python bench/bench_publish.py [--n 20000] [--redis-url ...] [--amqp-url ...]
 
@@ -13,18 +13,47 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from beatd.entry import Entry, Fire, Options
-from beatd.publish import KombuTransport, Message, RedisTransport, build_message
+from beatd.publish import KombuTransport, Message, PublishResult, RedisTransport, build_message
 from beatd.publish.kombu_transport import celery_queue
+from beatd.publish.redis_transport import envelope_json
 from beatd.schedules.interval import IntervalSchedule
 
 QUEUE = "beatd-bench"
 ORIGIN = "beatd@bench"
 ENTRIES = 1000  # N messages are N / ENTRIES slots of each entry, as a busy beat sends them
+
+
+class MultiTransport(RedisTransport):
+    """beatd's Redis path before issue 16, kept here only to compare: one MULTI/EXEC per batch.
+
+    No high-water mark: a batch retried after a lost reply is pushed twice, and a
+    refused LPUSH fails the whole call. Same envelope text, same keys, same bindings.
+    """
+
+    def _publish_batch(self, batch: Sequence[Message], offset: int, result: PublishResult) -> None:
+        routes = self._resolve_exchanges(batch)
+        # One LPUSH per list keeps each list's order: LPUSH k a b c is LPUSH k a; LPUSH k b; LPUSH k c.
+        payloads_by_key: dict[str, list[str]] = {}
+        for message in batch:
+            queues = routes[message.exchange, message.routing_key] if message.exchange else [message.routing_key]
+            payload = envelope_json(message)
+            for queue in queues:
+                payloads_by_key.setdefault(self.keys.queue(queue, message.priority), []).append(payload)
+        new_queues = {message.queue for message in batch} - self._bound
+        with self._client.pipeline(transaction=True) as pipe:
+            for queue in sorted(new_queues):
+                member = self.keys.queue_binding(queue)
+                pipe.sadd(self.keys.bindings(queue), member)
+                pipe.sadd(self.keys.permanent_bindings(queue), member)
+            for key, payloads in payloads_by_key.items():
+                pipe.lpush(key, *payloads)
+            pipe.execute()
+        self._bound |= new_queues
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +64,7 @@ class Row:
 
     def render(self) -> str:
         rate = self.messages / self.seconds
-        return f"{self.method:<44} {self.messages:>8} {self.seconds:>9.3f} {rate:>11,.0f} {1e6 / rate:>9.1f}"
+        return f"{self.method:<48} {self.messages:>8} {self.seconds:>9.3f} {rate:>11,.0f} {1e6 / rate:>9.1f}"
 
 
 def make_fires(count: int) -> list[Fire]:
@@ -85,11 +114,14 @@ def bench_redis(url: str, count: int) -> list[Row]:
     fires = make_fires(count)
     rows: list[Row] = []
 
-    fast = RedisTransport(url)
-    rows.append(timed_redis(url, count, "beatd Redis fast path: build+publish", lambda: fast.publish(build_all(fires))))
     messages = build_all(fires)
-    rows.append(timed_redis(url, count, "beatd Redis fast path: publish", lambda: fast.publish(messages)))
-    fast.close()
+    # Each row starts from a flushed database: the Lua path's marks too, so it pushes every run.
+    for label, transport in (("beatd Redis Lua script", RedisTransport(url)),
+                             ("beatd Redis MULTI (before #16)", MultiTransport(url))):
+        rows.append(timed_redis(url, count, f"{label}: build+publish",
+                                lambda transport=transport: transport.publish(build_all(fires))))
+        rows.append(timed_redis(url, count, f"{label}: publish", lambda transport=transport: transport.publish(messages)))
+        transport.close()
 
     through_kombu = KombuTransport(url)
     rows.append(timed_redis(url, count, "beatd kombu transport: build+publish", lambda: through_kombu.publish(build_all(fires))))
@@ -165,8 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.amqp_n:
         rows += bench_amqp(args.amqp_url, args.amqp_n)
 
-    print(f"{'method':<44} {'messages':>8} {'seconds':>9} {'msg/s':>11} {'us/msg':>9}")
-    print("-" * 85)
+    print(f"{'method':<48} {'messages':>8} {'seconds':>9} {'msg/s':>11} {'us/msg':>9}")
+    print("-" * 89)
     for row in rows:
         print(row.render())
     return 0
