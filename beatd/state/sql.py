@@ -39,7 +39,6 @@ from sqlalchemy.exc import (
     NoSuchModuleError,
     OperationalError,
 )
-from sqlalchemy.sql.base import Executable
 
 from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
 from beatd.sqlhelpers import (
@@ -269,7 +268,7 @@ def _create_engine(url: str) -> Engine:
     return engine
 
 
-def _upsert_statement(dialect_name: str) -> Executable:
+def _upsert_statement(dialect_name: str) -> sqlalchemy.Insert:
     """INSERT the row, or update the stored one unless that would move scheduled_at back.
 
     A stale record (an older scheduled_at) leaves the whole stored row as it is.
