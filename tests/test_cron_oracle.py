@@ -17,6 +17,7 @@ import cron_oracle
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from hypothesis_examples import examples_at_least
 
 ONE_MICROSECOND = timedelta(microseconds=1)
 
@@ -874,6 +875,7 @@ def _matches_some_date(expression: str) -> bool:
     return any(parsed.day_matches(first + timedelta(days=days)) for days in range(28 * 366))
 
 
+@examples_at_least(130)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(expression=expressions(), zone_start=zone_and_start())
 def test_random_expressions_match_oracle(expression: str, zone_start: tuple[ZoneInfo, datetime]) -> None:

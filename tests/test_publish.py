@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_examples import examples_at_least
 
 from beatd.entry import Entry, Fire, Options, Source
 from beatd.errors import BackendUnavailable, ConfigError
@@ -316,6 +317,7 @@ NESTED = st.recursive(
 )
 
 
+@examples_at_least(350)
 @settings(max_examples=400, deadline=None)
 @given(
     value=NESTED,
@@ -394,6 +396,7 @@ JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | JSON_TEXT
                            max_leaves=6)
 
 
+@examples_at_least(180)
 @settings(max_examples=200, deadline=None)
 @given(name=st.text(min_size=1, max_size=20), origin=JSON_TEXT,
        args=st.lists(JSON_VALUES, max_size=3), kwargs=st.dictionaries(JSON_TEXT, JSON_VALUES, max_size=3),

@@ -869,6 +869,7 @@ _KEYS = ["task", "every", "cron", "solar", "lat", "lon", "elevation", "at", "arg
 def test_the_schema_shortcut_says_yes_only_when_the_schema_does() -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
+    from hypothesis_examples import examples_at_least
 
     from beatd import config
     from beatd.config import SCHEMA_SHORTCUT as _schema_shortcut
@@ -879,6 +880,7 @@ def test_the_schema_shortcut_says_yes_only_when_the_schema_does() -> None:
              {"task": "t", "solar": "sunrise", "lat": 1, "lon": 2}, {"task": "t", "at": "2026-12-01T10:00:00Z"}]
     outcomes: set[bool] = set()
 
+    @examples_at_least(1200)
     @settings(max_examples=1500, deadline=None)
     @given(st.sampled_from(bases), st.dictionaries(st.sampled_from(_KEYS), st.sampled_from(_VALUES), max_size=4))
     def agrees(base: dict[str, Any], changes: dict[str, Any]) -> None:
