@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -672,7 +673,6 @@ def test_the_same_batch_published_twice_is_queued_once(publish_redis_url: str) -
 
 
 def test_a_retry_after_a_lost_reply_pushes_nothing_twice(processes: Any, tmp_path: Any) -> None:
-    import os
     import signal
 
     import redis
@@ -833,6 +833,50 @@ def test_open_transport_chooses_by_scheme(url: str, kind: type) -> None:
     if isinstance(transport, RedisTransport):
         assert transport.keys.marks == f"app1:{MARKS_KEY}"
     transport.close()
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_the_idempotent_task_example_runs_a_repeated_id_once(publish_redis_url: str, tmp_path: Any) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import redis
+
+    # Given a worker of examples/idempotent_task, claiming ids in Redis
+    example = Path(__file__).resolve().parent.parent / "examples" / "idempotent_task"
+    queue = unique("idempotent")
+    log_path = tmp_path / "worker.log"
+    environment = {**os.environ, "BEATD_BROKER": publish_redis_url, "DEDUP_REDIS": publish_redis_url}
+    command = [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--pool", "solo", "--loglevel", "info",
+               "--queues", queue, "--hostname", f"{queue}@%h", "--without-heartbeat", "--without-gossip",
+               "--without-mingle"]
+    message = build(make_entry(unique("weekly-report"), task="reports.send", args=(), kwargs={"recipient": "ops@example.com"},
+                               options=Options(queue=queue)))
+    with log_path.open("w") as log:
+        worker = subprocess.Popen(command, cwd=example, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        # When the same run reaches the queue twice (kombu's transport keeps no mark)
+        with KombuTransport(publish_redis_url) as transport:
+            transport.publish([message])
+            transport.publish([message])
+        skipped = f"skipped task reports.send id {message.task_id}"
+        deadline = time.monotonic() + 30
+        while skipped not in log_path.read_text() and time.monotonic() < deadline and worker.poll() is None:
+            time.sleep(0.1)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+        client = redis.Redis.from_url(publish_redis_url)
+        client.delete(f"ran:reports.send:{message.task_id}")
+        client.close()
+
+    # Then the report was sent once and the copy skipped
+    text = log_path.read_text()
+    assert skipped in text, text[-3000:]
+    assert text.count("sent the report to ops@example.com") == 1
+    assert f"(periodic task {message.template.entry.name})" in text
 
 
 # --- kombu on RabbitMQ and SQL ---------------------------------------------------------
