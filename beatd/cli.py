@@ -17,7 +17,7 @@ import click
 from beatd import __version__
 from beatd.cli_entries import db, entries, export_command, import_command
 from beatd.cli_next import Listing
-from beatd.config import Config, load_config, parse_listen_address
+from beatd.config import Config, check_config, load_config, parse_listen_address
 from beatd.daemon import Clock, Daemon, SystemClock, origin_name
 from beatd.entry import Entry
 from beatd.errors import BeatdError
@@ -82,11 +82,24 @@ main.add_command(export_command)
 def check(config_path: str) -> None:
     """Validate a configuration file and everything it includes.
 
-    Prints `ok` with the entry count and exits 0, or prints `file:line: message` for the
-    first problem and exits 1.
+    Prints `ok` with the entry count and exits 0; or prints every problem, in file order,
+    as `file:line: message` (then how many, when there are several) and exits 1. A file
+    that defines no entries and names no store gets a warning instead of `ok` (exit 0).
     """
-    config = _load(config_path)
+    checked = check_config(config_path)
+    if checked.problems:
+        for problem in checked.problems:
+            click.echo(problem, err=True)
+        if len(checked.problems) > 1:
+            click.echo(f"{len(checked.problems)} errors", err=True)
+        raise SystemExit(1)
+    config = checked.config
+    assert config is not None  # no problems: loaded
     count = len(config.entries)
+    if count == 0 and not config.stores:
+        click.echo(f"warning: {config.path}: no entries: the file and its includes define none and name no store",
+                   err=True)
+        return
     click.echo(f"ok: {config.path}: {count} {'entry' if count == 1 else 'entries'}")
 
 

@@ -32,7 +32,7 @@ from beatd.config_schema import (
     line_of,
     valid_by_shortcut,
     validate_entry_mapping,
-    validate_schema,
+    schema_problems,
 )
 from beatd.config_yaml import LineDict, read_text, read_yaml
 from beatd.durations import parse_duration
@@ -48,7 +48,7 @@ from beatd.schedules.window import WindowedSchedule
 
 __all__ = [
     "DEFAULT_BROKER", "DEFAULT_CATCHUP_LIMIT", "DEFAULT_STATE", "MIN_LEASE_TTL", "SCHEDULE_KEYS", "SCHEMA_SHORTCUT",
-    "Config", "LeaderConfig", "build_entry", "load_config", "parse_instant", "parse_listen_address", "parse_zone",
+    "Config", "ConfigCheck", "LeaderConfig", "build_entry", "check_config", "load_config", "parse_instant", "parse_listen_address", "parse_zone",
     "validate_entry_mapping",
 ]
 # The full validator, for callers that want every error (the SQL store's tests compare against it).
@@ -320,17 +320,18 @@ def _load_plain(path: Path) -> Config:
     Makes every check the line-aware path makes, so it returns a Config exactly when
     that path would return the same one.
     """
+    problems = _Problems(keep_all=False)
     try:
         main = _read_plain(path)
         _check_settings(main.settings, included=False)
-        zone = _setting(main.settings, path, "timezone", parse_zone, UTC)
-        entries = _plain_entries(main.settings, main.entries, path, zone)
-        for included_path in _included_paths(main.settings, path):
+        settings = _converted_settings(main.settings, path, problems, frozenset())
+        entries = _plain_entries(main.settings, main.entries, path, settings.zone)
+        for included_path in _included_paths(main.settings, path, problems):
             included = _read_plain(included_path)
             _check_settings(included.settings, included=True)
-            entries.extend(_plain_entries(included.settings, included.entries, included_path, zone))
-        _reject_duplicate_names(entries)
-        return _config_of(path, main.settings, zone, entries)
+            entries.extend(_plain_entries(included.settings, included.entries, included_path, settings.zone))
+        _reject_duplicate_names(entries, problems)
+        return _config_of(path, main.settings, settings, entries)
     except (NotPlain, ConfigError, ValueError) as exc:
         raise _ReadWithLines from exc
 
@@ -434,54 +435,135 @@ def _named_mappings(document: LineDict, path_text: str) -> Iterator[tuple[str, i
 # Files, read with line numbers
 
 
-def _load_with_lines(path: Path) -> Config:
-    document = read_yaml(path)
-    validate_schema(document, path, included=False)
-    zone = _setting(document, path, "timezone", parse_zone, UTC)
-    entries = list(_entries_of(document, path, zone))
-    for included_path in _included_paths(document, path):
-        included = read_yaml(included_path)
-        validate_schema(included, included_path, included=True)
-        entries.extend(_entries_of(included, included_path, zone))
-    _reject_duplicate_names(entries)
-    return _config_of(path, document, zone, entries)
+class _Problems:
+    """What is wrong with a configuration: raised at once (load_config), or all kept (check_config).
+
+    Kept problems come out in file order: the files in the order they were read, each by line.
+    """
+
+    def __init__(self, *, keep_all: bool) -> None:
+        self.keep_all = keep_all
+        self._found: list[tuple[int, int, str]] = []  # (file number, line, file:line: message)
+        self._file_numbers: dict[str, int] = {}
+
+    def reading(self, path: Path) -> None:
+        self._file_numbers.setdefault(str(path), len(self._file_numbers))
+
+    def add(self, path: Path | str, line: int, message: str, cause: BaseException | None = None) -> None:
+        text = f"{path}:{line}: {message}"
+        if not self.keep_all:
+            raise ConfigError(text) from cause
+        self._found.append((self._file_numbers.get(str(path), len(self._file_numbers)), line, text))
+
+    def keep(self, error: ConfigError, path: Path) -> None:
+        """A problem the YAML reader worded (file:line included), which ends the reading of its file."""
+        if not self.keep_all:
+            raise error
+        self._found.append((self._file_numbers.get(str(path), len(self._file_numbers)), 0, str(error)))
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        in_order = (text for _, _, text in sorted(self._found, key=lambda found: found[:2]))
+        return tuple(dict.fromkeys(in_order))
 
 
-def _entries_of(document: LineDict, path: Path, default_zone: tzinfo) -> Iterator[Entry]:
+@dataclass(frozen=True, slots=True)
+class _CheckedFile:
+    """A file read with lines, and what its schema problems rule out of further checks."""
+
+    document: LineDict
+    bad_settings: frozenset[str]
+    bad_entries: frozenset[str]
+
+
+def _load_with_lines(path: Path, problems: _Problems) -> Config | None:
+    """The configuration, or None when problems (kept, not raised) were found."""
+    main = _read_checked(path, problems, included=False)
+    if main is None:
+        return None
+    settings = _converted_settings(main.document, path, problems, main.bad_settings)
+    entries = _entries_of(main, path, settings.zone, problems)
+    if "include" not in main.bad_settings:
+        for included_path in _included_paths(main.document, path, problems):
+            included = _read_checked(included_path, problems, included=True)
+            if included is not None:
+                entries.extend(_entries_of(included, included_path, settings.zone, problems))
+    _reject_duplicate_names(entries, problems)
+    return None if problems.texts else _config_of(path, main.document, settings, entries)
+
+
+def _read_checked(path: Path, problems: _Problems, included: bool) -> _CheckedFile | None:
+    """A file read and checked against the schema; None when it cannot be read as YAML."""
+    problems.reading(path)
+    try:
+        document = read_yaml(path)
+    except ConfigError as exc:
+        problems.keep(exc, path)
+        return None
+    bad_settings, bad_entries = set(), set()
+    for problem in schema_problems(document, included):
+        problems.add(path, problem.line, problem.text)
+        if problem.location[:1] == ("entries",) and len(problem.location) >= 2:
+            bad_entries.add(str(problem.location[1]))
+        else:
+            bad_settings.add(str(problem.location[0]) if problem.location else "")
+    return _CheckedFile(document=document, bad_settings=frozenset(bad_settings), bad_entries=frozenset(bad_entries))
+
+
+def _entries_of(checked: _CheckedFile, path: Path, default_zone: tzinfo, problems: _Problems) -> list[Entry]:
+    """The file's entries that build; the others are problems (entries the schema refused are left alone)."""
     path_text = str(path)
-    for name, line, raw in _named_mappings(document, path_text):
+    entries = []
+    for name, line, raw in _named_mappings(checked.document, path_text):
+        if name in checked.bad_entries:
+            continue
         try:
-            yield build_entry(name, raw, default_zone, Source(path=path_text, line=line))
+            entries.append(build_entry(name, raw, default_zone, Source(path=path_text, line=line)))
         except ValueError as exc:
             keys = list(getattr(exc, "keys", ()))
             problem_line = line_of(raw, keys) if keys and isinstance(raw, LineDict) else line
-            raise ConfigError(f"{path}:{problem_line}: entry {name!r}: {exc}") from exc
+            problems.add(path, problem_line, f"entry {name!r}: {exc}", exc)
+    return entries
 
 
 # ---------------------------------------------------------------------------------------
 # Settings and the whole load
 
 
-def _included_paths(document: LineDict, path: Path) -> list[Path]:
+def _included_paths(document: LineDict, path: Path, problems: _Problems) -> list[Path]:
     """Files named by `include` globs, relative to the including file, sorted per glob."""
     found: list[Path] = []
     for pattern in document.get("include") or []:
         matches = sorted(glob.glob(str(path.parent / pattern)))
         if not matches:
-            line = document.key_lines.get("include", document.line)
-            raise ConfigError(f"{path}:{line}: include {pattern!r} matches no file")
+            problems.add(path, document.key_lines.get("include", document.line), f"include {pattern!r} matches no file")
         found.extend(Path(match) for match in matches)
     return found
 
 
-def _setting(document: LineDict, path: Path, key: str, convert: Any, default: Any) -> Any:
-    """A top-level setting converted, with conversion errors placed at its line."""
-    if key not in document:
-        return default
-    try:
-        return convert(document[key])
-    except ValueError as exc:
-        raise ConfigError(f"{path}:{document.key_lines.get(key, document.line)}: {key}: {exc}") from exc
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """The settings that are converted, not taken as they are."""
+
+    zone: tzinfo
+    leader: LeaderConfig
+    http: str | None
+
+
+def _converted_settings(document: LineDict, path: Path, problems: _Problems, bad: frozenset[str]) -> _Settings:
+    """The converted settings; one that the schema refused (in `bad`) or that fails to convert keeps its default."""
+
+    def setting(key: str, convert: Any, default: Any) -> Any:
+        if key not in document or key in bad:
+            return default
+        try:
+            return convert(document[key])
+        except ValueError as exc:
+            problems.add(path, document.key_lines.get(key, document.line), f"{key}: {exc}", exc)
+            return default
+
+    return _Settings(zone=setting("timezone", parse_zone, UTC), leader=setting("leader", _leader_of, LeaderConfig()),
+                     http=setting("http", _http_address, None))
 
 
 _LISTEN_ADDRESS = re.compile(r"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9._-]*)):(?P<port>[0-9]{1,5})")
@@ -532,7 +614,35 @@ def load_config(path: str | Path) -> Config:
         try:
             return _load_plain(path)
         except _ReadWithLines:
-            return _load_with_lines(path)
+            config = _load_with_lines(path, _Problems(keep_all=False))
+            assert config is not None  # problems were raised, not kept
+            return config
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigCheck:
+    """What `beatd check` reports: the configuration, or every problem (`file:line: message`) in file order."""
+
+    config: Config | None
+    problems: tuple[str, ...]
+
+
+def check_config(path: str | Path) -> ConfigCheck:
+    """load_config, but with every problem of the file and its includes, not only the first.
+
+    A file that cannot be read as YAML is one problem: nothing after its syntax error can
+    be trusted. An entry the schema refuses is not built as well (its build would only
+    repeat the problem); a setting that fails keeps its default, so the entries are still
+    checked in the file's zone, or UTC.
+    """
+    path = Path(path)
+    with _garbage_collection_paused():
+        try:
+            return ConfigCheck(config=_load_plain(path), problems=())
+        except _ReadWithLines:
+            problems = _Problems(keep_all=True)
+            config = _load_with_lines(path, problems)
+            return ConfigCheck(config=config, problems=problems.texts)
 
 
 @contextmanager
@@ -551,24 +661,26 @@ def _garbage_collection_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _config_of(path: Path, document: LineDict, zone: tzinfo, entries: list[Entry]) -> Config:
+def _config_of(path: Path, document: LineDict, settings: _Settings, entries: list[Entry]) -> Config:
     return Config(
         path=path,
-        timezone=zone,
+        timezone=settings.zone,
         broker=document.get("broker", DEFAULT_BROKER),
         state=document.get("state", DEFAULT_STATE),
-        leader=_setting(document, path, "leader", _leader_of, LeaderConfig()),
+        leader=settings.leader,
         catchup_limit=document.get("catchup_limit", DEFAULT_CATCHUP_LIMIT),
-        http=_setting(document, path, "http", _http_address, None),
+        http=settings.http,
         stores=tuple((kind, target) for store in document.get("stores") or [] for kind, target in store.items()),
         entries=tuple(entries),
     )
 
 
-def _reject_duplicate_names(entries: list[Entry]) -> None:
+def _reject_duplicate_names(entries: list[Entry], problems: _Problems) -> None:
     first_seen: dict[str, Entry] = {}
     for entry in entries:
         if entry.name in first_seen:
-            first = first_seen[entry.name].source
-            raise ConfigError(f"{entry.source}: entry {entry.name!r}: the name is used twice; first at {first}")
-        first_seen[entry.name] = entry
+            first, source = first_seen[entry.name].source, entry.source
+            assert source is not None  # entries of files have one
+            problems.add(source.path, source.line, f"entry {entry.name!r}: the name is used twice; first at {first}")
+        else:
+            first_seen[entry.name] = entry

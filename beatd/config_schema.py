@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 
 from beatd.config_yaml import LineDict
-from beatd.errors import ConfigError
 from beatd.schema_shortcut import SchemaShortcut
 
 
@@ -53,42 +53,60 @@ def line_of(document: LineDict, path_in_document: list[Any]) -> int:
     return line
 
 
-def _describe_schema_error(error: jsonschema.ValidationError) -> tuple[list[Any], str]:
-    """Where a schema error points (as a path) and a message in our words."""
+def _describe_schema_error(error: jsonschema.ValidationError) -> list[tuple[list[Any], str]]:
+    """Where a schema error points (as a path) and a message in our words: one per unknown key, else one."""
     location = list(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted((error.schema if isinstance(error.schema, dict) else {}).get("properties", {}))
+        return [(location + [key], _unknown_key_message(location, key, allowed))
+                for key in error.instance if key not in allowed]
+    return [(location, _describe_one(error, location))]
+
+
+def _unknown_key_message(location: list[Any], key: Any, allowed: list[str]) -> str:
+    """`unknown key 'x'; allowed keys: ...`; for a likely typo in an entry, its path there and the key meant.
+
+    Top-level settings get no hint: their message is pinned word for word by the tests.
+    """
+    listed = f"allowed keys: {', '.join(allowed)}"
+    close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.7) if location[:1] == ["entries"] else []
+    if not close:
+        return f"unknown key {key!r}; {listed}"
+    shown = ".".join(str(part) for part in [*location[2:], key])
+    return f"unknown key {shown!r}; did you mean {close[0]!r}? {listed}"
+
+
+def _describe_one(error: jsonschema.ValidationError, location: list[Any]) -> str:
+    """Any other schema error in our words, naming the key and the value."""
     what = f"{location[-1]!s}" if location else "the file"
     instance = error.instance
     schema = error.schema if isinstance(error.schema, dict) else {}
-    if error.validator == "additionalProperties":
-        allowed = sorted(schema.get("properties", {}))
-        unknown = sorted(set(instance) - set(allowed))
-        return location + [unknown[0]], f"unknown key {unknown[0]!r}; allowed keys: {', '.join(allowed)}"
     if error.validator == "required":
         missing = [name for name in error.validator_value if name not in instance]
-        return location, f"missing required key {missing[0]!r}"
+        return f"missing required key {missing[0]!r}"
     if error.validator == "enum":
         choices = ", ".join(str(choice) for choice in error.validator_value)
-        return location, f"{what} {instance!r} is not one of {choices}"
+        return f"{what} {instance!r} is not one of {choices}"
     if error.validator == "type" and len(location) == 2 and location[0] == "entries":
-        return location, f"the entry must be a mapping of keys such as task and every, not {instance!r}"
+        return f"the entry must be a mapping of keys such as task and every, not {instance!r}"
     if error.validator == "type":
         expected = error.validator_value
         expected_words = " or ".join(expected) if isinstance(expected, list) else expected
-        return location, f"{what} must be {_article(expected_words)}, not {instance!r}"
+        return f"{what} must be {_article(expected_words)}, not {instance!r}"
     if error.validator in ("minimum", "maximum"):
         low, high = schema.get("minimum"), schema.get("maximum")
         if low is not None and high is not None:
-            return location, f"{what} {instance!r} is outside {low}..{high}"
+            return f"{what} {instance!r} is outside {low}..{high}"
         if low is not None:
-            return location, f"{what} {instance!r} must be at least {low}"
-        return location, f"{what} {instance!r} must be at most {high}"
+            return f"{what} {instance!r} must be at least {low}"
+        return f"{what} {instance!r} must be at most {high}"
     if error.validator == "minLength":
-        return location, f"{what} must not be empty"
+        return f"{what} must not be empty"
     if error.validator == "oneOf" and schema == _DURATION_SCHEMA:
         if isinstance(instance, (int, float)) and not isinstance(instance, bool) and instance <= 0:
-            return location, f"{what} {instance!r} must be greater than zero"
-        return location, f"{what} {instance!r} is not a duration; write seconds (30, 2.5) or 30s, 5m, 1h30m, 2d"
-    return location, f"{what}: {error.message}"
+            return f"{what} {instance!r} must be greater than zero"
+        return f"{what} {instance!r} is not a duration; write seconds (30, 2.5) or 30s, 5m, 1h30m, 2d"
+    return f"{what}: {error.message}"
 
 
 def _reported_by_build_entry(error: jsonschema.ValidationError) -> bool:
@@ -102,25 +120,34 @@ def _article(type_name: str) -> str:
     return words.get(type_name, type_name)
 
 
-def validate_schema(document: LineDict, path: Path, included: bool) -> None:
-    """Structural checks from the shipped JSON Schema, reported as file:line: entry: message."""
+@dataclass(frozen=True, slots=True)
+class SchemaProblem:
+    """One structural problem of a document: its line, the path to it, and `entry 'name': message` or `message`."""
+
+    line: int
+    location: tuple[Any, ...]
+    text: str
+
+
+def schema_problems(document: LineDict, included: bool) -> list[SchemaProblem]:
+    """Every structural problem the shipped JSON Schema finds, in file order (the outermost first on a line)."""
     if included:
-        extra = sorted(set(document) - INCLUDED_FILE_KEYS)
+        extra = [key for key in document if key not in INCLUDED_FILE_KEYS]
         if extra:
-            line = document.key_lines.get(extra[0], document.line)
-            raise ConfigError(f"{path}:{line}: included files hold only `entries:`; move {extra[0]!r} to the main file")
+            return [SchemaProblem(line=document.key_lines.get(key, document.line), location=(key,),
+                                  text=f"included files hold only `entries:`; move {key!r} to the main file")
+                    for key in extra]
     if valid_by_shortcut(document):
-        return
-    described = [_describe_schema_error(error) for error in VALIDATOR.iter_errors(document)
-                 if not _reported_by_build_entry(error)]
-    if not described:
-        return
-    # The first problem in the file, the outermost one where two share a line.
-    line, location, message = min(((line_of(document, location), location, message) for location, message in described),
-                                  key=lambda found: (found[0], len(found[1])))
-    if len(location) >= 2 and location[0] == "entries":
-        raise ConfigError(f"{path}:{line}: entry {location[1]!r}: {message}")
-    raise ConfigError(f"{path}:{line}: {message}")
+        return []
+    found = []
+    for error in VALIDATOR.iter_errors(document):
+        if _reported_by_build_entry(error):
+            continue
+        for location, message in _describe_schema_error(error):
+            in_entry = len(location) >= 2 and location[0] == "entries"
+            found.append(SchemaProblem(line=line_of(document, location), location=tuple(location),
+                                       text=f"entry {location[1]!r}: {message}" if in_entry else message))
+    return sorted(found, key=lambda problem: (problem.line, len(problem.location)))
 
 
 def valid_by_shortcut(document: Mapping[str, Any]) -> bool:
@@ -143,8 +170,8 @@ def validate_entry_mapping(name: str, raw: Mapping[str, Any]) -> None:
         ValueError: the first problem, in the mapping's key order (a file's line order);
             its `keys` attribute is the path to the key it is about.
     """
-    described = [_describe_schema_error(error) for error in VALIDATOR.iter_errors({"entries": {name: dict(raw)}})
-                 if not _reported_by_build_entry(error)]
+    described = [found for error in VALIDATOR.iter_errors({"entries": {name: dict(raw)}})
+                 if not _reported_by_build_entry(error) for found in _describe_schema_error(error)]
     if not described:
         return
     order = {key: index for index, key in enumerate(raw)}

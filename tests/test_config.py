@@ -933,21 +933,27 @@ BAD = {
         4,
         "entry 'launch': at '9999-12-31T23:59:00+00:00' is too far ahead: beatd schedules runs before the year 9000",
     ),
-    # -- which problem is reported: the first in the file -------------------------------------
-    "first-problem-in-file-order": Bad(
+    # -- a likely typo gets a hint (issue 15) --------------------------------------------------
+    "entry-key-typo": Bad(
         """
         entries:
-          zeta:
-            task: t.zeta
+          add:
+            task: tasks.add
+            evry: 10s
+        """,
+        4,
+        f"entry 'add': unknown key 'evry'; did you mean 'every'? allowed keys: {ENTRY_KEYS}",
+    ),
+    "option-typo": Bad(
+        """
+        entries:
+          add:
+            task: tasks.add
             every: 10s
-            colour: red
-          alpha:
-            task: t.alpha
-            every: 10s
-            flavour: mint
+            options: {queu: reports}
         """,
         5,
-        f"entry 'zeta': unknown key 'colour'; allowed keys: {ENTRY_KEYS}",
+        f"entry 'add': unknown key 'options.queu'; did you mean 'queue'? allowed keys: {OPTION_KEYS}",
     ),
 }
 
@@ -979,6 +985,101 @@ def test_bad_config_is_one_line_with_file_and_line_and_exit_1(
         assert lines[0].startswith(expected)
     else:
         assert lines[0] == expected
+
+
+def test_check_reports_every_error_in_file_order_then_how_many(tmp_path: Path) -> None:
+    # Given a file with errors of five kinds (two in one entry), a setting that fails to
+    # convert, and an included file with an error and a name the main file uses already
+    config = write(tmp_path / "beatd.yaml", """
+        timezone: Europe/Berlin
+        leader: {backend: redis}
+        include: [more.yaml]
+        entries:
+          zeta:
+            task: t.zeta
+            evry: 10s
+            colour: red
+          report:
+            task: reports.send
+            cron: "61 7 * * *"
+          alpha:
+            task: t.alpha
+            every: 10s
+            options: {queu: reports}
+          local:
+            task: t.local
+            every: 10s
+            timezone: Mars/Olympus
+          good:
+            task: t.good
+            every: 10s
+        """)
+    included = write(tmp_path / "more.yaml", """
+        entries:
+          good:
+            task: t.other
+            every: 20s
+          nightly:
+            task: t.nightly
+            cron: "@nightly"
+        """)
+
+    result = check(config)
+
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"{config}:2: leader: backend 'redis' needs a url",
+        f"{config}:7: entry 'zeta': unknown key 'evry'; did you mean 'every'? allowed keys: {ENTRY_KEYS}",
+        f"{config}:8: entry 'zeta': unknown key 'colour'; allowed keys: {ENTRY_KEYS}",
+        f"{config}:11: entry 'report': cron minute field '61' is out of range 0-59",
+        f"{config}:15: entry 'alpha': unknown key 'options.queu'; did you mean 'queue'? allowed keys: {OPTION_KEYS}",
+        f"{config}:19: entry 'local': unknown time zone 'Mars/Olympus' (use an IANA name such as Europe/Berlin)",
+        f"{included}:2: entry 'good': the name is used twice; first at {config}:20",
+        f"{included}:7: entry 'nightly': cron alias '@nightly' is not one of @yearly, @annually, @monthly, @weekly, "
+        "@daily, @midnight, @hourly",
+        "8 errors",
+    ]
+    # load_config still stops at one of them, as every command but check does.
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    assert str(caught.value) in result.stderr.splitlines()
+
+
+def test_check_reports_a_yaml_syntax_error_once_and_still_checks_the_other_files(tmp_path: Path) -> None:
+    config = write(tmp_path / "beatd.yaml", """
+        include: [more.yaml]
+        entries:
+          report:
+            task: reports.send
+            cron: "61 7 * * *"
+        """)
+    included = write(tmp_path / "more.yaml", "entries:\n  a: [\n")
+
+    lines = check(config).stderr.splitlines()
+
+    assert lines[0] == f"{config}:5: entry 'report': cron minute field '61' is out of range 0-59"
+    assert lines[1].startswith(f"{included}:3: invalid YAML: ")
+    assert lines[2:] == ["2 errors"]
+
+
+@pytest.mark.parametrize("text", ["", "# nothing yet\n", "timezone: UTC\nentries:\n"], ids=["empty", "comment", "no-entries"])
+def test_check_warns_about_a_file_without_entries_instead_of_ok(tmp_path: Path, text: str) -> None:
+    config = tmp_path / "beatd.yaml"
+    config.write_text(text, encoding="utf-8")
+    result = check(config)
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert result.stderr == (f"warning: {config}: no entries: the file and its includes define none and name no "
+                             "store\n")
+
+
+def test_check_is_ok_with_no_file_entries_when_a_store_is_named(tmp_path: Path) -> None:
+    config = write(tmp_path / "beatd.yaml", f"""
+        stores: [{{sql: "sqlite:///{tmp_path}/entries.sqlite3"}}]
+        """)
+    result = check(config)
+    assert (result.exit_code, result.stdout, result.stderr) == (0, f"ok: {config}: 0 entries\n", "")
 
 
 def test_bad_table_covers_enough_cases() -> None:
@@ -1847,7 +1948,7 @@ def read_both_ways(path: Path) -> tuple[str, str]:
     except config_module._ReadWithLines:
         plain = "declined"
     try:
-        with_lines = repr(config_module._load_with_lines(path))
+        with_lines = repr(config_module._load_with_lines(path, config_module._Problems(keep_all=False)))
     except ConfigError as exc:
         with_lines = f"ConfigError: {exc}"
     return plain, with_lines
