@@ -197,12 +197,14 @@ class RedisTransport(Transport):
                 continue
             call.push(message, [self.keys.queue(queue, message.priority) for queue in queues])
             pushed.append(index)
-        statuses, binding_errors = self._script(keys=call.keys, args=call.arguments(), client=self._client)
-        for index, status in zip(pushed, statuses):
-            if status == 0:
-                result.already_sent += 1
-            elif status != 1:
-                result.refused[offset + index] = _text(status)
+        if not pushed and not new_queues:
+            return
+        codes, refusals, binding_errors = self._script(keys=call.keys, args=call.arguments(), client=self._client)
+        statuses = _text(codes)
+        result.already_sent += statuses.count("0")
+        if refusals:
+            refused = (index for index, status in zip(pushed, statuses) if status == "r")
+            result.refused.update((offset + index, _text(reason)) for index, reason in zip(refused, refusals))
         for queue, error in zip(new_queues, binding_errors):
             if error == 0:
                 self._bound.add(queue)
