@@ -30,7 +30,7 @@ local marks = KEYS[1]
 local marks_type = redis.call('TYPE', marks)['ok']
 if marks_type ~= 'hash' and marks_type ~= 'none' then
   return redis.error_reply('WRONGTYPE the high-water mark key ' .. marks .. ' holds a ' .. marks_type ..
-                           ', not a hash: delete it or choose another key')
+                           ', not a hash: beatd keeps its marks there; delete the key')
 end
 local plan = cjson.decode(ARGV[1])
 
