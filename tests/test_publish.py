@@ -731,6 +731,33 @@ def test_a_list_of_another_type_refuses_only_its_messages(publish_redis_url: str
     client.close()
 
 
+def test_a_redis_out_of_memory_refuses_the_batch_and_moves_no_mark(processes: Any, tmp_path: Any) -> None:
+    import redis
+
+    # Given a private Redis already past its maxmemory (noeviction: writes answer OOM)
+    server = processes.redis_server(tmp_path / "redis")
+    client = redis.Redis.from_url(server.url)
+    client.set("ballast", "x" * 2_000_000)
+    client.config_set("maxmemory-policy", "noeviction")
+    client.config_set("maxmemory", "1mb")
+    entry = make_entry(unique("oom"), options=Options(queue="celery"))
+    messages = [build(entry, SCHEDULED + timedelta(seconds=30 * index)) for index in range(3)]
+
+    with RedisTransport(server.url) as transport:
+        # When a batch is published
+        refused = transport.publish(messages)
+        # Then every message is refused with Redis's OOM error, and nothing is marked sent
+        assert sorted(refused.refused) == [0, 1, 2]
+        assert all(reason.startswith("OOM command not allowed") for reason in refused.refused.values())
+        assert (client.llen("celery"), client.hget(MARKS_KEY, entry.name)) == (0, None)
+        # And once Redis has room again, the same batch goes out, once
+        client.config_set("maxmemory", "0")
+        assert transport.publish(messages) == PublishResult()
+        assert transport.publish(messages) == PublishResult(already_sent=3)
+    assert client.llen("celery") == 3
+    client.close()
+
+
 def test_kombus_redis_transport_refuses_a_list_of_another_type_alone(publish_redis_url: str) -> None:
     import redis
 
