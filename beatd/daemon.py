@@ -13,8 +13,8 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -25,6 +25,7 @@ from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
 from beatd.leader import Lease, LeaseBackend, LeaseKeeper, monotonic_clock
 from beatd.observer import Observer
 from beatd.publish import Message, PublishFailed, Transport, build_message
+from beatd.quarantine import Quarantine
 from beatd.state import RunRecord, StateStore
 from beatd.stores.base import EntryChanges, EntryStore
 
@@ -45,6 +46,10 @@ STANDBY_POLL_S = 1.0
 # How long before runs are due their messages are built, so that at the due instant
 # only the publish itself remains (1,000 runs: about 12 ms instead of 30).
 PREPARE_AHEAD = timedelta(milliseconds=250)
+# Most runs built ahead at once; the rest of a larger instant is built when it is due.
+PREPARE_LIMIT = 50_000
+# Settings a running daemon applies on reload; a change to any other refuses the reload.
+LIVE_SETTINGS = frozenset({"path", "entries", "timezone", "catchup_limit"})
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -107,6 +112,12 @@ class Backoff:
         return monotonic_now >= self.retry_at
 
 
+def _settings_needing_restart(running: Config, loaded: Config) -> list[str]:
+    """The settings that differ between two configs and that only a restart applies."""
+    return [setting.name for setting in fields(running)
+            if setting.name not in LIVE_SETTINGS and getattr(running, setting.name) != getattr(loaded, setting.name)]
+
+
 def _same_entry(old: Entry, new: Entry) -> bool:
     """Whether a reload left an entry as it was; moving it in the file does not change it."""
     return replace(old, source=None) == replace(new, source=None)
@@ -127,6 +138,8 @@ class _Term:
     unsent: list[Fire] = field(default_factory=list)
     unrecorded: dict[str, RunRecord] = field(default_factory=dict)
     prepared: _Prepared | None = None
+    # Entries removed while leading: their state (and broker marks) is dropped at the next flush.
+    removed: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -184,6 +197,7 @@ class Daemon:
         self._broker_backoff = Backoff("broker")
         self._state_backoff = Backoff("state store")
         self._next_lease_attempt = 0.0
+        self.quarantine = Quarantine()
 
     # -- control, safe to call from signal handlers --------------------------------------
 
@@ -222,6 +236,7 @@ class Daemon:
         if term is None:
             return
         try:
+            self._retry_held(term)
             self._publish_due(term)
             self._flush_records(term)
         except LeaseLost as exc:
@@ -268,8 +283,11 @@ class Daemon:
         engine = Engine(catchup_limit=self.config.catchup_limit)
         engine.load(self.entries.values(), now=now,
                     last_scheduled={name: record.scheduled_at for name, record in records.items()})
+        # A new term starts every entry afresh: what still fails is held back again at once.
+        self.quarantine = Quarantine()
         self.term = _Term(lease=lease, engine=engine,
-                          run_counts={name: record.run_count for name, record in records.items()})
+                          run_counts={name: record.run_count for name, record in records.items()},
+                          removed={name for name in records if name not in self.entries})
         log.info("leading with lease token %d: %d entries loaded, %d with recorded runs",
                  lease.token, len(self.entries), len(records))
         self.observer.on_leader(lease.token, len(self.entries))
@@ -311,7 +329,13 @@ class Daemon:
             self._publish(term, prepared.fires, prepared.messages)
             if term.unsent:
                 return
-        self._publish(term, term.engine.due(now), None)
+        # A backlog (many entries' catch-up after downtime) goes out a batch at a time, so
+        # memory follows the batch size, not the backlog.
+        while not term.unsent:
+            fires = term.engine.due(now, limit=PUBLISH_BATCH)
+            if not fires:
+                break
+            self._publish(term, fires, None)
         if not term.unsent and term.prepared is None:
             self._prepare(term, now)
 
@@ -319,40 +343,96 @@ class Daemon:
         wakeup = term.engine.next_wakeup()
         if wakeup is None or wakeup - now > PREPARE_AHEAD:
             return
-        fires = term.engine.due(wakeup)
-        term.prepared = _Prepared(at=wakeup, fires=fires, messages=[build_message(fire, self.origin, wakeup) for fire in fires])
+        fires, messages = self._build(term, term.engine.due(wakeup, limit=PREPARE_LIMIT), wakeup)
+        term.prepared = _Prepared(at=wakeup, fires=fires, messages=messages)
+
+    def _build(self, term: _Term, fires: Sequence[Fire], now: datetime) -> tuple[list[Fire], list[Message]]:
+        """The messages of fires, published at now; a fire whose message cannot be built holds its entry back."""
+        built_fires, messages = [], []
+        for fire in fires:
+            try:
+                messages.append(build_message(fire, self.origin, now))
+            except (ConfigError, ValueError, TypeError) as exc:
+                self._hold(term, fire.entry.name, "message", f"{exc}", resume_after=fire.scheduled_at - _MICROSECOND)
+                continue
+            built_fires.append(fire)
+        return built_fires, messages
 
     def _publish(self, term: _Term, fires: list[Fire], messages: list[Message] | None) -> None:
         """Publish fires in batches (with their messages, when built ahead); what fails waits in term.unsent."""
+        if len(self.quarantine):
+            fires, messages = self._without_held(fires, messages)
         for start in range(0, len(fires), PUBLISH_BATCH):
             batch = fires[start:start + PUBLISH_BATCH]
             self.keeper.check(self.clock.monotonic())
-            sent = self._publish_batch(batch, term, messages[start:start + PUBLISH_BATCH] if messages is not None else None)
-            if sent < len(batch):
-                term.unsent = self._still_worth_sending(batch[sent:] + fires[start + PUBLISH_BATCH:])
+            unsettled = self._publish_batch(batch, term, messages[start:start + PUBLISH_BATCH] if messages is not None else None)
+            if unsettled:
+                term.unsent = self._still_worth_sending(unsettled + fires[start + PUBLISH_BATCH:])
                 return
 
-    def _publish_batch(self, batch: Sequence[Fire], term: _Term, messages: Sequence[Message] | None) -> int:
-        """Publish one batch (building its messages unless given) and queue its records; returns how many are sent."""
+    def _without_held(self, fires: list[Fire], messages: list[Message] | None) -> tuple[list[Fire], list[Message] | None]:
+        """Drop the runs of entries held back since these runs were taken from the engine."""
+        held = self.quarantine
+        keep = [index for index, fire in enumerate(fires) if fire.entry.name not in held]
+        if len(keep) == len(fires):
+            return fires, messages
+        return [fires[index] for index in keep], [messages[index] for index in keep] if messages is not None else None
+
+    def _publish_batch(self, batch: Sequence[Fire], term: _Term, messages: Sequence[Message] | None) -> list[Fire]:
+        """Publish one batch (building its messages unless given) and queue its records.
+
+        Returns the runs the broker may not have: those after a connection failure. A run
+        the broker refused holds its entry back, and counts as settled.
+        """
         if messages is None:
-            now = self.clock.now()
-            messages = [build_message(fire, self.origin, now) for fire in batch]
+            batch, messages = self._build(term, batch, self.clock.now())
+        if not batch:
+            return []
         started = self.clock.monotonic()
         try:
-            self.transport.publish(messages)
-            sent = len(batch)
+            result = self.transport.publish(messages)
+            settled, refused = len(batch), result.refused
             self._broker_backoff.succeeded(self.clock.monotonic())
-            self.observer.on_publish_batch(sent, self.clock.monotonic() - started)
+            self.observer.on_publish_batch(settled, self.clock.monotonic() - started)
         except PublishFailed as exc:
-            sent = exc.published
+            settled, refused = exc.published, exc.refused
             self._broker_backoff.failed(self.clock.monotonic(), exc)
             self.observer.on_broker_error(exc)
         except BackendUnavailable as exc:
-            sent = 0
+            settled, refused = 0, {}
             self._broker_backoff.failed(self.clock.monotonic(), exc)
             self.observer.on_broker_error(exc)
-        self._note_sent(term, batch[:sent], messages, self.clock.now())
-        return sent
+        sent_fires, sent_messages = batch[:settled], messages[:settled]
+        if refused:
+            for index in sorted(refused):
+                fire = batch[index]
+                self._hold(term, fire.entry.name, "broker", f"the broker refused its message: {refused[index]}",
+                           resume_after=fire.scheduled_at - _MICROSECOND)
+            sent_fires = [fire for index, fire in enumerate(sent_fires) if index not in refused]
+            sent_messages = [message for index, message in enumerate(sent_messages) if index not in refused]
+        self._note_sent(term, sent_fires, sent_messages, self.clock.now())
+        return list(batch[settled:])
+
+    def _hold(self, term: _Term, name: str, reason: str, detail: str, *, resume_after: datetime) -> None:
+        """Hold one entry back after a fault of its own: the engine hands out none of its runs until a retry."""
+        self.quarantine.hold(name, reason, detail, resume_after=resume_after,
+                             wall_now=self.clock.now(), monotonic_now=self.clock.monotonic())
+        term.engine.remove(name)
+        if term.prepared is not None:
+            term.prepared.withdraw({name})
+        self.observer.on_entry_fault(name, reason, detail)
+
+    def _retry_held(self, term: _Term) -> None:
+        """Give the engine back the held entries whose backoff is over, from their first unsent slot."""
+        if not len(self.quarantine):
+            return
+        now = self.clock.now()
+        for name, resume_after in self.quarantine.due(self.clock.monotonic()):
+            entry = self.entries.get(name)
+            if entry is None:
+                self.quarantine.release(name)
+                continue
+            term.engine.add(entry, now=now, last_scheduled=resume_after)
 
     def _note_sent(self, term: _Term, fires: Sequence[Fire], messages: Sequence[Message], sent_at: datetime) -> None:
         """Queue the records of published runs, and tell the observer and the log of each."""
@@ -388,17 +468,51 @@ class Daemon:
         return keep
 
     def _flush_records(self, term: _Term) -> None:
-        """Record what was published, fenced by the lease token; a refused write means stepping down."""
-        if not term.unrecorded or not self._state_backoff.ready(self.clock.monotonic()):
+        """Record what was published, drop removed entries' state, save faults; all fenced by the lease token.
+
+        A refused write (LeaseLost) means stepping down.
+        """
+        quarantine = self.quarantine
+        if not (term.unrecorded or term.removed or quarantine.unsaved or quarantine.recovered):
+            return
+        if not self._state_backoff.ready(self.clock.monotonic()):
             return
         try:
-            self.state.record(term.unrecorded.values(), term.lease.token)
+            if term.unrecorded:
+                self._record(term)
+            if term.removed:
+                removed = sorted(term.removed)
+                self.state.forget(removed, term.lease.token)
+                self.transport.forget_marks(removed)
+                term.removed = set()
+            if quarantine.unsaved or quarantine.recovered:
+                self.state.record_faults(list(quarantine.unsaved.values()), sorted(quarantine.recovered), term.lease.token)
+                quarantine.unsaved, quarantine.recovered = {}, set()
         except BackendUnavailable as exc:
             self._state_backoff.failed(self.clock.monotonic(), exc)
             self.observer.on_state_write_error(exc)
             return
         self._state_backoff.succeeded(self.clock.monotonic())
+
+    def _record(self, term: _Term) -> None:
+        """Record term.unrecorded; a record the store refuses for itself holds its entry back alone."""
+        records = list(term.unrecorded.values())
+        try:
+            self.state.record(records, term.lease.token)
+        except ConfigError:
+            # Rare (check refuses such entries): find the culprits record by record.
+            for record in records:
+                try:
+                    self.state.record([record], term.lease.token)
+                except ConfigError as exc:
+                    # The run is on the broker: the entry resumes after it.
+                    self._hold(term, record.entry, "record", f"its run cannot be recorded: {exc}",
+                               resume_after=record.scheduled_at)
         term.unrecorded = {}
+        if len(self.quarantine):
+            for record in records:
+                if self.quarantine.succeeded(record.entry):
+                    self.observer.on_entry_recovered(record.entry)
 
     def _sleep(self) -> None:
         if self._stopping or self._reload_requested:
@@ -443,9 +557,12 @@ class Daemon:
             log.error("config reload failed, keeping the running config: %s", exc)
             self.observer.on_reload(False, len(self.entries))
             return
-        for setting in ("broker", "state", "leader", "stores", "http"):
-            if getattr(config, setting) != getattr(self.config, setting):
-                log.warning("config reload: %s changed; restart beatd to apply it", setting)
+        fixed = _settings_needing_restart(self.config, config)
+        if fixed:
+            log.error("config reload refused, keeping the whole running config: %s changed, which a running "
+                      "beatd cannot apply; restart beatd to apply the new file", ", ".join(fixed))
+            self.observer.on_reload(False, len(self.entries))
+            return
         in_file = {entry.name for entry in config.entries}
         removed = [name for name in self.entries if name not in self._store_of and name not in in_file]
         upserted = []
@@ -457,6 +574,8 @@ class Daemon:
                 continue
             upserted.append(entry)
         self.config = config
+        if self.term is not None:
+            self.term.engine.catchup_limit = config.catchup_limit
         self._apply_changes(upserted, removed, "config reloaded")
         self.observer.on_reload(True, len(self.entries))
 
@@ -524,11 +643,20 @@ class Daemon:
             for entry in changed:
                 # Same schedule: continue from the last run sent, so waiting runs are not lost.
                 # New schedule: its slots start now; the old schedule's misses do not carry over.
-                keeps_slots = entry.schedule == replaced[entry.name].schedule and entry.enabled
+                # Enabled again: from now too, as slots of a disabled period are never sent.
+                old = replaced[entry.name]
+                keeps_slots = entry.schedule == old.schedule and entry.enabled and old.enabled
                 resume = withdrawn[entry.name] - _MICROSECOND if entry.name in withdrawn else engine.last_handed_out(entry.name)
                 engine.add(entry, now=now, last_scheduled=resume if keeps_slots else None)
             for name in removed:
                 engine.remove(name)
+            self.term.removed.update(removed)
+            self.term.removed.difference_update(entry.name for entry in added)
+        # A changed entry gets a fresh chance; a removed one has nothing left to retry.
+        for name in [*replaced, *removed]:
+            self.quarantine.release(name)
+        if removed:
+            self.observer.on_entries_removed(removed)
         log.info("%s: %d added, %d changed, %d removed, %d unchanged",
                  what, len(added), len(changed), len(removed), len(entries) - len(added) - len(changed))
 

@@ -124,14 +124,17 @@ class Engine:
             heapq.heappop(heap)
         return heap[0][0] if heap else None
 
-    def due(self, now: datetime) -> list[Fire]:
+    def due(self, now: datetime, limit: int | None = None) -> list[Fire]:
         """Every run whose publish time is at or before now, in publish order.
 
-        Each slot is handed out once; calling again with the same now returns nothing.
+        Each slot is handed out once; calling again with the same now returns the rest.
+        With a limit, entries are taken until at least `limit` runs are out (one entry's
+        catch-up may pass it by up to catchup_limit): a backlog of many entries is then
+        handed out, and held in memory, a part at a time.
         """
         fires: list[Fire] = []
         heap, all_tracked = self._heap, self._tracked
-        while heap and heap[0][0] <= now:
+        while heap and heap[0][0] <= now and (limit is None or len(fires) < limit):
             _, name, tracked = heapq.heappop(heap)
             if all_tracked.get(name) is not tracked:
                 continue

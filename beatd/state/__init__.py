@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from beatd.errors import ConfigError
-from beatd.state.base import STATE_FORMAT_VERSION, RunRecord, StateStore
+from beatd.state.base import STATE_FORMAT_VERSION, EntryFault, RunRecord, StateStore
 
-__all__ = ["STATE_FORMAT_VERSION", "RunRecord", "StateStore", "open_state_store"]
+__all__ = ["STATE_FORMAT_VERSION", "EntryFault", "RunRecord", "StateStore", "open_state_store"]
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 

@@ -31,6 +31,21 @@ class RunRecord:
     run_count: int
 
 
+@dataclass(slots=True, kw_only=True)
+class EntryFault:
+    """Why one entry's runs are held back: what failed, since when, how often tried.
+
+    reason is a short word for metrics and tables ("message", "broker", "record");
+    detail is the error as an operator reads it. since is an aware UTC instant.
+    """
+
+    entry: str
+    reason: str
+    detail: str
+    since: datetime
+    attempts: int
+
+
 class StateStore(ABC):
     """Persists RunRecords, durable once `record` returns, across kill -9.
 
@@ -62,7 +77,19 @@ class StateStore(ABC):
 
     @abstractmethod
     def forget(self, entry_names: Iterable[str], token: int) -> None:
-        """Drop the records of entries that no longer exist (fenced like `record`)."""
+        """Drop the records and faults of entries that no longer exist (fenced like `record`)."""
+
+    @abstractmethod
+    def load_faults(self) -> dict[str, EntryFault]:
+        """The entries the leader holds back, by name, as it last wrote them (for `beatd status`).
+
+        Raises:
+            BackendUnavailable: the store cannot be reached.
+        """
+
+    @abstractmethod
+    def record_faults(self, failing: Iterable[EntryFault], recovered: Iterable[str], token: int) -> None:
+        """Upsert the faults of failing entries and drop those of recovered ones (fenced like `record`)."""
 
     @abstractmethod
     def close(self) -> None:

@@ -5,6 +5,7 @@ Keys, for prefix "beatd":
     beatd:state          hash: entry name -> {"scheduled_at": ISO, "sent_at": ISO, "run_count": n}
     beatd:state:fence    the highest lease token that has written (decimal string)
     beatd:state:format   the state format version of the hash's values
+    beatd:state:faults   hash: entry name -> {"reason", "detail", "since": ISO, "attempts"}: entries held back
 
 Instants are UTC ISO strings of one fixed width (2026-03-29T01:00:00.000000Z), so the
 scripts compare them as strings and they read well in redis-cli. Each write is one script,
@@ -25,6 +26,7 @@ from redis.commands.core import Script
 from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
 from beatd.state.base import (
     STATE_FORMAT_VERSION,
+    EntryFault,
     RunRecord,
     StateStore,
     check_token,
@@ -80,13 +82,30 @@ return {'ok'}
 """
 )
 
-# ARGV[3..]: the entry names to drop.
+# ARGV[3..]: the entry names to drop (from the records, and from the faults: KEYS[4]).
 _FORGET = (
     _FENCE_CHECK
     + """
 raise_fence()
 for i = 3, #ARGV, chunk do
   redis.call('HDEL', KEYS[1], unpack(ARGV, i, math.min(i + chunk - 1, #ARGV)))
+  redis.call('HDEL', KEYS[4], unpack(ARGV, i, math.min(i + chunk - 1, #ARGV)))
+end
+return {'ok'}
+"""
+)
+
+# ARGV[3]: how many recovered names follow; then those names; then name, value pairs of faults.
+_RECORD_FAULTS = (
+    _FENCE_CHECK
+    + """
+raise_fence()
+local recovered = tonumber(ARGV[3])
+for i = 4, 3 + recovered do
+  redis.call('HDEL', KEYS[4], ARGV[i])
+end
+for i = 4 + recovered, #ARGV, 2 do
+  redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
 end
 return {'ok'}
 """
@@ -118,9 +137,10 @@ class RedisStateStore(StateStore):
         self.client = client
         self._where = redact_url(url) if url is not None else _describe(client)
         self._prefix = prefix
-        self._keys = [f"{prefix}:state", f"{prefix}:state:fence", f"{prefix}:state:format"]
+        self._keys = [f"{prefix}:state", f"{prefix}:state:fence", f"{prefix}:state:format", f"{prefix}:state:faults"]
         self._record_script = client.register_script(_RECORD)
         self._forget_script = client.register_script(_FORGET)
+        self._record_faults_script = client.register_script(_RECORD_FAULTS)
         try:
             with self._backend_errors():
                 client.set(self._keys[2], STATE_FORMAT_VERSION, nx=True)
@@ -161,6 +181,25 @@ class RedisStateStore(StateStore):
 
     def forget(self, entry_names: Iterable[str], token: int) -> None:
         self._run(self._forget_script, token, list(dict.fromkeys(entry_names)))
+
+    def load_faults(self) -> dict[str, EntryFault]:
+        with self._backend_errors():
+            values = self.client.hgetall(self._keys[3])
+        faults = {}
+        for raw_name, raw_value in values.items():
+            name, fields = _text(raw_name), json.loads(raw_value)
+            faults[name] = EntryFault(entry=name, reason=fields["reason"], detail=fields["detail"],
+                                      since=_parse_instant(fields["since"]), attempts=fields["attempts"])
+        return faults
+
+    def record_faults(self, failing: Iterable[EntryFault], recovered: Iterable[str], token: int) -> None:
+        names = list(dict.fromkeys(recovered))
+        arguments = [str(len(names)), *names]
+        for fault in failing:
+            value = {"reason": fault.reason, "detail": fault.detail, "since": _format_instant(fault.since),
+                     "attempts": fault.attempts}
+            arguments += [fault.entry, json.dumps(value, separators=(",", ":"))]
+        self._run(self._record_faults_script, token, arguments)
 
     def close(self) -> None:
         if self._owns_client:

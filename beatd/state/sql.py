@@ -1,9 +1,10 @@
 """Last-run state in a SQL database (SQLite, PostgreSQL, MariaDB/MySQL) through SQLAlchemy Core.
 
-Two tables, created when missing:
+Three tables, created when missing:
 
     beatd_state        entry (primary key), scheduled_at_us, sent_at_us, run_count
     beatd_state_meta   one row (id = 1): format_version, fence_token
+    beatd_entry_fault  entry (primary key), reason, detail, since_us, attempts: entries held back
 
 Instants are stored as whole microseconds since 1970-01-01T00:00:00Z in BIGINT columns:
 exact on every database (no driver time-zone conversion, no fractional-second rounding)
@@ -22,7 +23,9 @@ from sqlalchemy import (
     Column,
     Integer,
     MetaData,
+    String,
     Table,
+    Text,
     case,
     delete,
     event,
@@ -51,6 +54,7 @@ from beatd.sqlhelpers import (
 )
 from beatd.state.base import (
     STATE_FORMAT_VERSION,
+    EntryFault,
     RunRecord,
     StateStore,
     check_token,
@@ -91,6 +95,20 @@ _meta = Table(
     Column("format_version", Integer, nullable=False),
     Column("fence_token", BigInteger, nullable=False, comment="highest lease token that has written"),
     comment="beatd: layout version and fencing token of beatd_state",
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+)
+
+
+_fault = Table(
+    "beatd_entry_fault",
+    _metadata,
+    Column("entry", EntryName(), primary_key=True),
+    Column("reason", String(32), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("since_us", BigInteger, nullable=False, comment=_MICROSECONDS_COMMENT),
+    Column("attempts", BigInteger, nullable=False),
+    comment="beatd: entries whose runs the leader holds back, and why",
     mysql_engine="InnoDB",
     mysql_charset="utf8mb4",
 )
@@ -179,6 +197,29 @@ class SqlStateStore(StateStore):
             for start in range(0, len(names), _DELETE_CHUNK):
                 chunk = names[start : start + _DELETE_CHUNK]
                 connection.execute(delete(_state).where(_state.c.entry.in_(chunk)))
+                connection.execute(delete(_fault).where(_fault.c.entry.in_(chunk)))
+
+    def load_faults(self) -> dict[str, EntryFault]:
+        with self._backend_errors(), self.engine.connect() as connection:
+            rows = connection.execute(select(_fault)).all()
+        return {
+            row.entry: EntryFault(entry=row.entry, reason=row.reason, detail=row.detail,
+                                  since=_from_microseconds(row.since_us), attempts=row.attempts)
+            for row in rows
+        }
+
+    def record_faults(self, failing: Iterable[EntryFault], recovered: Iterable[str], token: int) -> None:
+        # Few entries fail at once: delete-then-insert is plain SQL on every database.
+        rows = [{"entry": fault.entry, "reason": fault.reason, "detail": fault.detail,
+                 "since_us": _to_microseconds(fault.since), "attempts": fault.attempts} for fault in failing]
+        names = list(dict.fromkeys([*recovered, *(row["entry"] for row in rows)]))
+        check_token(token)
+        with self._backend_errors(), self.engine.begin() as connection:
+            self._claim_fence(connection, token)
+            for start in range(0, len(names), _DELETE_CHUNK):
+                connection.execute(delete(_fault).where(_fault.c.entry.in_(names[start : start + _DELETE_CHUNK])))
+            if rows:
+                connection.execute(insert(_fault), rows)
 
     def close(self) -> None:
         if self._owns_engine:
@@ -204,7 +245,7 @@ class SqlStateStore(StateStore):
                 self._check_format(connection.execute(select(_meta.c.format_version)).scalar_one_or_none())
 
     def _create_tables(self) -> None:
-        cannot = f"state store {self._where}: cannot create tables beatd_state and beatd_state_meta"
+        cannot = f"state store {self._where}: cannot create tables beatd_state, beatd_state_meta and beatd_entry_fault"
         create_tables(_metadata, self.engine, cannot=cannot)
 
     def _claim_fence(self, connection: Connection, token: int) -> None:
