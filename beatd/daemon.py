@@ -27,6 +27,7 @@ from beatd.observer import Observer
 from beatd.publish import Message, PublishFailed, Transport, build_message
 from beatd.state import RunRecord, StateStore
 from beatd.stores.base import EntryChanges, EntryStore
+from beatd.text import plural
 
 log = logging.getLogger("beatd")
 
@@ -202,7 +203,7 @@ class Daemon:
     # -- the loop ---------------------------------------------------------------------------
 
     def run(self) -> None:
-        log.info("beatd started: %d entries, holder %s", len(self.entries), self.holder)
+        log.info("beatd started: %s, holder %s", plural(len(self.entries), "entry"), self.holder)
         self.observer.on_ready(len(self.entries))
         try:
             while not self._stopping:
