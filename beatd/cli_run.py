@@ -31,7 +31,7 @@ from beatd.ops.notify import SystemdNotifier
 from beatd.publish import open_transport
 from beatd.state import open_state_store
 from beatd.stores import EntryChanges, EntryStore
-from beatd.text import plural
+from beatd.text import local_text, plural
 from beatd.urls import redact_url
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ def log_startup(config: Config, lease_backend: LeaseBackend, lock_path: str | os
     if holder is None:
         log.info("%s: reachable, no leader now", where)
     else:
-        expires = "" if holder.expires_at == NEVER_EXPIRES else f" until {holder.expires_at.isoformat()}"
+        expires = "" if holder.expires_at == NEVER_EXPIRES else f" until {local_text(holder.expires_at, config.timezone)}"
         log.info("%s: reachable, leader now %s%s", where, holder.holder, expires)
 
 

@@ -271,8 +271,8 @@ class Daemon:
                     last_scheduled={name: record.scheduled_at for name, record in records.items()})
         self.term = _Term(lease=lease, engine=engine,
                           run_counts={name: record.run_count for name, record in records.items()})
-        log.info("leading with lease token %d: %d entries loaded, %d with recorded runs",
-                 lease.token, len(self.entries), len(records))
+        log.info("leading with lease token %d: %s loaded, %d with recorded runs",
+                 lease.token, plural(len(self.entries), "entry"), len(records))
         self.observer.on_leader(lease.token, len(self.entries))
 
     def _step_down(self, reason: str) -> None:
