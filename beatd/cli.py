@@ -91,8 +91,9 @@ def _catalog(config: Config) -> Catalog:
 def _complete_catalog(config: Config) -> Catalog:
     """The catalogue, refusing to go on without a store's entries; warnings for the rows skipped."""
     catalog = _catalog(config)
-    for reading in catalog.unreadable():
-        raise UserError(f"{reading.error}; its entries cannot be shown")
+    unreadable = catalog.unreadable()
+    if unreadable:
+        raise UserError(f"{unreadable[0].error}; its entries cannot be shown")
     _warn_skipped(catalog)
     return catalog
 
