@@ -170,3 +170,34 @@ def test_trigger_of_an_unknown_name_says_which_store_could_not_be_read(tmp_path:
     result = invoke("trigger", "db-hourly", "--config", str(config))
     assert result.exit_code == 1
     assert result.stderr.startswith(f"{config}: no entry named 'db-hourly'; entry store postgresql+psycopg2://")
+
+
+def test_status_shows_a_jittered_entry_at_the_instant_its_run_is_published(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from beatd.config import load_config
+    from beatd.text import local_text
+
+    config = tmp_path / "beatd.yaml"
+    config.write_text(
+        f"timezone: Europe/Berlin\nstate: sqlite:///{tmp_path / 'state.sqlite3'}\n"
+        "entries:\n  spread:\n    task: tasks.spread\n    cron: \"0 8 * * *\"\n    jitter: 10m\n", encoding="utf-8")
+    entry = load_config(config).entries[0]
+    offset = entry.jitter_offset()
+
+    def expected() -> datetime:
+        slot = entry.schedule.next_after(datetime.now(UTC) - offset)
+        assert slot is not None
+        return slot.astimezone(UTC) + offset
+
+    before = expected()
+    shown = invoke("status", "--config", str(config), "--json")
+    table = invoke("status", "--config", str(config))
+    after = expected()
+
+    assert shown.exit_code == 0, shown.output
+    [row] = json.loads(shown.stdout)["entries"]
+    assert datetime.fromisoformat(row["next_run"]) in {before, after}
+    assert row["next_run"].endswith(("+01:00", "+02:00"))  # the entry's zone, with its offset
+    cells = table.stdout.splitlines()[2]
+    assert local_text(datetime.fromisoformat(row["next_run"]), entry.timezone) in cells
