@@ -1,4 +1,4 @@
-"""Command line of the SQL entry store: `beatd db upgrade`, `beatd entries ...`, `beatd import`, `beatd export`.
+"""Command line of the SQL entry store: `beatd db ...`, `beatd entries ...`, `beatd import`, `beatd export`.
 
 Each command takes `--url URL` (or BEATD_DB_URL), a SQLAlchemy URL. Entries are given
 with the keys of a YAML entry, as options (`--task`, `--every`, ...) or taken from a
@@ -11,14 +11,20 @@ import contextlib
 import json
 import sys
 from collections.abc import Callable, Iterator
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import yaml
 
-from beatd.config import SCHEDULE_KEYS, load_config
-from beatd.errors import BeatdError
-from beatd.stores.sql import ENTRY_KEYS, SqlEntryStore, describe_mapping, mapping_of_entry, yaml_mapping
+from beatd.cli_errors import UserError, user_errors
+from beatd.text import plural, write_table
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from beatd.stores.sql import SqlEntryStore
+
+# SQLAlchemy, PyYAML and the config modules are imported by the commands that use them:
+# `beatd --help` and the commands that need none of them start without their cost.
 
 URL_OPTION = click.option(
     "--url", required=True, envvar="BEATD_DB_URL", show_envvar=True, metavar="URL",
@@ -26,25 +32,12 @@ URL_OPTION = click.option(
          "postgresql+psycopg2://user@host/db, mysql+pymysql://user@host/db.")
 
 
-class UserError(click.ClickException):
-    """A BeatdError shown as its own one-line message, exit 1, no traceback (as beatd.cli does)."""
-
-    def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(self.format_message(), err=True)
-
-
-@contextlib.contextmanager
-def _user_errors() -> Iterator[None]:
-    try:
-        yield
-    except BeatdError as exc:
-        raise UserError(str(exc)) from exc
-
-
 @contextlib.contextmanager
 def _store(url: str) -> Iterator[SqlEntryStore]:
     """An open store whose BeatdErrors become one-line messages; closed afterwards."""
-    with _user_errors():
+    from beatd.stores.sql import SqlEntryStore
+
+    with user_errors():
         store = SqlEntryStore(url)
         try:
             yield store
@@ -58,35 +51,102 @@ def _store(url: str) -> Iterator[SqlEntryStore]:
 
 @click.group(name="db")
 def db() -> None:
-    """The SQL entry store's tables."""
+    """Create, migrate and remove the SQL entry store's tables."""
 
 
-@db.command(name="upgrade")
+@contextlib.contextmanager
+def _migrating(url: str, what: str) -> Iterator[tuple[Engine, str]]:
+    """The store's engine and its URL without password; a database error becomes `URL: <what> failed: reason`."""
+    import sqlalchemy.exc
+
+    from beatd.sqlhelpers import driver_reason
+    from beatd.stores.sql import create_store_engine
+
+    with user_errors():
+        engine = create_store_engine(url)
+    where = engine.url.render_as_string(hide_password=True)
+    try:
+        yield engine, where
+    except sqlalchemy.exc.DBAPIError as exc:
+        raise UserError(f"{where}: {what} failed: {driver_reason(exc)}") from exc
+    finally:
+        engine.dispose()
+
+
+@db.command(name="upgrade", short_help="Create or migrate the entry tables to this beatd's version.")
 @URL_OPTION
 def db_upgrade(url: str) -> None:
     """Create or migrate the entry tables to this beatd's version (safe to run again).
 
     Needs the right to create tables and triggers (TRIGGER on MariaDB/MySQL).
     """
-    import sqlalchemy.exc
-
     from beatd.stores.migrations import upgrade
-    from beatd.stores.sql import create_store_engine
 
-    with _user_errors():
-        engine = create_store_engine(url)
-    where = engine.url.render_as_string(hide_password=True)
-    try:
+    with _migrating(url, "upgrade") as (engine, where):
         before, after = upgrade(engine)
-    except sqlalchemy.exc.DBAPIError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
-        raise UserError(f"{where}: upgrade failed: {reason}") from exc
-    finally:
-        engine.dispose()
     if before == after:
         click.echo(f"{where}: entry tables already at revision {after}")
     else:
         click.echo(f"{where}: entry tables upgraded from {before or 'nothing'} to revision {after}")
+
+
+YES_OPTION = click.option("--yes", "-y", "assume_yes", is_flag=True, help="Do not ask for confirmation.")
+
+
+def _confirm_removal(where: str, entry_count: int | None, assume_yes: bool) -> None:
+    """Ask before entries are lost, unless --yes; anything but yes (or no answer at all) aborts, exit 1."""
+    if assume_yes:
+        return
+    held = "" if entry_count is None else f" ({plural(entry_count, 'entry')} will be lost)"
+    click.confirm(f"Remove beatd's entry tables and their triggers from {where}{held}?", abort=True)
+
+
+def _entry_count(engine: Engine) -> int | None:
+    """How many rows beatd_entries holds; None when there is no such table."""
+    import sqlalchemy
+
+    from beatd.stores.sql import entries_table
+
+    with engine.connect() as connection:
+        if not sqlalchemy.inspect(connection).has_table(entries_table.name):
+            return None
+        return int(connection.execute(sqlalchemy.select(sqlalchemy.func.count()).select_from(entries_table)).scalar_one())
+
+
+@db.command(name="downgrade", short_help="Migrate the entry tables back to an older revision.")
+@URL_OPTION
+@click.argument("revision")
+@YES_OPTION
+def db_downgrade(url: str, revision: str, assume_yes: bool) -> None:
+    """Migrate the entry tables back to REVISION; `base` removes them and their triggers.
+
+    Asks first, as a downgrade may drop entries; --yes skips the question.
+    """
+    from beatd.stores.migrations import downgrade, known_revision
+
+    if not known_revision(revision):
+        raise click.BadParameter(f"{revision!r} is not a revision of the entry tables; use base or a revision "
+                                 "that `beatd db upgrade` printed", param_hint="REVISION")
+    with _migrating(url, "downgrade") as (engine, where):
+        _confirm_removal(where, _entry_count(engine), assume_yes)
+        before, after = downgrade(engine, revision)
+    click.echo(f"{where}: entry tables downgraded from {before or 'nothing'} to {after or 'nothing (removed)'}")
+
+
+@db.command(name="drop", short_help="Remove the entry tables, their triggers and their entries.")
+@URL_OPTION
+@YES_OPTION
+def db_drop(url: str, assume_yes: bool) -> None:
+    """Remove the entry tables, their triggers and every entry in them (beatd's tables only).
+
+    Asks first; --yes skips the question. `beatd db upgrade` creates them again, empty.
+    """
+    from beatd.stores.migrations import drop
+
+    with _migrating(url, "drop") as (engine, where):
+        _confirm_removal(where, _entry_count(engine), assume_yes)
+        drop(engine)
+    click.echo(f"{where}: entry tables, triggers and revision history removed")
 
 
 # ---------------------------------------------------------------------------------------
@@ -127,6 +187,8 @@ _JSON_KEYS = ("args", "kwargs", "options")
 
 def _keys_given(given: dict[str, Any]) -> dict[str, Any]:
     """The YAML keys set on the command line, JSON ones parsed, in ENTRY_KEYS order."""
+    from beatd.stores.conversion import ENTRY_KEYS
+
     mapping: dict[str, Any] = {}
     for key in ENTRY_KEYS:
         value = given.get(key)
@@ -143,7 +205,10 @@ def _keys_given(given: dict[str, Any]) -> dict[str, Any]:
 
 def _entry_from_file(path: str, name: str) -> dict[str, Any]:
     """The keys of entry NAME in a schedule file; the file must pass `beatd check`."""
-    with _user_errors():
+    from beatd.config import load_config
+    from beatd.stores.conversion import mapping_of_entry
+
+    with user_errors():
         config = load_config(path)
     for entry in config.entries:
         if entry.name == name:
@@ -160,7 +225,7 @@ def _wanted_mapping(name: str, given: dict[str, Any], yaml_path: str | None) -> 
     return keys or None
 
 
-@click.group(name="entries")
+@click.group(name="entries", short_help="List, show, add, change and remove entries in a SQL store.")
 def entries() -> None:
     """List, show, add, change and remove entries in a SQL entry store.
 
@@ -168,10 +233,12 @@ def entries() -> None:
     """
 
 
-@entries.command(name="list")
+@entries.command(name="list", short_help="List every entry with its schedule and status.")
 @URL_OPTION
 def entries_list(url: str) -> None:
     """List every entry: name, task, schedule, status (enabled, disabled or INVALID)."""
+    from beatd.stores.conversion import describe_mapping
+
     with _store(url) as store:
         stored = store.rows()
         problems = {row.name: store.problem_of(row) for row in stored}
@@ -180,18 +247,21 @@ def entries_list(url: str) -> None:
         status = "INVALID" if problems[row.name] else ("enabled" if row.mapping.get("enabled", True) else "disabled")
         updated = row.updated_at.strftime("%Y-%m-%d %H:%M:%SZ") if row.updated_at else "-"
         table.append((row.name, str(row.mapping.get("task", "")), describe_mapping(row.mapping), status, updated))
-    _print_table(table)
+    write_table(table, sys.stdout)
     invalid = sum(1 for problem in problems.values() if problem)
     if invalid:
         click.echo(f"{invalid} invalid {'entry is' if invalid == 1 else 'entries are'} skipped by beatd; "
                    "see `beatd entries show NAME`", err=True)
 
 
-@entries.command(name="show")
+@entries.command(name="show", short_help="Print one entry as YAML, with its row id and revision.")
 @URL_OPTION
 @click.argument("name")
 def entries_show(url: str, name: str) -> None:
     """Print one entry as YAML, with its row id, revision and times (and why it is invalid, if it is)."""
+    from beatd.stores.conversion import yaml_mapping
+    from beatd.yaml_dump import dump_entries
+
     with _store(url) as store:
         stored = store.get(name)
         if stored is None:
@@ -202,10 +272,10 @@ def entries_show(url: str, name: str) -> None:
     click.echo(f"# beatd_entries id {stored.row_id}, revision {stored.revision}, created {created}, updated {updated}")
     if problem:
         click.echo(f"# INVALID, skipped by beatd: {problem}")
-    sys.stdout.write(_dump({stored.name: yaml_mapping(stored.mapping)}))
+    sys.stdout.write(dump_entries({stored.name: yaml_mapping(stored.mapping)}))
 
 
-@entries.command(name="add")
+@entries.command(name="add", short_help="Add an entry.")
 @URL_OPTION
 @click.argument("name")
 @_entry_key_options
@@ -214,6 +284,8 @@ def entries_add(url: str, name: str, yaml_path: str | None, **given: Any) -> Non
 
     Give its keys as options, or take it whole from a schedule file with --from-yaml.
     """
+    from beatd.stores.conversion import describe_mapping
+
     mapping = _wanted_mapping(name, given, yaml_path)
     if mapping is None:
         raise click.UsageError("give the entry's keys (--task and one of --every, --cron, --solar, --at) or --from-yaml FILE")
@@ -222,7 +294,7 @@ def entries_add(url: str, name: str, yaml_path: str | None, **given: Any) -> Non
     click.echo(f"added {name}: {mapping['task']} {describe_mapping(mapping)}")
 
 
-@entries.command(name="edit")
+@entries.command(name="edit", short_help="Change some keys of an entry.")
 @URL_OPTION
 @click.argument("name")
 @_entry_key_options
@@ -233,6 +305,8 @@ def entries_edit(url: str, name: str, yaml_path: str | None, unset_keys: tuple[s
     A new schedule (--every, --cron, --solar or --at) replaces the old one. With
     --from-yaml the entry is replaced whole by the file's.
     """
+    from beatd.stores.conversion import ENTRY_KEYS, describe_mapping
+
     unknown = [key for key in unset_keys if key not in ENTRY_KEYS]
     if unknown:
         raise click.BadParameter(f"{unknown[0]!r} is not an entry key; keys: {', '.join(ENTRY_KEYS)}", param_hint="--unset")
@@ -253,6 +327,9 @@ def entries_edit(url: str, name: str, yaml_path: str | None, unset_keys: tuple[s
 
 def _edited(mapping: dict[str, Any], wanted: dict[str, Any], unset_keys: tuple[str, ...]) -> dict[str, Any]:
     """The stored keys with the wanted ones set and the unset ones removed, in ENTRY_KEYS order."""
+    from beatd.config import SCHEDULE_KEYS
+    from beatd.stores.conversion import ENTRY_KEYS
+
     edited = dict(mapping)
     new_schedule = [key for key in SCHEDULE_KEYS if key in wanted]
     if new_schedule:
@@ -301,7 +378,7 @@ def entries_remove(url: str, name: str) -> None:
 # beatd import / export
 
 
-@click.command(name="import")
+@click.command(name="import", short_help="Add or replace a schedule file's entries in a SQL entry store.")
 @click.argument("path", metavar="FILE.yaml", type=click.Path(dir_okay=False))
 @URL_OPTION
 def import_command(path: str, url: str) -> None:
@@ -313,27 +390,33 @@ def import_command(path: str, url: str) -> None:
     environment. Entries without `timezone` get the file's top-level `timezone` if it
     has one, and otherwise follow the daemon's.
     """
-    with _user_errors():
+    from beatd.config import load_config
+    from beatd.stores.conversion import mapping_of_entry
+
+    with user_errors():
         config = load_config(path)
     mappings = {entry.name: mapping_of_entry(entry) for entry in config.entries}
     with _store(url) as store:
         counts = store.upsert_many(mappings)
         where = store.where
-    click.echo(f"imported {len(mappings)} entries from {path} into {where}: "
+    click.echo(f"imported {plural(len(mappings), 'entry')} from {path} into {where}: "
                f"{counts.added} added, {counts.changed} changed, {counts.unchanged} unchanged")
 
 
-@click.command(name="export")
+@click.command(name="export", short_help="Print a SQL entry store's entries as a schedule file.")
 @URL_OPTION
 @click.option("--output", "-o", "output_path", metavar="FILE", type=click.Path(dir_okay=False),
               help="Write to FILE instead of standard output.")
 def export_command(url: str, output_path: str | None) -> None:
     """Print every entry as a schedule file that `beatd import` reads back into the same entries."""
+    from beatd.stores.conversion import yaml_mapping
+    from beatd.yaml_dump import dump_entries
+
     with _store(url) as store:
         stored = store.rows()
         invalid = [row.name for row in stored if store.problem_of(row)]
         where = store.where
-    text = f"# beatd export of {where}: {len(stored)} entries\n" + _dump(
+    text = f"# beatd export of {where}: {plural(len(stored), 'entry')}\n" + dump_entries(
         {row.name: yaml_mapping(row.mapping) for row in stored}, top_key="entries")
     if output_path is None:
         sys.stdout.write(text)
@@ -343,42 +426,6 @@ def export_command(url: str, output_path: str | None) -> None:
     if invalid:
         click.echo(f"{len(invalid)} exported entries are invalid and `beatd import` will refuse them until fixed: "
                    f"{', '.join(invalid[:5])}{' ...' if len(invalid) > 5 else ''}", err=True)
-
-
-class _FlowList(list[Any]):
-    """A list written on one line: `args: [16, 16]`."""
-
-
-class _FlowDict(dict[str, Any]):
-    """A mapping written on one line: `options: {queue: reports, priority: 5}`."""
-
-
-class _Dumper(yaml.SafeDumper):  # type: ignore[misc,unused-ignore]  # PyYAML ships no types
-    """safe_dump that writes entries in block style and their args, kwargs and options in flow style."""
-
-
-_Dumper.add_representer(_FlowList, lambda dumper, data: dumper.represent_sequence(
-    "tag:yaml.org,2002:seq", data, flow_style=True))
-_Dumper.add_representer(_FlowDict, lambda dumper, data: dumper.represent_mapping(
-    "tag:yaml.org,2002:map", data, flow_style=True))
-
-
-def _dump(entries_by_name: dict[str, dict[str, Any]], *, top_key: str | None = None) -> str:
-    """Entries as YAML, keys in the order given; `beatd import` reads it back."""
-    shown: dict[str, Any] = {}
-    for name, mapping in entries_by_name.items():
-        shown[name] = {key: _FlowList(value) if isinstance(value, list) else _FlowDict(value) if isinstance(value, dict)
-                       else value for key, value in mapping.items()}
-    document = {top_key: shown} if top_key else shown
-    text: str = yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True,
-                          width=1000)
-    return text
-
-
-def _print_table(table: list[tuple[str, ...]]) -> None:
-    widths = [max(len(row[column]) for row in table) for column in range(len(table[0]))]
-    for row in table:
-        sys.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() + "\n")
 
 
 __all__ = ["db", "entries", "export_command", "import_command"]

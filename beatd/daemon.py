@@ -28,6 +28,7 @@ from beatd.publish import Message, PublishFailed, Transport, build_message
 from beatd.quarantine import Quarantine
 from beatd.state import RunRecord, StateStore
 from beatd.stores.base import EntryChanges, EntryStore
+from beatd.text import plural
 
 log = logging.getLogger("beatd")
 
@@ -216,7 +217,7 @@ class Daemon:
     # -- the loop ---------------------------------------------------------------------------
 
     def run(self) -> None:
-        log.info("beatd started: %d entries, holder %s", len(self.entries), self.holder)
+        log.info("beatd started: %s, holder %s", plural(len(self.entries), "entry"), self.holder)
         self.observer.on_ready(len(self.entries))
         try:
             while not self._stopping:
@@ -288,8 +289,8 @@ class Daemon:
         self.term = _Term(lease=lease, engine=engine,
                           run_counts={name: record.run_count for name, record in records.items()},
                           removed={name for name in records if name not in self.entries})
-        log.info("leading with lease token %d: %d entries loaded, %d with recorded runs",
-                 lease.token, len(self.entries), len(records))
+        log.info("leading with lease token %d: %s loaded, %d with recorded runs",
+                 lease.token, plural(len(self.entries), "entry"), len(records))
         self.observer.on_leader(lease.token, len(self.entries))
 
     def _step_down(self, reason: str) -> None:

@@ -122,7 +122,7 @@ class PublishedLine:
 
 _PUBLISHED = re.compile(r"published entry (?P<entry>\S+) task \S+ id (?P<id>\S+) scheduled (?P<at>\S+) lateness")
 _LEADING = re.compile(r"leading with lease token (?P<token>\d+)")
-_HOLDER = re.compile(r"beatd started: \d+ entries, holder (?P<holder>\S+)")
+_HOLDER = re.compile(r"beatd started: \d+ entr(?:y|ies), holder (?P<holder>\S+)")
 
 
 def read_log(path: Path) -> list[LogLine]:

@@ -11,6 +11,7 @@ America/New_York: EDT (-04:00) from 2026-03-08 to 2026-11-01.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -455,18 +456,18 @@ def test_table_with_no_fires_is_only_the_header(config: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--from", "2026-01-10T12:00:00"), "Invalid value for --from: '2026-01-10T12:00:00' needs a UTC offset"),
-        (
-            ("--from", "2026-01-10T12:00:00Z", "--until", "2026-01-10T13:00:00"),
-            "Invalid value for --until: '2026-01-10T13:00:00' needs a UTC offset",
-        ),
         (("--from", "yesterday"), "Invalid value for --from: 'yesterday' is not an ISO 8601 date-time"),
+        (
+            ("--from", "2026-01-10T12:00:00Z", "--until", "10.01.2026"),
+            "Invalid value for --until: '10.01.2026' is not an ISO 8601 date-time",
+        ),
+        (("--from", "0999-01-01"), "Invalid value for --from: '0999-01-01' is outside the years 1900-9000"),
         (
             ("--from", "2026-01-10T12:00:00Z", "--count", "0"),
             "Invalid value for '--count' / '-n': 0 is not in the range x>=1.",
         ),
     ],
-    ids=["from-without-offset", "until-without-offset", "from-not-iso", "count-zero"],
+    ids=["from-not-iso", "until-not-iso", "from-year-outside", "count-zero"],
 )
 def test_bad_options_are_usage_errors(config: Path, args: tuple[str, ...], message: str) -> None:
     result = beatd_next(config, *args)
@@ -474,6 +475,82 @@ def test_bad_options_are_usage_errors(config: Path, args: tuple[str, ...], messa
     assert result.stdout == ""
     assert result.stderr.startswith("Usage: beatd next [OPTIONS]")
     assert f"Error: {message}" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# --from and --until without an offset: read in the config's zone (Europe/Berlin here)
+
+
+@pytest.mark.parametrize(
+    ("from_text", "first_utc"),
+    [
+        ("2026-01-10", "2026-01-10T01:30:00Z"),  # midnight in Berlin is 23:00 UTC; 02:30 CET is 01:30Z
+        ("2026-01-10 02:00", "2026-01-10T01:30:00Z"),
+        ("2026-01-10T02:45", "2026-01-11T01:30:00Z"),
+        ("2026-01-10T02:45:00+00:00", "2026-01-11T01:30:00Z"),  # 03:45 in Berlin
+        ("2026-07-10", "2026-07-10T00:30:00Z"),  # summer: 02:30 CEST is 00:30Z
+    ],
+    ids=["date-alone", "local-time-with-space", "local-time-with-T", "with-offset", "date-in-summer"],
+)
+def test_from_without_offset_is_read_in_the_config_zone(config: Path, from_text: str, first_utc: str) -> None:
+    rows = json_rows(beatd_next(config, "--from", from_text, "--count", "1", "--entry", "nightly-cleanup", "--json"))
+    assert [row["utc"] for row in rows] == [first_utc]
+
+
+def test_until_date_alone_is_midnight_in_the_config_zone(config: Path) -> None:
+    # 2026-01-12 00:00 Berlin: the 02:30 runs of the 10th and 11th are in, the 12th's is not.
+    rows = json_rows(beatd_next(config, "--from", "2026-01-10", "--until", "2026-01-12", "-e", "nightly-cleanup", "--json"))
+    assert [row["at"] for row in rows] == ["2026-01-10T02:30:00+01:00", "2026-01-11T02:30:00+01:00"]
+
+
+def test_every_example_the_error_suggests_is_accepted(config: Path) -> None:
+    # Given the message for a value that is refused
+    refused = beatd_next(config, "--from", "now")
+    assert refused.exit_code == 2
+    examples = re.findall(r"\d{4}-\d{2}-\d{2}[^ ,)]*(?: \d{2}:\d{2})?", refused.stderr)
+    assert len(examples) >= 3, refused.stderr
+    # Then each value it gives as an example is taken by --from and by --until
+    for example in examples:
+        taken = beatd_next(config, "--from", example, "--until", example, "--json")
+        assert taken.exit_code == 0, (example, taken.stderr)
+
+
+def test_help_says_how_times_without_offset_are_read() -> None:
+    text = " ".join(invoke("next", "--help").stdout.split())
+    assert "a local time without offset (2026-03-30 07:30, read in the config's `timezone:`)" in text
+    assert "a date alone (its midnight there)" in text
+
+
+def test_when_counts_from_the_from_option(config: Path) -> None:
+    # --from two years before the run: WHEN is the distance from --from, not from now.
+    result = beatd_next(config, "--from", "2024-12-01T10:00:00+01:00", "--count", "1", "--entry", "launch")
+    assert result.stdout.splitlines()[1].endswith("  in 730d 0h")
+
+
+JITTER_CONFIG = """\
+timezone: Europe/Berlin
+entries:
+  spread:
+    task: tasks.spread
+    cron: "0 8 * * *"
+    jitter: 10m
+"""
+
+
+def test_jittered_entries_are_listed_at_their_publish_instant(tmp_path: Path) -> None:
+    from beatd.config import load_config
+
+    path = tmp_path / "jitter.yaml"
+    path.write_text(JITTER_CONFIG, encoding="utf-8")
+    offset = load_config(path).entries[0].jitter_offset()
+    assert timedelta(0) < offset < timedelta(minutes=10)
+    rows = json_rows(beatd_next(path, "--from", "2026-01-10", "--count", "2", "--json"))
+    published = datetime.fromisoformat("2026-01-10T08:00:00+01:00") + offset
+    assert [row["at"] for row in rows] == [published.isoformat(), (published + timedelta(days=1)).isoformat()]
+    # A --from between the slot and its publish instant still lists that run.
+    between = (published - timedelta(seconds=1)).isoformat()
+    rows = json_rows(beatd_next(path, "--from", between, "--count", "1", "--json"))
+    assert rows[0]["at"] == published.isoformat()
 
 
 def test_config_comes_from_the_environment(config: Path) -> None:

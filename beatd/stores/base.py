@@ -63,6 +63,11 @@ class EntryStore(ABC):
                 the next successful call returns everything that happened meanwhile.
         """
 
+    @property
+    def invalid(self) -> dict[str, str]:
+        """Entries the last reads skipped because they do not validate: name -> message (none by default)."""
+        return {}
+
     @abstractmethod
     def close(self) -> None:
         """Release connections; the store is not used afterwards."""

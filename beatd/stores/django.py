@@ -89,6 +89,9 @@ class DjangoEntryStore(RevisionedEntryStore):
     def __repr__(self) -> str:
         return f"DjangoEntryStore({self.where!r})"
 
+    def __str__(self) -> str:
+        return self.where
+
     def _read_all(self) -> tuple[int, Sequence[StoredRow]]:
         def read() -> tuple[int, Sequence[StoredRow]]:
             if not self._schema_checked:

@@ -240,6 +240,9 @@ class SqlEntryStore(RevisionedEntryStore):
     def __repr__(self) -> str:
         return f"SqlEntryStore({self.where!r})"
 
+    def __str__(self) -> str:
+        return f"sql {self.where}"
+
     # -- reading ------------------------------------------------------------------------------
 
     def _read_all(self) -> tuple[int, Sequence[StoredRow]]:

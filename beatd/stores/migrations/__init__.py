@@ -18,7 +18,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData, Table
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.schema import DropTable
 
 from beatd.stores.sql import VERSION_TABLE
 
@@ -60,7 +62,29 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
     return before, after
 
 
-def downgrade(engine: Engine, revision: str) -> None:
-    """Migrate the entry tables back to `revision` ("base" drops them); for tests and emergencies."""
+def downgrade(engine: Engine, revision: str) -> tuple[str | None, str | None]:
+    """Migrate the entry tables back to `revision` ("base" drops them and their triggers).
+
+    Returns the revisions before and after (None: no tables). Alembic's version table
+    stays, empty at base; `drop` removes it too.
+    """
     with engine.begin() as connection:
+        before = current_revision(connection)
         command.downgrade(alembic_config(connection), revision)
+        after = current_revision(connection)
+    return before, after
+
+
+def drop(engine: Engine) -> None:
+    """Remove everything `upgrade` created: the entry tables, their triggers and the version table."""
+    downgrade(engine, "base")
+    with engine.begin() as connection:
+        connection.execute(DropTable(Table(VERSION_TABLE, MetaData()), if_exists=True))
+
+
+def known_revision(revision: str) -> bool:
+    """Whether `revision` is `base` or one of the installed migrations' revisions."""
+    if revision == "base":
+        return True
+    script = ScriptDirectory.from_config(alembic_config())
+    return any(known.revision == revision for known in script.walk_revisions())
