@@ -1075,11 +1075,16 @@ def test_check_warns_about_a_file_without_entries_instead_of_ok(tmp_path: Path, 
 
 
 def test_check_is_ok_with_no_file_entries_when_a_store_is_named(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/entries.sqlite3"
     config = write(tmp_path / "beatd.yaml", f"""
-        stores: [{{sql: "sqlite:///{tmp_path}/entries.sqlite3"}}]
+        stores: [{{sql: "{url}"}}]
         """)
+    # Before the store's tables exist, check says so (the daemon could not read it either)
+    missing = check(config)
+    assert missing.exit_code == 1 and "the entry tables do not exist; run: beatd db upgrade" in missing.stderr
+    assert CliRunner().invoke(main, ["db", "upgrade", "--url", url]).exit_code == 0
     result = check(config)
-    assert (result.exit_code, result.stdout, result.stderr) == (0, f"ok: {config}: 0 entries\n", "")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, f"store sql {url}: 0 entries\nok: {config}: 0 entries\n", "")
 
 
 def test_bad_table_covers_enough_cases() -> None:
