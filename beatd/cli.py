@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from beatd.catalog import Catalog
     from beatd.config import Config
     from beatd.entry import Entry
-    from beatd.state import RunRecord
+    from beatd.state import EntryFault, RunRecord
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -292,7 +292,9 @@ def status(schedule: ScheduleOptions, as_json: bool) -> None:
 
     Reads the state and lease stores and the entry stores, so it works from any host that
     can reach them. Times are in each entry's zone; the next run is the instant it is
-    published (jitter included).
+    published (jitter included). An entry the leader holds back after a fault of its own
+    (a message the broker refuses, one that cannot be built or recorded) shows why under
+    FAILING (`failing` in --json: reason, detail, since, attempts).
     """
     from beatd.state import open_state_store
 
@@ -302,13 +304,14 @@ def status(schedule: ScheduleOptions, as_json: bool) -> None:
     with user_errors():
         state = open_state_store(config.state)
         with contextlib.closing(state):
-            records = state.load()
+            records, faults = state.load(), state.load_faults()
         leader = _leader_info(config)
     runs = {entry.name: _runs_of(entry, records.get(entry.name), now) for entry in catalog.entries}
     if as_json:
         rows = [{"entry": entry.name, "task": entry.task, "kind": entry.schedule.kind, "enabled": entry.enabled,
                  "last_run": _iso(runs[entry.name][0], entry), "next_run": _iso(runs[entry.name][1], entry),
-                 "run_count": runs[entry.name][2], "source": catalog.origins[entry.name]} for entry in catalog.entries]
+                 "run_count": runs[entry.name][2], "source": catalog.origins[entry.name],
+                 "failing": _fault_json(faults.get(entry.name), entry)} for entry in catalog.entries]
         click.echo(json.dumps({"leader": leader, "entries": rows}, indent=2))
         return
     if leader:
@@ -317,13 +320,24 @@ def status(schedule: ScheduleOptions, as_json: bool) -> None:
     else:
         click.echo("leader: none")
     table: list[tuple[str, ...]] = [("ENTRY", "TASK", "KIND", "LAST RUN", "NEXT RUN", "RUNS", "SOURCE")]
+    failing = any(entry.name in faults for entry in catalog.entries)
+    if failing:
+        table[0] += ("FAILING",)
     for entry in catalog.entries:
         last_run, next_run, run_count = runs[entry.name]
-        table.append((entry.name, entry.task, entry.schedule.kind if entry.enabled else "disabled",
-                      local_text(last_run, entry.timezone) if last_run else "-",
-                      local_text(next_run, entry.timezone) if next_run else "-", str(run_count),
-                      catalog.origins[entry.name]))
+        row = (entry.name, entry.task, entry.schedule.kind if entry.enabled else "disabled",
+               local_text(last_run, entry.timezone) if last_run else "-",
+               local_text(next_run, entry.timezone) if next_run else "-", str(run_count),
+               catalog.origins[entry.name])
+        fault = faults.get(entry.name)
+        table.append(row + (f"{fault.reason}: {fault.detail}" if fault else "-",) if failing else row)
     write_table(table, sys.stdout)
+
+
+def _fault_json(fault: EntryFault | None, entry: Entry) -> dict[str, Any] | None:
+    if fault is None:
+        return None
+    return {"reason": fault.reason, "detail": fault.detail, "since": _iso(fault.since, entry), "attempts": fault.attempts}
 
 
 def _runs_of(entry: Entry, record: RunRecord | None, now: datetime) -> tuple[datetime | None, datetime | None, int]:
