@@ -542,6 +542,9 @@ class Daemon:
                     deadlines.append(monotonic_now + (wakeup - now).total_seconds())
             if term.unrecorded:
                 deadlines.append(self._state_backoff.retry_at)
+            retry_at = self.quarantine.next_retry()
+            if retry_at is not None:
+                deadlines.append(retry_at)
         if self.entry_stores:
             deadlines.append(max(self._stores_poll_at, self._stores_backoff.retry_at))
         self.clock.wait(min(deadlines) - monotonic_now, self._wake)

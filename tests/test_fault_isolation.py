@@ -244,3 +244,22 @@ def test_a_backlog_is_handed_out_a_batch_at_a_time():
     # Then no part holds more than a batch plus one entry's catch-up, and all 300,000 come out once
     assert max(parts) <= PUBLISH_BATCH + 100
     assert sum(parts) == 300_000 and len(parts) >= 300_000 // (PUBLISH_BATCH + 100)
+
+
+def test_a_held_entry_alone_is_retried_on_time(tmp_path):
+    # Given only an entry that cannot be built, every 10 minutes (nothing else wakes the loop)
+    config_path = write_config(tmp_path / "beatd.yaml", "", tmp_path)
+    config_path.write_text(config_path.read_text().replace("entries:\n", "entries: {}\n"))
+    clock = SimulatedClock(T0, T0 + timedelta(minutes=30, seconds=1))
+    bad = Entry(name="bad", task="tasks.bad", schedule=IntervalSchedule(every=timedelta(minutes=10)),
+                options=Options(headers={"task": "x"}), catchup=CatchUp.LATEST)
+    daemon = daemon_on(config_path, clock, extra=(bad,))
+
+    daemon.run()
+
+    # Then each retry came when its backoff ended, each trying the missed slot again under
+    # `catchup: latest`: at 600 s, then 1, 2, 4, 8, 16, 32 s later (601 ... 663), then every
+    # 60 s (723 ... 1743): 25 attempts (waking only every MAX_SLEEP_S would make it 40)
+    faults = open_state_store(daemon.config.state).load_faults()
+    assert faults["bad"].attempts == 25
+    assert drain(tmp_path) == []
