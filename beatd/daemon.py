@@ -242,6 +242,9 @@ class Daemon:
             self._flush_records(term)
         except LeaseLost as exc:
             self._step_down(f"{exc}")
+            # A newer leader's fence refused our write: leading again at once would only be
+            # refused again, so stand by as a standby would.
+            self._next_lease_attempt = self.clock.monotonic() + STANDBY_POLL_S
 
     def _keep_lease(self) -> None:
         monotonic_now = self.clock.monotonic()

@@ -232,10 +232,13 @@ def test_a_fenced_state_write_makes_the_leader_step_down(tmp_path, caplog):
         newer.record([RunRecord(entry="other", scheduled_at=T0, sent_at=T0, run_count=1)], token=0)
     # When a single-instance daemon (token 0) publishes and tries to record
     with caplog.at_level(logging.WARNING, logger="beatd"):
-        run_daemon(config, T0, T0 + timedelta(seconds=15))
+        _, clock = run_daemon(config, T0, T0 + timedelta(seconds=15))
     # Then its write is refused and it steps down, and the store keeps the newer leader's state
-    assert any("stepping down" in record.getMessage() for record in caplog.records)
+    stepped_down = [record for record in caplog.records if "stepping down" in record.getMessage()]
+    assert stepped_down
     assert "tick" not in newer.load()
+    # And it tries to lead again once a second, as a standby would, not in a busy loop
+    assert len(stepped_down) <= 16 and len(clock.waits) <= 100
 
 
 class SteppedWallClock:
