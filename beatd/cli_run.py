@@ -205,6 +205,7 @@ def _start_http(config: Config, address: str, *, entries: Callable[[], Iterable[
         raise UserError(f"{config.path}: http: needs prometheus-client: pip install 'beatd[metrics]' ({exc})") from exc
     host, port = parse_listen_address(address)
     try:
-        return OpsEndpoint.start(host, port, entries=entries, lease_valid=lease_valid)
+        return OpsEndpoint.start(host, port, entries=entries, lease_valid=lease_valid,
+                                 per_entry_labels=config.metrics_per_entry)
     except OSError as exc:
         raise UserError(f"{config.path}: http: cannot listen on {address}: {exc.strerror or exc}") from exc

@@ -84,6 +84,8 @@ class Config:
     catchup_limit: int = DEFAULT_CATCHUP_LIMIT
     # host:port of the /metrics, /healthz and /readyz endpoint; None: no HTTP server.
     http: str | None = None
+    # Whether metrics carry an `entry` label (one series per entry); off for very many entries.
+    metrics_per_entry: bool = True
     # Where else entries come from, as (kind, target) pairs: ("sql", URL) or ("django", settings module).
     stores: tuple[tuple[str, str], ...] = ()
     entries: tuple[Entry, ...] = ()
@@ -670,6 +672,7 @@ def _config_of(path: Path, document: LineDict, settings: _Settings, entries: lis
         leader=settings.leader,
         catchup_limit=document.get("catchup_limit", DEFAULT_CATCHUP_LIMIT),
         http=settings.http,
+        metrics_per_entry=document.get("metrics_per_entry", True),
         stores=tuple((kind, target) for store in document.get("stores") or [] for kind, target in store.items()),
         entries=tuple(entries),
     )

@@ -2283,3 +2283,11 @@ def test_entry_of_is_entry_with_every_field_given() -> None:
     assert [getattr(made, name) for name in names] == list(values.values())
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.name = "other"  # type: ignore[misc]
+
+
+def test_metrics_per_entry_is_a_boolean_setting(tmp_path: Path) -> None:
+    on = write(tmp_path / "on.yaml", "entries:\n  a: {task: t, every: 5s}\n")
+    off = write(tmp_path / "off.yaml", "metrics_per_entry: false\nentries:\n  a: {task: t, every: 5s}\n")
+    bad = write(tmp_path / "bad.yaml", "metrics_per_entry: 3\nentries:\n  a: {task: t, every: 5s}\n")
+    assert (load_config(on).metrics_per_entry, load_config(off).metrics_per_entry) == (True, False)
+    assert check(bad).stderr == f"{bad}:1: metrics_per_entry must be true or false, not 3\n"
