@@ -20,6 +20,7 @@ import pytest
 import redis
 from conftest import require_service
 from processes import Processes, TcpProxy
+from test_daemon import drain_queue
 from test_daemon_e2e import (
     ONE_SECOND,
     assert_consecutive_seconds,
@@ -170,47 +171,5 @@ def test_a_rabbitmq_connection_cut_loses_nothing_and_any_copy_keeps_its_id(
 
 def amqp_queue_runs(url: str, queue: str) -> list[tuple[datetime, str]]:
     """(scheduled instant, task id) of every message in a RabbitMQ queue, which is then deleted."""
-    from kombu import Connection
-
-    runs = []
-    with Connection(url) as connection:
-        simple = connection.SimpleQueue(queue)
-        while True:
-            try:
-                message = simple.get(block=False)
-            except simple.Empty:
-                break
-            runs.append((datetime.fromisoformat(message.headers["beatd_scheduled_at"]), message.headers["id"]))
-            message.ack()
-        simple.queue.delete()
-        simple.close()
-    return runs
-
-
-def test_sighup_with_a_new_lease_ttl_is_refused_and_the_lease_stays_held(
-    processes: Processes, tmp_path: Path, redis_url: str
-) -> None:
-    # Given a leader on a Redis lease with a 2 s ttl, publishing every second
-    name, queue = unique("ttl"), unique("beatd-ttl")
-    leader = {"backend": "redis", "url": redis_url, "ttl": "2s"}
-    config = write_config(tmp_path, redis_url, {name: every_second(queue)}, leader=leader)
-    beatd = processes.beatd(config, tmp_path / "beatd.log")
-
-    # When the file's ttl becomes 9 s and beatd gets SIGHUP
-    config.write_text(config.read_text().replace("ttl: 2s", "ttl: 9s"))
-    beatd.process.send_signal(signal.SIGHUP)
-    beatd.wait_for_log(r"config reload refused", "the refused reload", 10)
-
-    # Then for the next 6 s the lease key is always there, renewed on the old ttl, while
-    # beatd keeps publishing
-    published_before = beatd.count(rf"published entry {name} ")
-    with redis.Redis.from_url(redis_url) as client:
-        samples = []
-        deadline = time.monotonic() + 6
-        while time.monotonic() < deadline:
-            samples.append(client.pttl("beatd:lease"))
-            time.sleep(0.1)
-    assert samples and all(0 < remaining <= 2000 for remaining in samples), samples
-    assert beatd.count(rf"published entry {name} ") >= published_before + 4
-    assert beatd.count(r"config reload refused") == 1 and "leader" in beatd.text()
-    assert beatd.stop() == 0
+    return [(datetime.fromisoformat(message["headers"]["beatd_scheduled_at"]), message["headers"]["id"])
+            for message in drain_queue(url, queue, delete=True)]

@@ -83,9 +83,14 @@ def run_daemon(config_path: Path, start: datetime, until: datetime) -> tuple[Dae
 
 
 def drain(tmp_path: Path, queue: str = "celery") -> list[dict]:
-    """Every message on the SQLite broker's queue: headers plus decoded body."""
+    """Every message on the test's SQLite broker's queue: headers plus decoded body."""
+    return drain_queue(f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}", queue)
+
+
+def drain_queue(url: str, queue: str, *, delete: bool = False) -> list[dict]:
+    """Every message on a broker's queue (headers plus decoded body), oldest first; delete: then the queue too."""
     messages = []
-    with Connection(f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}") as connection:
+    with Connection(url) as connection:
         simple = connection.SimpleQueue(queue)
         while True:
             try:
@@ -94,6 +99,8 @@ def drain(tmp_path: Path, queue: str = "celery") -> list[dict]:
                 break
             messages.append({"headers": message.headers, "body": json.loads(message.body)})
             message.ack()
+        if delete:
+            simple.queue.delete()
         simple.close()
     return messages
 
