@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 from conftest import require_service
-from processes import Processes, TcpProxy
+from processes import Processes, TcpProxy, launch_beatd, wait_until
 from test_daemon import drain_queue
 from test_daemon_e2e import (
     ONE_SECOND,
@@ -173,3 +173,50 @@ def amqp_queue_runs(url: str, queue: str) -> list[tuple[datetime, str]]:
     """(scheduled instant, task id) of every message in a RabbitMQ queue, which is then deleted."""
     return [(datetime.fromisoformat(message["headers"]["beatd_scheduled_at"]), message["headers"]["id"])
             for message in drain_queue(url, queue, delete=True)]
+
+
+def test_sighup_with_a_new_lease_ttl_is_refused_and_the_lease_stays_held(
+    processes: Processes, tmp_path: Path, redis_url: str
+) -> None:
+    # Given three instances on a Redis lease with a 2 s ttl, one leading and publishing every second
+    name, queue = unique("ttl"), unique("beatd-ttl")
+    instances = []
+    for slot in range(3):
+        directory = tmp_path / f"slot{slot}"
+        directory.mkdir()
+        leader = {"backend": "redis", "url": redis_url, "ttl": "2s"}
+        config = write_config(directory, redis_url, {name: every_second(queue)}, leader=leader)
+        config.write_text(config.read_text().replace(str(directory / "state.sqlite3"), str(tmp_path / "state.sqlite3")))
+        beatd = launch_beatd(config, directory / "beatd.log")
+        processes.beatds.append(beatd)
+        instances.append((config, beatd))
+    for _, beatd in instances:
+        beatd.wait_for_log(r"beatd started", "start-up (signal handlers in place)", 20)
+    wait_until(lambda: sum(beatd.count("leading with lease token") for _, beatd in instances) == 1, 20,
+               "one instance leading", lambda: "\n".join(beatd.text()[-1500:] for _, beatd in instances))
+
+    # When every file's ttl becomes 9 s and every instance gets SIGHUP
+    for config, beatd in instances:
+        config.write_text(config.read_text().replace("ttl: 2s", "ttl: 9s"))
+        beatd.process.send_signal(signal.SIGHUP)
+    for _, beatd in instances:
+        beatd.wait_for_log(r"config reload refused", "the refused reload", 10)
+
+    # Then for the next 6 s the lease key is always there, renewed on the old ttl, while the
+    # leader keeps publishing and nobody else takes over
+    def published() -> int:
+        return sum(beatd.count(rf"published entry {name} ") for _, beatd in instances)
+
+    published_before = published()
+    with redis.Redis.from_url(redis_url) as client:
+        samples = []
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
+            samples.append(client.pttl("beatd:lease"))
+            time.sleep(0.1)
+    assert samples and all(0 < remaining <= 2000 for remaining in samples), samples
+    assert published() >= published_before + 4
+    assert sum(beatd.count("leading with lease token") for _, beatd in instances) == 1
+    for _, beatd in instances:
+        assert beatd.count(r"config reload refused") == 1 and "leader" in beatd.text()
+        assert beatd.stop() == 0
