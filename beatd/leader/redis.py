@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from importlib.resources import files
 from typing import Any
 
 import redis
@@ -35,6 +36,11 @@ from beatd.urls import redact_url
 
 DEFAULT_LEASE_KEY = "beatd:lease"
 
+
+def _script(name: str) -> str:
+    return files("beatd.leader").joinpath(name).read_text(encoding="utf-8")
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MILLISECOND = timedelta(milliseconds=1)
 # Fail fast rather than hang past the publish deadline. One immediate retry covers a
@@ -50,53 +56,13 @@ _RETRY = Retry(NoBackoff(), 1)
 # rather than from 0: tokens must keep growing across such a loss, or the state store,
 # which remembers the highest token that wrote, would refuse every new leader. That holds
 # while fewer leases are taken than milliseconds pass, which a ttl of a second guarantees.
-_ACQUIRE = """
-if redis.replicate_commands then redis.replicate_commands() end
-local time = redis.call('TIME')
-local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local ttl_ms = tonumber(ARGV[2])
-local held = redis.call('GET', KEYS[1])
-if held then
-  if cjson.decode(held)['holder'] ~= ARGV[1] then
-    return {0, held, now_ms}
-  end
-  -- Compare-and-extend: our own live lease, same token.
-  redis.call('PEXPIRE', KEYS[1], ttl_ms)
-  return {1, held, now_ms + ttl_ms}
-end
-if redis.call('EXISTS', KEYS[2]) == 0 then
-  redis.call('SET', KEYS[2], now_ms)
-end
-local token = redis.call('INCR', KEYS[2])
--- Written by hand: cjson would print a large token in exponent notation.
-local value = '{"holder":' .. cjson.encode(ARGV[1]) .. ',"token":' .. string.format('%d', token) .. '}'
-redis.call('SET', KEYS[1], value, 'NX', 'PX', ttl_ms)
-return {1, value, now_ms + ttl_ms}
-"""
+_ACQUIRE = _script("redis_acquire.lua")
 
 # Compare-and-delete: only the holder of this very term may end it.
-_RELEASE = """
-local held = redis.call('GET', KEYS[1])
-if held then
-  local lease = cjson.decode(held)
-  if lease['holder'] == ARGV[1] and lease['token'] == tonumber(ARGV[2]) then
-    return redis.call('DEL', KEYS[1])
-  end
-end
-return 0
-"""
+_RELEASE = _script("redis_release.lua")
 
 # The value and the instant it expires, read at one moment; expiry -1 means none is set.
-_CURRENT = """
-if redis.replicate_commands then redis.replicate_commands() end
-local held = redis.call('GET', KEYS[1])
-if not held then return nil end
-local time = redis.call('TIME')
-local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local ttl_ms = redis.call('PTTL', KEYS[1])
-if ttl_ms < 0 then return {held, -1} end
-return {held, now_ms + ttl_ms}
-"""
+_CURRENT = _script("redis_current.lua")
 
 
 

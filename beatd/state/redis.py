@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from importlib.resources import files
 
 import redis
 from redis.commands.core import Script
@@ -35,81 +36,26 @@ from beatd.state.base import (
 )
 from beatd.urls import redact_url
 
+
+def _script(name: str) -> str:
+    return files("beatd.state").joinpath(name).read_text(encoding="utf-8")
+
+
 # Run by both scripts before anything else. KEYS: the records hash, the fence token, the
 # format version. ARGV[1]: the writer's token, ARGV[2]: the format version it writes.
 # Tokens are compared as decimal strings (shorter is smaller, then character order), which
 # stays exact beyond the 2^53 where Lua's numbers stop counting whole units.
-_FENCE_CHECK = """
-local function below(a, b)
-  if #a ~= #b then return #a < #b end
-  return a < b
-end
-local format = redis.call('GET', KEYS[3])
-if format and tonumber(format) > tonumber(ARGV[2]) then
-  return {'newer-format', format}
-end
-local fence = redis.call('GET', KEYS[2]) or '0'
-if below(ARGV[1], fence) then
-  return {'fenced', fence}
-end
-local function raise_fence()
-  if below(fence, ARGV[1]) then redis.call('SET', KEYS[2], ARGV[1]) end
-  if not format then redis.call('SET', KEYS[3], ARGV[2]) end
-end
--- HSET and HDEL get at most this many arguments a call: unpack() is bounded by Lua's C stack.
-local chunk = 1000
-"""
+_FENCE_CHECK = _script("redis_fence_check.lua")
 
 # ARGV[3..]: name, scheduled_at, value for each record. Every decision is made before the
 # first write, so an error (a stored value that is not JSON) leaves the batch unwritten.
-_RECORD = (
-    _FENCE_CHECK
-    + """
-local updates = {}
-for i = 3, #ARGV, 3 do
-  local current = redis.call('HGET', KEYS[1], ARGV[i])
-  -- Equal widths make string order time order; an equal instant may be re-recorded.
-  if not current or cjson.decode(current).scheduled_at <= ARGV[i + 1] then
-    updates[#updates + 1] = ARGV[i]
-    updates[#updates + 1] = ARGV[i + 2]
-  end
-end
-raise_fence()
-for i = 1, #updates, chunk do
-  redis.call('HSET', KEYS[1], unpack(updates, i, math.min(i + chunk - 1, #updates)))
-end
-return {'ok'}
-"""
-)
+_RECORD = _FENCE_CHECK + _script("redis_record.lua")
 
 # ARGV[3..]: the entry names to drop (from the records, and from the faults: KEYS[4]).
-_FORGET = (
-    _FENCE_CHECK
-    + """
-raise_fence()
-for i = 3, #ARGV, chunk do
-  redis.call('HDEL', KEYS[1], unpack(ARGV, i, math.min(i + chunk - 1, #ARGV)))
-  redis.call('HDEL', KEYS[4], unpack(ARGV, i, math.min(i + chunk - 1, #ARGV)))
-end
-return {'ok'}
-"""
-)
+_FORGET = _FENCE_CHECK + _script("redis_forget.lua")
 
 # ARGV[3]: how many recovered names follow; then those names; then name, value pairs of faults.
-_RECORD_FAULTS = (
-    _FENCE_CHECK
-    + """
-raise_fence()
-local recovered = tonumber(ARGV[3])
-for i = 4, 3 + recovered do
-  redis.call('HDEL', KEYS[4], ARGV[i])
-end
-for i = 4 + recovered, #ARGV, 2 do
-  redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
-end
-return {'ok'}
-"""
-)
+_RECORD_FAULTS = _FENCE_CHECK + _script("redis_record_faults.lua")
 
 
 class RedisStateStore(StateStore):
