@@ -59,7 +59,7 @@ DEFAULT_STATE = "sqlite:///beatd-state.sqlite3"
 DEFAULT_CATCHUP_LIMIT = 100
 MIN_LEASE_TTL = timedelta(seconds=1)
 SCHEDULE_KEYS = ("every", "cron", "solar", "at")
-_SOLAR_ONLY_KEYS = ("lat", "lon", "elevation")
+_ONLY_FOR_KIND = {"lat": "solar", "lon": "solar", "elevation": "solar", "day_match": "cron"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,9 +96,9 @@ class Config:
 
 
 @functools.lru_cache(maxsize=65536)
-def _parse_cron(expression: str, zone: tzinfo) -> CronSchedule:
+def _parse_cron(expression: str, zone: tzinfo, day_match: str) -> CronSchedule:
     """CronSchedule.parse, shared: schedules are immutable, and big files repeat a few expressions."""
-    return CronSchedule.parse(expression, zone)
+    return CronSchedule.parse(expression, zone, day_match=day_match)
 
 
 @functools.lru_cache(maxsize=4096, typed=True)
@@ -186,10 +186,9 @@ def _schedule_of(raw: Mapping[str, Any], zone: tzinfo) -> Schedule:
         found = ", ".join(kinds) if kinds else "none"
         raise ValueError(f"needs exactly one of every, cron, solar, at (found: {found})")
     kind = kinds[0]
-    if kind != "solar":
-        for key in _SOLAR_ONLY_KEYS:
-            if key in raw:
-                raise EntryKeyError((key,), f"{key!r} applies only to solar entries")
+    for key, key_kind in _ONLY_FOR_KIND.items():
+        if key in raw and kind != key_kind:
+            raise EntryKeyError((key,), f"{key!r} applies only to {key_kind} entries")
     if "start" in raw or "end" in raw:
         return _windowed(raw, zone, kind)
     with _about(kind):
@@ -201,7 +200,7 @@ def _inner_schedule(raw: Mapping[str, Any], zone: tzinfo, kind: str, start: date
         every = _duration(raw["every"])
         return _interval_from_epoch(every) if start is EPOCH else IntervalSchedule(every=every, anchor=start)
     if kind == "cron":
-        return _parse_cron(raw["cron"], zone)
+        return _parse_cron(raw["cron"], zone, raw.get("day_match", "either"))
     if kind == "solar":
         if "lat" not in raw or "lon" not in raw:
             raise EntryKeyError((), "solar entries need lat and lon")

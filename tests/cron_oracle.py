@@ -8,6 +8,7 @@ The rules it encodes (DESIGN.md, "Time rules — contract"):
 
 - Vixie's day rule: day-of-month and day-of-week are ORed when neither field starts with
   `*`, ANDed otherwise (a bare `*` matches every day). 0 and 7 are Sunday.
+- Celery's day rule (`day_match="both"`): the two are always ANDed.
 - Fixed-time expressions (neither minute nor hour starts with `*`) follow cronie: a wall
   time inside a spring-forward gap fires once, at the transition instant (several such
   wall times in one gap give that one fire); a wall time that occurs twice fires at its
@@ -70,6 +71,8 @@ class OracleCron:
     day_of_month_star: bool
     day_of_week_star: bool
     fixed_time: bool
+    both_days_must_match: bool = False  # day_match "both": Celery's crontab ANDs the day fields
+
 
     def day_matches(self, day: date) -> bool:
         """Whether the date passes the month field and Vixie's day rule."""
@@ -87,7 +90,7 @@ class OracleCron:
             or (weekday, (day.day - 1) // 7 + 1) in self.nth_weekdays
             or (weekday in self.last_weekdays and day.day + 7 > days_in_month)
         )
-        if self.day_of_month_star or self.day_of_week_star:
+        if self.both_days_must_match or self.day_of_month_star or self.day_of_week_star:
             return by_day_of_month and by_day_of_week
         return by_day_of_month or by_day_of_week
 
@@ -153,7 +156,7 @@ def _parse_field(text: str, name: str, low: int, high: int, names: dict[str, int
     return values, extensions
 
 
-def parse(expression: str) -> OracleCron:
+def parse(expression: str, day_match: str = "either") -> OracleCron:
     """Parse a 5-field expression or an alias; ValueError for anything else."""
     expression = ALIASES.get(expression.strip().lower(), expression)
     texts = expression.split()
@@ -200,15 +203,16 @@ def parse(expression: str) -> OracleCron:
         day_of_month_star=texts[2].startswith("*"),
         day_of_week_star=texts[4].startswith("*"),
         fixed_time=not texts[0].startswith("*") and not texts[1].startswith("*"),
+        both_days_must_match={"either": False, "both": True}[day_match],
     )
 
 
-def fires(expression: str, zone: ZoneInfo, start: datetime, end: datetime) -> list[datetime]:
+def fires(expression: str, zone: ZoneInfo, start: datetime, end: datetime, day_match: str = "either") -> list[datetime]:
     """Every fire in [start, end] (both inclusive), sorted, as aware datetimes in zone.
 
     Results carry the right fold, so their isoformat() shows the offset actually in force.
     """
-    cron = parse(expression)
+    cron = parse(expression, day_match)
     start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)
     if cron.fixed_time:
         instants = _fixed_time_instants(cron, zone, start_utc, end_utc)

@@ -83,7 +83,7 @@ class Bad:
 
 
 ENTRY_KEYS = (
-    "args, at, catchup, cron, description, elevation, enabled, end, every, jitter, kwargs, lat, lon, "
+    "args, at, catchup, cron, day_match, description, elevation, enabled, end, every, jitter, kwargs, lat, lon, "
     "options, solar, start, task, timezone"
 )
 TOP_KEYS = "broker, catchup_limit, entries, http, include, leader, state, stores, timezone"
@@ -417,6 +417,28 @@ BAD = {
         """,
         5,
         "entry 'tick': 'elevation' applies only to solar entries",
+    ),
+    "day-match-on-interval-entry": Bad(
+        """
+        entries:
+          tick:
+            task: t.tick
+            every: 10s
+            day_match: both
+        """,
+        5,
+        "entry 'tick': 'day_match' applies only to cron entries",
+    ),
+    "day-match-unknown": Bad(
+        """
+        entries:
+          report:
+            task: reports.send
+            cron: "0 9 13 * 5"
+            day_match: all
+        """,
+        5,
+        "entry 'report': day_match 'all' is not one of either, both",
     ),
     # -- instants and windows --------------------------------------------------------------
     "at-not-iso": Bad(
@@ -1416,6 +1438,32 @@ def test_every_kind_loads_into_its_schedule_type(tmp_path: Path) -> None:
     assert isinstance(once, OnceSchedule)
     assert once.at.isoformat() == "2026-12-01T10:00:00+01:00"
     assert entries["launch"].task == "rockets.launch"
+
+
+def test_day_match_both_gives_celerys_and_rule_and_either_is_the_default(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        """
+        entries:
+          friday-13th:
+            task: t.unlucky
+            cron: "0 9 13 * 5"
+            day_match: both
+          friday-or-13th:
+            task: t.unlucky
+            cron: "0 9 13 * 5"
+          said-either:
+            task: t.unlucky
+            cron: "0 9 13 * 5"
+            day_match: either
+        """,
+    )
+    entries = entries_by_name(config)
+    after = datetime(2026, 1, 1, tzinfo=UTC)
+    assert entries["friday-13th"].schedule.day_match == "both"
+    assert entries["friday-13th"].schedule.next_after(after) == datetime(2026, 2, 13, 9, tzinfo=UTC)
+    assert entries["friday-or-13th"].schedule.next_after(after) == datetime(2026, 1, 2, 9, tzinfo=UTC)
+    assert entries["said-either"].schedule == entries["friday-or-13th"].schedule
 
 
 def test_solar_entry_in_a_config_without_timezone_loads_in_utc(tmp_path: Path) -> None:

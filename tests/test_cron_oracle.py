@@ -22,11 +22,11 @@ from hypothesis_examples import examples_at_least
 ONE_MICROSECOND = timedelta(microseconds=1)
 
 
-def parse_schedule(expression: str, zone: ZoneInfo):
+def parse_schedule(expression: str, zone: ZoneInfo, day_match: str = "either"):
     """CronSchedule.parse, imported late so the oracle's own tests run even before cron.py exists."""
     from beatd.schedules.cron import CronSchedule
 
-    return CronSchedule.parse(expression, zone)
+    return CronSchedule.parse(expression, zone, day_match=day_match)
 
 
 def to_utc(instant: datetime) -> datetime:
@@ -35,9 +35,11 @@ def to_utc(instant: datetime) -> datetime:
     return instant.astimezone(UTC)
 
 
-def beatd_fires(expression: str, zone: ZoneInfo, after: datetime, end: datetime, limit: int) -> list[datetime]:
+def beatd_fires(
+    expression: str, zone: ZoneInfo, after: datetime, end: datetime, limit: int, day_match: str = "either"
+) -> list[datetime]:
     """beatd's fires in (after, end], walking next_after from its own previous answer."""
-    schedule = parse_schedule(expression, zone)
+    schedule = parse_schedule(expression, zone, day_match)
     found: list[datetime] = []
     current = after
     while len(found) <= limit:
@@ -56,9 +58,12 @@ def beatd_fires(expression: str, zone: ZoneInfo, after: datetime, end: datetime,
     return found
 
 
-def oracle_fires(expression: str, zone: ZoneInfo, after: datetime, end: datetime) -> list[datetime]:
+def oracle_fires(
+    expression: str, zone: ZoneInfo, after: datetime, end: datetime, day_match: str = "either"
+) -> list[datetime]:
     """The oracle's fires in (after, end]."""
-    return [fire for fire in cron_oracle.fires(expression, zone, after, end) if to_utc(fire) > to_utc(after)]
+    fires = cron_oracle.fires(expression, zone, after, end, day_match)
+    return [fire for fire in fires if to_utc(fire) > to_utc(after)]
 
 
 def oracle_first(expression: str, zone: ZoneInfo, after: datetime, count: int) -> list[datetime]:
@@ -110,9 +115,11 @@ def assert_same_fires(label: str, beatd: list[datetime], oracle: list[datetime])
     )
 
 
-def assert_each_fire_found_from_just_before(expression: str, zone: ZoneInfo, fires: list[datetime]) -> None:
+def assert_each_fire_found_from_just_before(
+    expression: str, zone: ZoneInfo, fires: list[datetime], day_match: str = "either"
+) -> None:
     """next_after(fire - 1µs) is that fire; the probe is given in UTC, not in the schedule's zone."""
-    schedule = parse_schedule(expression, zone)
+    schedule = parse_schedule(expression, zone, day_match)
     for fire in fires:
         probe = to_utc(fire) - ONE_MICROSECOND
         found = schedule.next_after(probe)
@@ -701,14 +708,15 @@ def test_matches_oracle_around_dst_transition(zone_key: str, centre: datetime, e
 
 
 def assert_probes_near_transition_agree(
-    expression: str, zone: ZoneInfo, centre: datetime, expected: list[datetime], end: datetime
+    expression: str, zone: ZoneInfo, centre: datetime, expected: list[datetime], end: datetime,
+    day_match: str = "either",
 ) -> None:
     """next_after from instants that are not fires: inside gaps, on either pass of a repeated hour.
 
     Probes every 7 minutes (so they also fall between whole quarters) over 3 hours either
     side of the transition, and just around it; half of them given in the schedule's zone.
     """
-    schedule = parse_schedule(expression, zone)
+    schedule = parse_schedule(expression, zone, day_match)
     probes = [centre + timedelta(minutes=minutes) for minutes in range(-180, 181, 7)]
     probes += [centre - ONE_MICROSECOND, centre, centre + ONE_MICROSECOND]
     for index, probe in enumerate(probes):
@@ -848,10 +856,10 @@ def zone_and_start(draw) -> tuple[ZoneInfo, datetime]:
     return zone, start
 
 
-def _window_for(expression: str, zone: ZoneInfo, after: datetime) -> timedelta:
+def _window_for(expression: str, zone: ZoneInfo, after: datetime, day_match: str = "either") -> timedelta:
     """Long enough to reach a few matching days (leap days included), short enough that
     beatd's walk and the oracle's stay quick: about 8 matching days or 300 fires."""
-    parsed = cron_oracle.parse(expression)
+    parsed = cron_oracle.parse(expression, day_match)
     per_day = len(parsed.minutes) * len(parsed.hours)
     day = after.astimezone(zone).date()
     first_match, matched_days, horizon = None, 0, 4 * 366
@@ -868,9 +876,9 @@ def _window_for(expression: str, zone: ZoneInfo, after: datetime) -> timedelta:
     return timedelta(days=offset + 1)  # + 1: the first day is only partly in the window
 
 
-def _matches_some_date(expression: str) -> bool:
+def _matches_some_date(expression: str, day_match: str = "either") -> bool:
     """Whether the day fields name any real date (`* * 31 2 *` does not; beatd rejects those)."""
-    parsed = cron_oracle.parse(expression)
+    parsed = cron_oracle.parse(expression, day_match)
     first = datetime(2024, 1, 1).date()
     return any(parsed.day_matches(first + timedelta(days=days)) for days in range(28 * 366))
 
@@ -893,3 +901,103 @@ def test_expression_naming_no_date_is_rejected() -> None:
     assert not _matches_some_date("0 0 31 2 *")
     with pytest.raises(ValueError):
         parse_schedule("0 0 31 2 *", BERLIN)
+
+
+# ---------------------------------------------------------------------------------------------
+# day_match "both": Celery's crontab ANDs day-of-month and day-of-week where cron ORs them.
+# Hand-computed in UTC at 09:00 (2026-01-01 is a Thursday); every table runs on beatd and the oracle.
+# ---------------------------------------------------------------------------------------------
+
+
+def beatd_first_both(expression: str, zone: ZoneInfo, after: datetime, count: int) -> list[datetime]:
+    schedule = parse_schedule(expression, zone, "both")
+    found: list[datetime] = []
+    while len(found) < count and (after := schedule.next_after(after)) is not None:
+        found.append(after)
+    return found
+
+
+def oracle_first_both(expression: str, zone: ZoneInfo, after: datetime, count: int) -> list[datetime]:
+    return oracle_fires(expression, zone, after, after + timedelta(days=30 * 366), "both")[:count]
+
+
+BOTH_IMPLEMENTATIONS = {"beatd": beatd_first_both, "oracle": oracle_first_both}
+
+CELERY_DAY_RULE_CASES = [
+    # 2026's Friday-the-13ths are in February, March and November.
+    pytest.param("0 9 13 * 5", "2026-01-01", at_nine("2026-02-13", "2026-03-13", "2026-11-13"), id="friday-the-13th"),
+    pytest.param("0 9 1-7 * mon", "2026-01-01", at_nine("2026-01-05", "2026-02-02", "2026-03-02", "2026-04-06"),
+                 id="first-monday"),
+    # 2016-02-29 was a Monday; the pattern repeats 28 years later.
+    pytest.param("0 9 29 2 1", "2026-01-01", at_nine("2044-02-29"), id="feb-29-on-a-monday"),
+    pytest.param("0 9 1,15 * 6,0", "2026-01-01", at_nine("2026-02-01", "2026-02-15", "2026-03-01", "2026-03-15"),
+                 id="1st-or-15th-on-a-weekend"),
+    pytest.param("0 9 L * fri", "2026-01-01", at_nine("2026-07-31", "2027-04-30", "2027-12-31"),
+                 id="last-day-on-a-friday"),
+    # A bare `*` matches every day, so both rules agree with Vixie's AND there.
+    pytest.param("0 9 13 * *", "2026-02-01", at_nine("2026-02-13", "2026-03-13", "2026-04-13"), id="dom-13-star"),
+]
+
+
+@pytest.mark.parametrize("implementation", list(BOTH_IMPLEMENTATIONS))
+@pytest.mark.parametrize(("expression", "after_day", "expected"), CELERY_DAY_RULE_CASES)
+def test_day_match_both_ands_the_day_fields(implementation: str, expression: str, after_day: str,
+                                            expected: list[str]) -> None:
+    after = datetime.fromisoformat(f"{after_day}T00:00:00+00:00")
+    found = BOTH_IMPLEMENTATIONS[implementation](expression, ETC_UTC, after, len(expected) + 1)
+    assert iso(found[: len(expected)]) == expected
+    either = beatd_first(expression, ETC_UTC, after, len(expected))
+    if not any(field.startswith("*") for field in expression.split()[2::2]):
+        assert iso(either) != expected, "the OR rule must give other days here, or the case tests nothing"
+
+
+def test_day_match_other_than_either_or_both_is_rejected() -> None:
+    with pytest.raises(ValueError, match=r"day_match 'and' is not one of either, both"):
+        parse_schedule("0 9 13 * 5", ETC_UTC, "and")
+
+
+def test_day_match_both_naming_no_date_is_rejected_naming_the_rule() -> None:
+    # February never has a 30th, so no weekday can meet it; under the OR rule this is every Monday.
+    with pytest.raises(ValueError, match=r"'0 0 30 2 1' with day_match both never matches a date"):
+        parse_schedule("0 0 30 2 1", ETC_UTC, "both")
+
+
+def _celery_dst_cases() -> list:
+    """Each 2026 transition of each DST zone, with expressions that AND the transition's own date
+    and weekday with a neighbouring date (whose weekday differs, so `both` drops it)."""
+    cases = []
+    for zone_key in DST_ZONES:
+        zone = ZoneInfo(zone_key)
+        for centre in (found for found in cron_oracle.transitions(zone_key) if found.year == 2026):
+            day = (centre - timedelta(minutes=1)).astimezone(zone).date()
+            neighbour = day + timedelta(days=1) if day.day < 28 else day - timedelta(days=1)
+            weekday = (day.weekday() + 1) % 7
+            for expression in (f"30 2 {day.day} * {weekday}", f"0 * {day.day},{neighbour.day} * {weekday}",
+                               f"*/20 0-3 {day.day},{neighbour.day} * {weekday}", f"0 1,23 {day.day} * {weekday}"):
+                cases.append(pytest.param(zone_key, centre, expression, id=f"{zone_key}@{centre:%Y-%m-%d}-[{expression}]"))
+    return cases
+
+
+@pytest.mark.parametrize(("zone_key", "centre", "expression"), _celery_dst_cases())
+def test_day_match_both_matches_oracle_around_dst_transition(zone_key: str, centre: datetime, expression: str) -> None:
+    zone = ZoneInfo(zone_key)
+    after, end = (centre - 2 * HALF_WINDOW).astimezone(zone), (centre + 2 * HALF_WINDOW).astimezone(zone)
+    expected = oracle_fires(expression, zone, after, end, "both")
+    assert expected, f"the window for {expression!r} must contain fires, or this case tests nothing"
+    found = beatd_fires(expression, zone, after, end, limit=len(expected) + 5, day_match="both")
+    assert_same_fires(f"{expression!r} (both) in {zone_key} after {after.isoformat()}", found, expected)
+    assert_each_fire_found_from_just_before(expression, zone, expected, "both")
+    assert_probes_near_transition_agree(expression, zone, centre, expected, end, "both")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(expression=expressions(), zone_start=zone_and_start())
+def test_random_expressions_with_day_match_both_match_oracle(expression: str,
+                                                              zone_start: tuple[ZoneInfo, datetime]) -> None:
+    assume(_matches_some_date(expression, "both"))
+    zone, after = zone_start
+    end = to_utc(after) + _window_for(expression, zone, after, "both")
+    expected = oracle_fires(expression, zone, after, end, "both")
+    found = beatd_fires(expression, zone, after, end, limit=len(expected) + 5, day_match="both")
+    assert_same_fires(f"{expression!r} (both) in {zone.key} after {after.isoformat()}", found, expected)
+    assert_each_fire_found_from_just_before(expression, zone, expected[:40], "both")

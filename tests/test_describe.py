@@ -94,6 +94,21 @@ def test_cron_in_words(expression: str, expected: str) -> None:
     assert describe(CronSchedule.parse(expression, BERLIN), BERLIN) == f"{expected} (Europe/Berlin)"
 
 
+CELERY_DAY_RULE_CASES = [
+    ("0 9 13 * 5", "At 09:00, on day 13 of the month, if it falls on Friday"),
+    ("0 9 1-7 * 1", "At 09:00, on days 1 through 7 of the month, if it falls on Monday"),
+    # Every day of the month ANDed with Monday is every Monday (Vixie's OR would be every day).
+    ("0 9 1-31 * 1", "At 09:00, on Monday"),
+]
+
+
+@pytest.mark.parametrize(("expression", "expected"), CELERY_DAY_RULE_CASES,
+                         ids=[case[0] for case in CELERY_DAY_RULE_CASES])
+def test_cron_with_day_match_both_says_both_days_must_match(expression: str, expected: str) -> None:
+    schedule = CronSchedule.parse(expression, BERLIN, day_match="both")
+    assert describe(schedule, BERLIN) == f"{expected} (Europe/Berlin)"
+
+
 def test_cron_names_its_own_wall_clock_zone() -> None:
     schedule = CronSchedule.parse("30 7 * * 1-5", NEW_YORK)
     assert describe(schedule, BERLIN) == "At 07:30, Monday through Friday (America/New_York)"

@@ -292,6 +292,21 @@ def test_naive_times_stay_naive_and_instants_with_offsets_keep_them(database: Da
         "2026-03-29T01:00:00", "2026-12-31T23:00:00+01:00")
 
 
+def test_day_match_both_converts_to_its_key_and_back_and_the_table_refuses_it_by_name() -> None:
+    from beatd.stores.conversion import describe_mapping, entry_of_mapping, mapping_of_entry, row_of_mapping
+
+    mapping = {"task": "t.unlucky", "cron": "0 9 13 * 5", "day_match": "both"}
+    entry = entry_of_mapping("friday-13th", mapping, UTC)
+    assert mapping_of_entry(entry) == mapping
+    assert entry_of_mapping("friday-13th", mapping_of_entry(entry), UTC) == entry
+    assert describe_mapping(mapping) == "cron 0 9 13 * 5 (day_match both)"
+    # The table has no column for it: dropping it would turn Friday-the-13th into every Friday and every 13th.
+    with pytest.raises(ConfigError, match=r"^entry 'friday-13th': day_match 'both': the SQL entry store has no "
+                                          r"day_match column yet; keep this entry in a YAML file$"):
+        row_of_mapping("friday-13th", mapping)
+    assert row_of_mapping("friday-or-13th", {**mapping, "day_match": "either"})["cron"] == "0 9 13 * 5"
+
+
 # ---------------------------------------------------------------------------------------
 # Incremental changes
 

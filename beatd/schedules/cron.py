@@ -1,4 +1,4 @@
-"""Cron expressions evaluated in a wall clock, with Vixie cron's day rule and cronie's DST rule.
+"""Cron expressions evaluated in a wall clock, with Vixie cron's (or Celery's) day rule and cronie's DST rule.
 
 Reading order: the field tables, the field parser, the day-of-month/day-of-week rule
 (computed once per month and cached), the naive wall-clock walker, and finally
@@ -56,6 +56,11 @@ _LAST_WEEKDAY = re.compile(r"^(?:L(?P<after>\w+)|(?P<before>\w+)L)$", re.IGNOREC
 _ONE_MINUTE = timedelta(minutes=1)
 _ONE_MICROSECOND = timedelta(microseconds=1)
 _ONE_DAY = timedelta(days=1)
+# How day-of-month and day-of-week combine when both are restricted: "either" is Vixie
+# cron's OR, "both" is Celery's crontab, which ANDs them (`crontab(day_of_month=13,
+# day_of_week=5)` is Friday the 13th only, where cron's `0 0 13 * 5` is every Friday and
+# every 13th).
+DAY_MATCHES = ("either", "both")
 # Day-of-week and leap-year patterns repeat every 28 years between 1901 and 2099; an
 # expression that matches no date in 28 consecutive years never matches.
 _CYCLE_YEARS = 28
@@ -126,7 +131,8 @@ class DayRule:
     nth_weekdays: frozenset[tuple[int, int]]
     last_weekdays: frozenset[int]
     # Vixie cron ORs the two fields when neither starts with '*', and ANDs them otherwise
-    # (a bare '*' matches every day, so ANDing with it leaves the other field alone).
+    # (a bare '*' matches every day, so ANDing with it leaves the other field alone);
+    # with day_match "both" (Celery's rule) they are always ANDed.
     either_matches: bool
 
 
@@ -214,18 +220,27 @@ class CronSchedule:
     day_rule: DayRule
     # cronie's DST rule depends on this: see next_after.
     fixed_time: bool
+    # "either" (Vixie cron) or "both" (Celery's crontab): see DAY_MATCHES.
+    day_match: str = "either"
 
     @property
     def kind(self) -> str:
         return "cron"
 
     @classmethod
-    def parse(cls, expression: str, zone: tzinfo = UTC) -> CronSchedule:
+    def parse(cls, expression: str, zone: tzinfo = UTC, *, day_match: str = "either") -> CronSchedule:
         """Parse an expression or alias.
 
+        Args:
+            day_match: "either" ORs restricted day-of-month and day-of-week fields, as
+                Vixie cron does; "both" ANDs them, as Celery's crontab does.
+
         Raises:
-            CronSyntaxError: the message names the field and shows the offending token.
+            CronSyntaxError: the message names the field and shows the offending token,
+                or the day_match value that is not one of DAY_MATCHES.
         """
+        if day_match not in DAY_MATCHES:
+            raise CronSyntaxError(f"day_match {day_match!r} is not one of {', '.join(DAY_MATCHES)}")
         text = " ".join(expression.split())
         if not text:
             raise CronSyntaxError("cron expression is empty")
@@ -244,7 +259,8 @@ class CronSchedule:
         rule = DayRule(
             month_days=month_days, last_day_of_month=last_day, nearest_weekdays=nearest,
             weekdays=weekdays, nth_weekdays=nth, last_weekdays=last_weekdays,
-            either_matches=not month_day_text.startswith("*") and not weekday_text.startswith("*"),
+            either_matches=(day_match == "either" and not month_day_text.startswith("*")
+                            and not weekday_text.startswith("*")),
         )
         schedule = cls(
             expression=expression.strip(),
@@ -254,6 +270,7 @@ class CronSchedule:
             months=tuple(sorted(_parse_plain_field(month_text, MONTH))),
             day_rule=rule,
             fixed_time=not minute_text.startswith("*") and not hour_text.startswith("*"),
+            day_match=day_match,
         )
         schedule._require_some_date()
         return schedule
@@ -263,10 +280,11 @@ class CronSchedule:
         for year in range(2000, 2000 + _CYCLE_YEARS):
             if any(days_matching(self.day_rule, year, month) for month in self.months):
                 return
-        raise CronSyntaxError(f"cron expression {self.expression!r} never matches a date")
+        rule = " with day_match both" if self.day_match == "both" else ""
+        raise CronSyntaxError(f"cron expression {self.expression!r}{rule} never matches a date")
 
     def describe(self) -> str:
-        return f"cron {self.expression}"
+        return f"cron {self.expression}" + (" (both day fields must match)" if self.day_match == "both" else "")
 
     def next_after(self, t: datetime) -> datetime | None:
         """First fire strictly after t, in the schedule's zone; None only past year 9000.

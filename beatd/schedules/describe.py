@@ -217,7 +217,7 @@ def _named_range(span: Span, names: Sequence[str]) -> str:
 
 
 def _cron_days(rule: DayRule) -> str:
-    """Which days: Vixie cron ORs day-of-month and day-of-week when neither starts with '*', else ANDs them."""
+    """Which days: day-of-month OR day-of-week (Vixie cron, both restricted), else AND (also Celery's day_match both)."""
     month_days = _month_days_phrase(rule)
     weekdays, one_range = _weekday_items(rule)
     if rule.either_matches:

@@ -75,6 +75,8 @@ def mapping_of_entry(entry: Entry) -> dict[str, Any]:
         mapping["every"] = _seconds(schedule.every)
     elif isinstance(schedule, CronSchedule):
         mapping["cron"] = schedule.expression
+        if schedule.day_match != "either":
+            mapping["day_match"] = schedule.day_match
     elif isinstance(schedule, SolarSchedule):
         mapping.update(solar=schedule.event, lat=schedule.latitude, lon=schedule.longitude)
         if schedule.elevation:
@@ -158,6 +160,7 @@ def row_of_mapping(name: str, mapping: Mapping[str, Any]) -> dict[str, Any]:
     """
     try:
         entry_of_mapping(name, mapping, UTC)
+        _require_columns(mapping)
         for key in JSON_KEYS:
             if key in mapping:
                 check_json(key, mapping[key])
@@ -175,6 +178,18 @@ def row_of_mapping(name: str, mapping: Mapping[str, Any]) -> dict[str, Any]:
             value = float(value)
         row[COLUMN_OF_KEY.get(key, key)] = value
     return row
+
+
+def _require_columns(mapping: Mapping[str, Any]) -> None:
+    """Refuse a key the table has no column for, rather than drop it: `day_match: both` would
+    silently turn Celery's AND day rule into cron's OR.
+
+    Raises:
+        ValueError: names the key and the way out.
+    """
+    if mapping.get("day_match", "either") != "either":
+        raise ValueError(f"day_match {mapping['day_match']!r}: the SQL entry store has no day_match column yet; "
+                         "keep this entry in a YAML file")
 
 
 def check_json(key: str, value: Any) -> None:
@@ -201,6 +216,8 @@ def describe_mapping(mapping: Mapping[str, Any]) -> str:
         parts.append(f"every {yaml_mapping(mapping)['every']}")
     if "cron" in mapping:
         parts.append(f"cron {mapping['cron']}")
+    if "day_match" in mapping:
+        parts.append(f"(day_match {mapping['day_match']})")
     if "solar" in mapping:
         parts.append(f"solar {mapping['solar']} at {mapping.get('lat')},{mapping.get('lon')}")
     if "at" in mapping:
