@@ -86,7 +86,8 @@ class Config:
     http: str | None = None
     # Whether metrics carry an `entry` label (one series per entry); off for very many entries.
     metrics_per_entry: bool = True
-    # Where else entries come from, as (kind, target) pairs: ("sql", URL) or ("django", settings module).
+    # Where else entries come from, as (kind, target) pairs: ("sql", URL), ("django", settings module)
+    # or ("django_celery_beat", URL).
     stores: tuple[tuple[str, str], ...] = ()
     entries: tuple[Entry, ...] = ()
 

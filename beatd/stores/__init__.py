@@ -1,4 +1,4 @@
-"""Entry stores: where entries come from besides the YAML file (a SQL table, Django models), read incrementally."""
+"""Entry stores: where entries come from besides the YAML file (a SQL table, Django models, django-celery-beat's tables), read incrementally."""
 
 from __future__ import annotations
 
@@ -24,4 +24,8 @@ def open_entry_store(kind: str, target: str, *, default_zone: tzinfo) -> EntrySt
         from beatd.stores.django import DjangoEntryStore
 
         return DjangoEntryStore(target, default_zone=default_zone)
-    raise ConfigError(f"entry store {kind!r} is not available in this version; use sql or django")
+    if kind == "django_celery_beat":
+        from beatd.stores.django_celery_beat import DjangoCeleryBeatStore
+
+        return DjangoCeleryBeatStore(target, default_zone=default_zone)
+    raise ConfigError(f"entry store {kind!r} is not available in this version; use sql, django or django_celery_beat")

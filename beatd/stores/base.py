@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from beatd.entry import Entry
+from beatd.state.base import RunRecord
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,6 +70,25 @@ class EntryStore(ABC):
     def invalid(self) -> dict[str, str]:
         """Entries the last reads skipped because they do not validate: name -> message (none by default)."""
         return {}
+
+    def last_runs(self) -> dict[str, datetime]:
+        """The last run the store itself knows for its entries, by name (aware instants).
+
+        The daemon calls it when it becomes leader and takes these for entries the state
+        store has no run of (or an older one), so that a store that kept last runs before
+        beatd did (django-celery-beat's `last_run_at`) runs nothing twice at the switch.
+        Reads nothing: the values come from the last `load`/`changes`. Default: none.
+        """
+        return {}
+
+    def runs_published(self, records: Sequence[RunRecord]) -> None:
+        """Told by the leader, after the state store recorded them, which runs were published.
+
+        `records` holds the newest run of each entry in that write (entries of other
+        stores too: ignore names you did not return). A store that shows last runs to
+        its users (django-celery-beat's admin) writes them back. Must not raise for a
+        write that fails: log it and retry later. Default: nothing.
+        """
 
     @abstractmethod
     def close(self) -> None:

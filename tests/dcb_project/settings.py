@@ -1,0 +1,33 @@
+"""Settings: the database is the SQLAlchemy URL in BEATD_DCB_DATABASE (sqlite, postgresql, mysql), as beatd is given it.
+
+BEATD_DCB_USE_TZ=0 and BEATD_DCB_TIME_ZONE set Django's USE_TZ and TIME_ZONE.
+"""
+
+from __future__ import annotations
+
+import os
+
+from sqlalchemy.engine import make_url
+
+SECRET_KEY = "beatd-tests-only"
+USE_TZ = os.environ.get("BEATD_DCB_USE_TZ", "1") == "1"
+TIME_ZONE = os.environ.get("BEATD_DCB_TIME_ZONE", "UTC")
+INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "django_celery_beat"]
+CELERY_TIMEZONE = "UTC"
+CELERY_BROKER_URL = os.environ.get("BEATD_TEST_BROKER", "memory://")
+DJANGO_CELERY_BEAT_TZ_AWARE = True
+
+_url = make_url(os.environ["BEATD_DCB_DATABASE"])
+if _url.get_backend_name() == "sqlite":
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": _url.database}}
+elif _url.get_backend_name() == "postgresql":
+    DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", "NAME": _url.database, "USER": _url.username,
+                             "HOST": _url.host, "PORT": _url.port}}
+else:
+    # Django's MySQL backend is written for mysqlclient; PyMySQL stands in for it.
+    import pymysql
+
+    pymysql.version_info = (2, 2, 7, "final", 0)
+    pymysql.install_as_MySQLdb()
+    DATABASES = {"default": {"ENGINE": "django.db.backends.mysql", "NAME": _url.database, "USER": _url.username,
+                             "HOST": _url.host, "PORT": _url.port, "OPTIONS": {"charset": "utf8mb4"}}}
