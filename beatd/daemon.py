@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -285,8 +285,7 @@ class Daemon:
             return
         now = self.clock.now()
         engine = Engine(catchup_limit=self.config.catchup_limit)
-        engine.load(self.entries.values(), now=now,
-                    last_scheduled={name: record.scheduled_at for name, record in records.items()})
+        engine.load(self.entries.values(), now=now, last_scheduled=self._last_scheduled(records))
         # A new term starts every entry afresh: what still fails is held back again at once.
         self.quarantine = Quarantine()
         self.term = _Term(lease=lease, engine=engine,
@@ -295,6 +294,23 @@ class Daemon:
         log.info("leading with lease token %d: %s loaded, %d with recorded runs",
                  lease.token, plural(len(self.entries), "entry"), len(records))
         self.observer.on_leader(lease.token, len(self.entries))
+
+    def _last_scheduled(self, records: dict[str, RunRecord]) -> dict[str, datetime]:
+        """Each entry's last run: the state store's, or the store's own when that is newer (a switch from DCB)."""
+        last = {name: record.scheduled_at for name, record in records.items()}
+        for store in self.entry_stores:
+            for name, at in store.last_runs().items():
+                if name not in last or at > last[name]:
+                    last[name] = at
+        return last
+
+    def _tell_stores(self, records: Iterable[RunRecord]) -> None:
+        """Let the entry stores know what was published and recorded (DCB's admin shows last runs)."""
+        if not self.entry_stores:
+            return
+        recorded = list(records)
+        for store in self.entry_stores:
+            store.runs_published(recorded)
 
     def _step_down(self, reason: str) -> None:
         """Stop publishing; record what was sent if the fence still allows it (else it is re-sent)."""
@@ -306,6 +322,7 @@ class Daemon:
         if term.unrecorded:
             try:
                 self.state.record(term.unrecorded.values(), term.lease.token)
+                self._tell_stores(term.unrecorded.values())
             except (BackendUnavailable, LeaseLost) as exc:
                 log.warning("%d published runs not recorded (a new leader re-sends them with the same task ids): %s",
                             len(term.unrecorded), exc)
@@ -512,6 +529,7 @@ class Daemon:
                     # The run is on the broker: the entry resumes after it.
                     self._hold(term, record.entry, "record", f"its run cannot be recorded: {exc}",
                                resume_after=record.scheduled_at)
+        self._tell_stores(records)
         term.unrecorded = {}
         if len(self.quarantine):
             for record in records:
