@@ -124,6 +124,36 @@ main.add_command(import_command)
 main.add_command(export_command)
 
 
+@main.command(name="convert", short_help="Print another scheduler's schedule as a beatd configuration file.")
+@click.option("--django-celery-beat", "dcb_url", required=True, metavar="URL",
+              help="The SQLAlchemy URL of a Django database with django-celery-beat's tables "
+                   "(?time_zone=TIME_ZONE when the project has USE_TZ = False).")
+@click.option("--output", "-o", "output", type=click.Path(dir_okay=False, path_type=str),
+              help="Write the YAML to this file instead of standard output.")
+def convert(dcb_url: str, output: str | None) -> None:
+    """Print another scheduler's schedule as a beatd configuration file.
+
+    Every django-celery-beat row becomes an entry with DCB's meaning (disabled rows as
+    `enabled: false`). Rows that cannot be converted are listed as comments and on
+    standard error, one line each with the row id and the reason, and the exit code is 1.
+    """
+    from beatd.stores.django_celery_beat import convert_database, converted_yaml
+    from beatd.urls import redact_url
+
+    with user_errors():
+        conversion = convert_database(dcb_url)
+    text = converted_yaml(conversion, redact_url(dcb_url))
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        with open(output, "w", encoding="utf-8") as file:
+            file.write(text)
+    for problem in conversion.skipped:
+        click.echo(f"not converted: {problem}", err=True)
+    if conversion.skipped:
+        sys.exit(1)
+
+
 @main.command(short_help="Validate a configuration file, its includes and its entry stores.")
 @schedule_options
 def check(schedule: ScheduleOptions) -> None:

@@ -56,6 +56,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy
+import yaml
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -921,3 +922,12 @@ def convert_database(url: str, *, default_zone: tzinfo = UTC) -> Conversion:
             continue
         entries[meaning.name] = meaning.mapping
     return Conversion(entries=entries, skipped=skipped)
+
+
+def converted_yaml(conversion: Conversion, where: str) -> str:
+    """A beatd config file of a conversion: its entries, and the skipped rows as comments at the top."""
+    lines = [f"# Converted from the django-celery-beat tables of {where} by `beatd convert`: "
+             f"{len(conversion.entries)} entries, with DCB's meaning (day_match both: Celery's crontab day rule)."]
+    lines += [f"# not converted: {problem}" for problem in conversion.skipped]
+    text = yaml.safe_dump({"entries": conversion.entries}, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    return "\n".join(lines) + "\n" + text
