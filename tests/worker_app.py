@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 from celery import Celery, Task
@@ -57,6 +58,8 @@ def record_call(self: Task, *args: Any, **kwargs: Any) -> None:
         beatd_entry=getattr(request, "beatd_entry", None),
         beatd_scheduled_at=getattr(request, "beatd_scheduled_at", None),
         periodic_task_name=getattr(request, "periodic_task_name", None),
+        # when the body ran (tests compare beatd's runs with celery beat's).
+        ran_at=time.time(),
         timelimit=list(request.timelimit or ()),
     )
 

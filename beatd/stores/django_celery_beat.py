@@ -202,7 +202,9 @@ _JOINED = (task_table
 
 
 @dataclass(frozen=True, slots=True)
-class _CronField:
+class CeleryCronField:
+    """One of crontab()'s five fields: its name and its values, low to low + size - 1."""
+
     name: str
     size: int  # how many values: 60 minutes, 24 hours, 7 weekdays, 31 days, 12 months
     low: int
@@ -212,8 +214,8 @@ class _CronField:
         return self.low + self.size - 1
 
 
-_CRON_FIELDS = (_CronField("minute", 60, 0), _CronField("hour", 24, 0), _CronField("day_of_month", 31, 1),
-                _CronField("month_of_year", 12, 1), _CronField("day_of_week", 7, 0))
+CELERY_CRON_FIELDS = (CeleryCronField("minute", 60, 0), CeleryCronField("hour", 24, 0), CeleryCronField("day_of_month", 31, 1),
+                CeleryCronField("month_of_year", 12, 1), CeleryCronField("day_of_week", 7, 0))
 _MONTHS = {name: number for number, name in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
 _WEEKDAYS = {name: number for number, name in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}
@@ -225,7 +227,7 @@ _STAR_STEPS = re.compile(r"\*/(\w+)?")
 _PLAIN_PART = re.compile(r"(?:\*|(?P<low>\d+)-(?P<high>\d+)|\d+)(?:/[1-9]\d*)?")
 
 
-def celery_cron_values(text: str, spec: _CronField) -> set[int]:
+def celery_cron_values(text: str, spec: CeleryCronField) -> set[int]:
     """The values a crontab field means to Celery: its parser's rules, including its oddities.
 
     Ranges wrap around (hour `22-2` is 22, 23, 0, 1, 2); month and weekday names (their
@@ -246,7 +248,7 @@ def celery_cron_values(text: str, spec: _CronField) -> set[int]:
     return values
 
 
-def _celery_part(part: str, spec: _CronField) -> list[int]:
+def _celery_part(part: str, spec: CeleryCronField) -> list[int]:
     if match := _RANGE_STEPS.match(part):
         if not match.group(3):
             raise ValueError(f"{spec.name} part {part!r} has an empty step")
@@ -262,7 +264,7 @@ def _celery_part(part: str, spec: _CronField) -> list[int]:
     return [_celery_number(part, spec)]
 
 
-def _celery_step(text: str, part: str, spec: _CronField) -> int:
+def _celery_step(text: str, part: str, spec: CeleryCronField) -> int:
     try:
         step = int(text)
     except ValueError:
@@ -272,14 +274,14 @@ def _celery_step(text: str, part: str, spec: _CronField) -> int:
     return step
 
 
-def _celery_range(first: str, last: str, spec: _CronField) -> list[int]:
+def _celery_range(first: str, last: str, spec: CeleryCronField) -> list[int]:
     low, high = _celery_number(first, spec), _celery_number(last, spec)
     if high < low:
         return list(range(low, spec.high + 1)) + list(range(spec.low, high + 1))
     return list(range(low, high + 1))
 
 
-def _celery_number(token: str, spec: _CronField) -> int:
+def _celery_number(token: str, spec: CeleryCronField) -> int:
     if token.startswith("-"):
         raise ValueError(f"{spec.name} {token!r}: negative numbers are not allowed")
     try:
@@ -297,7 +299,7 @@ def _celery_number(token: str, spec: _CronField) -> int:
     return value
 
 
-def _cron_text(text: str, values: set[int], spec: _CronField) -> str:
+def _cron_text(text: str, values: set[int], spec: CeleryCronField) -> str:
     """The field for beatd's cron parser: the text itself when it means the same there, else the values."""
     if all((match := _PLAIN_PART.fullmatch(part)) and (match["low"] is None or int(match["low"]) <= int(match["high"]))
            for part in text.split(",")):
@@ -322,7 +324,7 @@ def crontab_expression(minute: str, hour: str, day_of_month: str, month_of_year:
             beatd's cron would read it differently (it is then not run at all).
     """
     texts, expected = [], []
-    for text, spec in zip((minute, hour, day_of_month, month_of_year, day_of_week), _CRON_FIELDS):
+    for text, spec in zip((minute, hour, day_of_month, month_of_year, day_of_week), CELERY_CRON_FIELDS):
         values = celery_cron_values(text, spec)
         expected.append(values)
         texts.append(_cron_text(text.replace(" ", ""), values, spec))
