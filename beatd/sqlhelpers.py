@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+import sqlalchemy
 from sqlalchemy import Engine, MetaData, String
 from sqlalchemy.dialects import mysql
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from beatd.entry import MAX_ENTRY_NAME_CHARS
-from beatd.errors import ConfigError
+from beatd.errors import BackendUnavailable, ConfigError
 
 MYSQL_DIALECTS = ("mysql", "mariadb")
+_T = TypeVar("_T")
 
 
 def driver_reason(exc: BaseException) -> str:
@@ -101,3 +104,43 @@ def tune_sqlite_connection(dbapi_connection: Any, _connection_record: Any) -> No
         cursor.execute("PRAGMA synchronous=FULL")
     finally:
         cursor.close()
+
+
+class AutocommitReader:
+    """One autocommit connection for an entry store's reads: each statement sees what was committed before it.
+
+    A connection the server dropped (a restart, an idle timeout) is replaced once,
+    silently, before a read reports BackendUnavailable with `unavailable` and the
+    driver's words.
+    """
+
+    def __init__(self, engine: Engine, unavailable: str) -> None:
+        self.engine = engine
+        self.unavailable = unavailable
+        self._connection: Connection | None = None
+
+    def read(self, work: Callable[[Connection], _T]) -> _T:
+        for attempt in (1, 2):
+            try:
+                if self._connection is None:
+                    self._connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                return work(self._connection)
+            except DBAPIError as exc:
+                self.drop()
+                if attempt == 1 and exc.connection_invalidated:
+                    continue  # the server restarted or dropped us since the last call
+                raise BackendUnavailable(f"{self.unavailable}: {driver_reason(exc)}") from exc
+            except sqlalchemy.exc.TimeoutError as exc:
+                self.drop()
+                raise BackendUnavailable(f"{self.unavailable}: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def drop(self) -> None:
+        """Let go of the connection (the next read opens another)."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.invalidate()
+                connection.close()
+            except DBAPIError:
+                pass

@@ -7,6 +7,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +204,24 @@ def sampled(interval_s: float, until: Callable[[], bool]) -> Iterator[float]:
             time.sleep(delay)
         else:
             next_at = time.perf_counter()
+
+
+@contextmanager
+def temporary_postgres_database(admin_url: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
+                                prefix: str = "beatd_bench") -> Iterator[str]:
+    """A new database on the local PostgreSQL, dropped afterwards; yields its URL."""
+    import uuid
+
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = sqlalchemy.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    try:
+        yield f"{admin_url.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()

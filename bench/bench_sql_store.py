@@ -26,7 +26,6 @@ import argparse
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from sqlalchemy.pool import NullPool
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import CRON_EXPRESSIONS, ZONES, print_table  # noqa: E402
+from _common import CRON_EXPRESSIONS, ZONES, print_table, temporary_postgres_database  # noqa: E402
 
 from beatd.stores.migrations import upgrade  # noqa: E402
 from beatd.stores.sql import SqlEntryStore  # noqa: E402
@@ -147,16 +146,8 @@ def main() -> None:
     if args.url:
         run(args.url, args.count, args.repeats, args.polls)
         return
-    name = f"beatd_bench_{uuid.uuid4().hex[:8]}"
-    admin = sqlalchemy.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE {name}")
-    try:
-        run(f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}", args.count, args.repeats, args.polls)
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.dispose()
+    with temporary_postgres_database(ADMIN_URL) as url:
+        run(url, args.count, args.repeats, args.polls)
 
 
 if __name__ == "__main__":

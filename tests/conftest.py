@@ -150,3 +150,14 @@ def processes() -> Iterator[Processes]:
         yield started
     finally:
         started.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.services),
+                        pytest.param("mysql", marks=pytest.mark.services)])
+def dcb_url(request: pytest.FixtureRequest) -> str:
+    """A fresh database of each kind, migrated by Django with django_celery_beat's migrations (tests/dcb_project)."""
+    from dcb_project import dcb
+
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    dcb(url, "migrate")
+    return url

@@ -8,20 +8,16 @@ with a simulated monotonic clock where its pacing matters.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy
 from celery.schedules import crontab_parser
+from dcb_project import dcb
 
 from beatd.entry import Entry
 from beatd.schedules.cron import CronSchedule
@@ -39,28 +35,7 @@ from beatd.stores.django_celery_beat import (
     crontab_expression,
 )
 
-TESTS_DIR = Path(__file__).resolve().parent
 CRON_FIELDS = {"minute": (60, 0), "hour": (24, 0), "day_of_month": (31, 1), "month_of_year": (12, 1), "day_of_week": (7, 0)}
-
-
-def dcb(url: str, action: str, payload: Any = None, **settings: str) -> Any:
-    """Run tests/dcb_project/rows.py (DCB's models) on the database at url; `dump` returns its rows."""
-    environment = {**os.environ, "BEATD_DCB_DATABASE": url, "DJANGO_SETTINGS_MODULE": "dcb_project.settings",
-                   "PYTHONPATH": str(TESTS_DIR), **settings}
-    result = subprocess.run([sys.executable, "-m", "dcb_project.rows", action], cwd=TESTS_DIR, env=environment,
-                            input=None if payload is None else json.dumps(payload), capture_output=True, text=True,
-                            timeout=180, check=False)
-    assert result.returncode == 0, f"dcb_project.rows {action} failed:\n{result.stderr}"
-    return json.loads(result.stdout) if action == "dump" else None
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.services),
-                        pytest.param("mysql", marks=pytest.mark.services)])
-def dcb_url(request: pytest.FixtureRequest) -> str:
-    """A fresh database of each kind, migrated by Django with django_celery_beat's migrations."""
-    url: str = request.getfixturevalue(f"{request.param}_url")
-    dcb(url, "migrate")
-    return url
 
 
 class SteppedClock:

@@ -89,7 +89,7 @@ from beatd.config import SCHEDULE_KEYS
 from beatd.entry import Entry, Source
 from beatd.errors import BackendUnavailable, ConfigError
 from beatd.schedules.cron import CronSchedule
-from beatd.sqlhelpers import driver_reason
+from beatd.sqlhelpers import AutocommitReader, driver_reason
 from beatd.state.base import RunRecord
 from beatd.stores.base import EntryChanges, EntryStore
 from beatd.stores.conversion import entry_of_mapping
@@ -627,7 +627,7 @@ class DjangoCeleryBeatStore(EntryStore):
         self._monotonic = monotonic
         self._wall_clock = wall_clock
         self._row_hash = _row_hash(self.engine.dialect.name)
-        self._connection: Connection | None = None
+        self._reader = AutocommitReader(self.engine, f"django_celery_beat store {self.where} is unavailable")
         self._loaded = False
         self._stamp: Any = None
         self._next_check = 0.0
@@ -769,27 +769,13 @@ class DjangoCeleryBeatStore(EntryStore):
                               "Django project's database, migrated with: python manage.py migrate django_celery_beat?")
 
     def _read(self, work: Callable[[Connection], _T]) -> _T:
-        """Run reads on one autocommit connection (each statement sees what was committed before it)."""
-        for attempt in (1, 2):
-            try:
-                if self._connection is None:
-                    self._connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-                return work(self._connection)
-            except DBAPIError as exc:
-                self._drop_connection()
-                if attempt == 1 and exc.connection_invalidated:
-                    continue  # the server restarted or dropped us since the last call
-                raise BackendUnavailable(f"django_celery_beat store {self.where}: {driver_reason(exc)}") from exc
-        raise AssertionError("unreachable")
-
-    def _drop_connection(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            connection.invalidate()
-            connection.close()
+        return self._reader.read(work)
 
     def close(self) -> None:
-        self._drop_connection()
+        """Write what waits to be written (the daemon's last runs, on its way out), then disconnect."""
+        self._write.next_at = 0.0
+        self._write_back()
+        self._reader.drop()
         self.engine.dispose()
 
     # -- what the daemon tells the store, and writing it back -----------------------------------

@@ -74,7 +74,14 @@ from beatd.errors import BackendUnavailable, ConfigError
 # Shared with the state store: exact entry names on MariaDB/MySQL (VARBINARY), the
 # driver's first line of an error, WAL mode for SQLite files. They should move to a
 # module both import; see the report that introduced this store.
-from beatd.sqlhelpers import MYSQL_DIALECTS, EntryName, check_sqlite_directory, driver_reason, tune_sqlite_connection
+from beatd.sqlhelpers import (
+    MYSQL_DIALECTS,
+    AutocommitReader,
+    EntryName,
+    check_sqlite_directory,
+    driver_reason,
+    tune_sqlite_connection,
+)
 from beatd.stores.conversion import (
     ENTRIES_TABLE,
     JSON_KEYS,
@@ -234,7 +241,7 @@ class SqlEntryStore(RevisionedEntryStore):
             raise ConfigError(f"entry store {self.where}: database {self.engine.dialect.name!r} is not supported; "
                               f"use one of {', '.join(_SUPPORTED_DIALECTS)}")
         super().__init__()
-        self._connection: Connection | None = None
+        self._reader = AutocommitReader(self.engine, f"entry store {self.where} is unavailable")
         self._schema_checked = False
 
     def __repr__(self) -> str:
@@ -284,33 +291,10 @@ class SqlEntryStore(RevisionedEntryStore):
         self._schema_checked = True
 
     def _read(self, work: Callable[[Connection], _T]) -> _T:
-        """Run reads on the store's own autocommit connection; once more on a fresh one if it had died."""
-        for attempt in (1, 2):
-            try:
-                if self._connection is None:
-                    self._connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-                return work(self._connection)
-            except DBAPIError as exc:
-                self._drop_connection()
-                if attempt == 1 and exc.connection_invalidated:
-                    continue  # the server restarted or dropped us since the last call
-                raise BackendUnavailable(f"entry store {self.where} is unavailable: {driver_reason(exc)}") from exc
-            except sqlalchemy.exc.TimeoutError as exc:
-                self._drop_connection()
-                raise BackendUnavailable(f"entry store {self.where} is unavailable: {exc}") from exc
-        raise AssertionError("unreachable")
-
-    def _drop_connection(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            try:
-                connection.invalidate()
-                connection.close()
-            except DBAPIError:
-                pass
+        return self._reader.read(work)
 
     def close(self) -> None:
-        self._drop_connection()
+        self._reader.drop()
         if self._owns_engine:
             self.engine.dispose()
 

@@ -1,1 +1,27 @@
-"""A minimal Django project with django-celery-beat, for beatd's tests of the django_celery_beat store."""
+"""A minimal Django project with django-celery-beat, for beatd's tests of the django_celery_beat store.
+
+`dcb(url, action, payload)` runs rows.py (DCB's own models) in a subprocess on the database at url.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+TESTS_DIR = Path(__file__).resolve().parent.parent
+
+
+def dcb(url: str, action: str, payload: Any = None, **settings: str) -> Any:
+    """Run `python -m dcb_project.rows action` on the database at url; `dump` returns its rows."""
+    environment = {**os.environ, "BEATD_DCB_DATABASE": url, "DJANGO_SETTINGS_MODULE": "dcb_project.settings",
+                   "PYTHONPATH": str(TESTS_DIR), **settings}
+    result = subprocess.run([sys.executable, "-m", "dcb_project.rows", action], cwd=TESTS_DIR, env=environment,
+                            input=None if payload is None else json.dumps(payload), capture_output=True, text=True,
+                            timeout=180, check=False)
+    if result.returncode != 0:
+        raise AssertionError(f"dcb_project.rows {action} failed:\n{result.stderr}")
+    return json.loads(result.stdout) if action == "dump" else None

@@ -5,6 +5,8 @@ solar, clocked, plus any PeriodicTask field}; saved with PeriodicTask.save() as 
 update: {"name": ..., fields...}: the row's fields set and saved (save) or, with "via": "update",
 written by QuerySet.update(), which DCB's own scheduler does not notice.
 dump: every PeriodicTask as JSON (datetimes ISO).
+bulk: {"count": N}: N rows by bulk_create, for benchmarks: intervals (1 s for one row in a
+hundred, else 30 s to 1 h) and crontabs in several zones, each with last_run_at = now.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from django_celery_beat.models import (  # noqa: E402
     CrontabSchedule,
     IntervalSchedule,
     PeriodicTask,
+    PeriodicTasks,
     SolarSchedule,
 )
 
@@ -68,6 +71,27 @@ def update(changes: list[dict[str, Any]]) -> None:
             task.save()
 
 
+def bulk(count: int) -> None:
+    from django.utils import timezone
+
+    intervals = [IntervalSchedule.objects.create(every=every, period="seconds") for every in (1, 30, 60, 300, 3600)]
+    crontabs = [CrontabSchedule.objects.create(minute=minute, hour=hour, timezone=zone)
+                for minute, hour, zone in (("*/15", "*", "UTC"), ("30", "7", "Europe/Berlin"),
+                                           ("0", "9-17", "America/New_York"), ("5", "4", "Asia/Tokyo"))]
+    now = timezone.now()
+    tasks = []
+    for index in range(count):
+        schedule: dict[str, Any]
+        if index % 2:
+            schedule = {"crontab": crontabs[index % len(crontabs)]}
+        else:
+            schedule = {"interval": intervals[0] if index % 100 == 0 else intervals[1 + index % 4]}
+        tasks.append(PeriodicTask(name=f"bench-{index}", task=f"reports.job{index % 50}", args=f"[{index}]",
+                                  last_run_at=now, **schedule))
+    PeriodicTask.objects.bulk_create(tasks, batch_size=5000)
+    PeriodicTasks.update_changed()
+
+
 def dump() -> list[dict[str, Any]]:
     rows = []
     for task in PeriodicTask.objects.order_by("id"):
@@ -84,6 +108,8 @@ def main(action: str) -> None:
         create(json.load(sys.stdin))
     elif action == "update":
         update(json.load(sys.stdin))
+    elif action == "bulk":
+        bulk(json.load(sys.stdin)["count"])
     elif action == "dump":
         json.dump(dump(), sys.stdout)
     else:
