@@ -9,6 +9,9 @@ with a simulated monotonic clock where its pacing matters.
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy
 from celery.schedules import crontab_parser
-from dcb_project import dcb
+from dcb_project import TESTS_DIR, dcb
 
 from beatd.entry import Entry
 from beatd.schedules.cron import CronSchedule
@@ -330,3 +333,18 @@ def test_naive_times_are_django_time_zone_when_use_tz_is_off(sqlite_url: str, op
     store.runs_published([RunRecord(entry="every", scheduled_at=slot, sent_at=slot, run_count=1)])
     every = {row["name"]: row for row in dcb(sqlite_url, "dump", **settings)}["every"]
     assert every["last_run_at"] == "2026-12-06T13:00:00"  # what DCB's models show: Berlin wall time
+
+
+def test_beatds_django_app_reads_dcbs_tables_too_when_both_are_installed(postgres_url: str) -> None:
+    """settings.BEATD's written config lists DCB's database, its password kept out of the file."""
+    script = ("import os, django; django.setup()\n"
+              "from beatd.contrib.django import conf\n"
+              "print(conf.config_path().read_text()); print(conf.load().stores)")
+    environment = {**os.environ, "BEATD_DCB_DATABASE": postgres_url, "BEATD_DCB_WITH_BEATD": "1",
+                   "BEATD_DCB_USE_TZ": "0", "BEATD_DCB_TIME_ZONE": "Europe/Berlin",
+                   "DJANGO_SETTINGS_MODULE": "dcb_project.settings", "PYTHONPATH": str(TESTS_DIR)}
+    result = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True,
+                            cwd=TESTS_DIR, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "django_celery_beat: ${BEATD_DJANGO_CELERY_BEAT_URL}" in result.stdout
+    assert f"('django_celery_beat', '{postgres_url}?time_zone=Europe%2FBerlin')" in result.stdout

@@ -1,6 +1,7 @@
 """Settings: the database is the SQLAlchemy URL in BEATD_DCB_DATABASE (sqlite, postgresql, mysql), as beatd is given it.
 
-BEATD_DCB_USE_TZ=0 and BEATD_DCB_TIME_ZONE set Django's USE_TZ and TIME_ZONE.
+BEATD_DCB_USE_TZ=0 and BEATD_DCB_TIME_ZONE set Django's USE_TZ and TIME_ZONE; BEATD_DCB_WITH_BEATD=1
+installs beatd.contrib.django too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ SECRET_KEY = "beatd-tests-only"
 USE_TZ = os.environ.get("BEATD_DCB_USE_TZ", "1") == "1"
 TIME_ZONE = os.environ.get("BEATD_DCB_TIME_ZONE", "UTC")
 INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "django_celery_beat"]
+if os.environ.get("BEATD_DCB_WITH_BEATD") == "1":
+    # beatd's own Django app beside DCB: its config then lists DCB's tables as a store too.
+    INSTALLED_APPS.append("beatd.contrib.django")
+    BEATD = {"broker": "memory://", "state": "sqlite://"}
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_URL = os.environ.get("BEATD_TEST_BROKER", "memory://")
 DJANGO_CELERY_BEAT_TZ_AWARE = True
