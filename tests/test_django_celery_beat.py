@@ -348,3 +348,28 @@ def test_beatds_django_app_reads_dcbs_tables_too_when_both_are_installed(postgre
     assert result.returncode == 0, result.stderr
     assert "django_celery_beat: ${BEATD_DJANGO_CELERY_BEAT_URL}" in result.stdout
     assert f"('django_celery_beat', '{postgres_url}?time_zone=Europe%2FBerlin')" in result.stdout
+
+
+def test_a_failed_write_back_is_kept_and_retried(sqlite_url: str, open_store: Any, clock: SteppedClock,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    dcb(sqlite_url, "migrate")
+    dcb(sqlite_url, "create", [{"name": "every", "task": "tests.record",
+                                "schedule": {"interval": {"every": 10, "period": "seconds"}}}])
+    store = open_store(sqlite_url)
+    store.load()
+    store.last_runs()
+    slot = datetime(2026, 12, 6, 12, tzinfo=UTC)
+    # given the table cannot be written (a lock, a lost connection, a revoked grant)
+    raw_sql(sqlite_url, "ALTER TABLE django_celery_beat_periodictask RENAME TO moved_away")
+    store.runs_published([RunRecord(entry="every", scheduled_at=slot, sent_at=slot, run_count=1)])
+    assert "could not write last runs of 1 rows, retrying in 5 s" in caplog.text
+    raw_sql(sqlite_url, "ALTER TABLE moved_away RENAME TO django_celery_beat_periodictask")
+    # when a second run comes, and the retry time passes
+    later = slot + timedelta(seconds=10)
+    store.runs_published([RunRecord(entry="every", scheduled_at=later, sent_at=later, run_count=2)])
+    assert dcb(sqlite_url, "dump")[0]["total_run_count"] == 0  # not before the retry delay
+    clock.now += 5.0
+    store.changes()
+    # then both runs are written, nothing lost
+    row = dcb(sqlite_url, "dump")[0]
+    assert (row["total_run_count"], row["last_run_at"]) == (2, later.isoformat())

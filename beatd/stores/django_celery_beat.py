@@ -82,7 +82,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.sql.elements import ColumnElement
 
 from beatd.config import SCHEDULE_KEYS
@@ -892,7 +892,7 @@ class DjangoCeleryBeatStore(EntryStore):
             with self.engine.begin() as connection:
                 self._write_runs(connection, {row_id: run for row_id, run in runs.items() if row_id not in disable})
                 self._disable(connection, disable)
-        except DBAPIError as exc:
+        except sqlalchemy.exc.SQLAlchemyError as exc:  # a write-back never stops the daemon
             log.warning("django_celery_beat store %s: could not write last runs of %d rows, retrying in %.0f s: %s",
                         self.where, len(runs | dict.fromkeys(disable)), WRITE_RETRY_S, driver_reason(exc))
             for row_id, run in runs.items():
