@@ -203,7 +203,7 @@ def test_rows_of_every_kind_mean_what_dcb_makes_of_them(dcb_url: str, open_store
     options = first.options
     assert (options.queue, options.exchange, options.routing_key, options.priority) == ("q1", "ex", "rk", 7)
     assert options.expires == timedelta(seconds=30)
-    assert options.headers == {"h": "v", "periodic_task_name": "every-90s"}
+    assert options.headers == {"h": "v"}  # periodic_task_name: beatd sends it in every message
     assert entries["every-500us"].schedule.inner.every == timedelta(microseconds=500)  # type: ignore[attr-defined]
     ran = entries["every-2d-ran"].schedule
     assert ran.inner.anchor == datetime.fromisoformat(last_run)  # type: ignore[attr-defined]
