@@ -12,8 +12,9 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,13 +23,19 @@ import sqlalchemy
 from celery.schedules import crontab_parser
 from dcb_project import TESTS_DIR, dcb
 
+from beatd.config import load_config
+from beatd.daemon import Daemon
 from beatd.entry import Entry
+from beatd.leader import LocalLeaseBackend
+from beatd.publish import open_transport
 from beatd.schedules.cron import CronSchedule
 from beatd.schedules.interval import IntervalSchedule
 from beatd.schedules.once import OnceSchedule
 from beatd.schedules.solar import SolarSchedule
 from beatd.schedules.window import WindowedSchedule
+from beatd.state import open_state_store
 from beatd.state.base import RunRecord
+from beatd.stores.base import EntryChanges, EntryStore
 from beatd.stores.django_celery_beat import (
     CELERY_CRON_FIELDS,
     CHECKSUM_INTERVAL_S,
@@ -373,3 +380,72 @@ def test_a_failed_write_back_is_kept_and_retried(sqlite_url: str, open_store: An
     # then both runs are written, nothing lost
     row = dcb(sqlite_url, "dump")[0]
     assert (row["total_run_count"], row["last_run_at"]) == (2, later.isoformat())
+
+
+class RecordingStore(EntryStore):
+    """An entry store holding one entry and a last run for it, recording what the daemon tells it."""
+
+    def __init__(self, entry: Entry, last_run: datetime) -> None:
+        self.entry, self.last_run = entry, last_run
+        self.published: list[RunRecord] = []
+        self.loaded = False
+
+    def load(self) -> list[Entry]:
+        self.loaded = True
+        return [self.entry]
+
+    def changes(self) -> EntryChanges:
+        return EntryChanges() if self.loaded else EntryChanges(upserted=self.load())
+
+    def last_runs(self) -> dict[str, datetime]:
+        return {self.entry.name: self.last_run}
+
+    def runs_published(self, records: Sequence[RunRecord]) -> None:
+        self.published.extend(records)
+
+    def close(self) -> None:
+        pass
+
+
+def test_daemon_takes_a_stores_last_runs_and_tells_it_what_was_published(tmp_path: Path) -> None:
+    """The two hooks the daemon calls: last_runs when it leads, runs_published after each recorded write."""
+    start = datetime(2026, 12, 6, 12, 0, 30, tzinfo=UTC)
+    config_path = tmp_path / "beatd.yaml"
+    config_path.write_text(f"broker: sqla+sqlite:///{tmp_path / 'broker.sqlite3'}\n"
+                           f"state: sqlite:///{tmp_path / 'state.sqlite3'}\n"
+                           f"leader: {{backend: none, lock_file: {tmp_path / 'beatd.lock'}}}\n")
+    config = load_config(config_path)
+    # given an every-minute entry whose store says it last ran at 11:58 (DCB's last_run_at)
+    entry = Entry(name="from-dcb", task="tests.record", schedule=IntervalSchedule(every=timedelta(minutes=1)))
+    store = RecordingStore(entry, last_run=datetime(2026, 12, 6, 11, 58, tzinfo=UTC))
+    clock = SimulatedDaemonClock(start, until=start + timedelta(minutes=2))
+    daemon = Daemon(config, clock=clock, transport=open_transport(config.broker), state=open_state_store(config.state),
+                    lease_backend=LocalLeaseBackend(config.leader.lock_file, monotonic=clock.monotonic),
+                    holder="test:1:a", origin="beatd-1@test", entry_stores=[store])
+    clock.daemon = daemon
+    # when the daemon leads for two simulated minutes
+    daemon.run()
+    # then the slot missed since 11:58 is sent once at the start (catch-up latest), then each minute;
+    # and the store heard of every run, after it was recorded
+    assert [record.scheduled_at.isoformat() for record in store.published] == [
+        "2026-12-06T12:00:00+00:00", "2026-12-06T12:01:00+00:00", "2026-12-06T12:02:00+00:00"]
+    assert [record.run_count for record in store.published] == [1, 2, 3]
+
+
+class SimulatedDaemonClock:
+    """Wall and monotonic time that move only when the daemon waits; it stops the daemon at `until`."""
+
+    def __init__(self, start: datetime, until: datetime) -> None:
+        self.current, self.until = start, until
+        self.daemon: Daemon | None = None
+
+    def now(self) -> datetime:
+        return self.current
+
+    def monotonic(self) -> float:
+        return self.current.timestamp()
+
+    def wait(self, seconds: float, wake: Any) -> None:
+        self.current += timedelta(microseconds=max(int(seconds * 1e6) + 1, 1))
+        if self.current >= self.until and self.daemon is not None:
+            self.daemon.stop()
