@@ -238,6 +238,7 @@ def test_rows_of_every_kind_mean_what_dcb_makes_of_them(dcb_url: str, open_store
 
     # and the rows DCB would skip are not run, each logged with its row id and reason
     assert {"sunday-7", "bad-args", "unclocked"}.isdisjoint(entries)
+    assert sorted(store.invalid) == ["bad-args", "sunday-7", "unclocked"]  # `beatd check` and `status` list them
     errors = "\n".join(record.getMessage() for record in caplog.records)
     assert f"id {ids['sunday-7']}: entry 'sunday-7': day_of_week '7' is outside 0-6; the row is not run" in errors
     assert f"id {ids['bad-args']}: entry 'bad-args': args is not JSON" in errors

@@ -696,11 +696,20 @@ class DjangoCeleryBeatStore(EntryStore):
         self._stamp: Any = None
         self._next_check = 0.0
         self._rows: dict[int, _Known] = {}
+        self._skipped: dict[str, str] = {}
         self._ids: dict[str, int] = {}
         self._write = _WriteBack()
 
     def __repr__(self) -> str:
         return f"DjangoCeleryBeatStore({self.where!r})"
+
+    def __str__(self) -> str:
+        return f"django_celery_beat {self.where}"
+
+    @property
+    def invalid(self) -> dict[str, str]:
+        """Enabled rows the last reads skipped: entry name -> why (with the table and row id)."""
+        return dict(self._skipped)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -714,7 +723,7 @@ class DjangoCeleryBeatStore(EntryStore):
             return stamp, rows
 
         stamp, rows = self._read(read)
-        self._rows, self._ids = {}, {}
+        self._rows, self._ids, self._skipped = {}, {}, {}
         entries = []
         for row in rows:
             entry = self._remember(row)
@@ -762,12 +771,17 @@ class DjangoCeleryBeatStore(EntryStore):
         deleted: list[str] = []
         for row_id in gone:
             known = self._rows.pop(row_id, None)
-            if known is not None and self._ids.get(known.name) == row_id:
+            if known is None:
+                continue
+            self._skipped.pop(known.name, None)
+            if self._ids.get(known.name) == row_id:
                 del self._ids[known.name]
                 deleted.append(known.name)
         upserted = []
         for row in rows:
             before = self._rows.get(row["id"])
+            if before is not None and before.name != row["name"]:
+                self._skipped.pop(before.name, None)
             entry = self._remember(row)
             if before is not None and before.converted and (entry is None or before.name != row["name"]):
                 if self._ids.get(before.name) in (None, row["id"]):
@@ -786,9 +800,11 @@ class DjangoCeleryBeatStore(EntryStore):
             entry = _entry(row, meaning.mapping, self.default_zone)
         except RowSkipped as exc:
             if row["enabled"]:
-                log.error("django_celery_beat store %s: %s id %d: entry %r: %s; the row is not run",
-                          self.where, TASK_TABLE, row["id"], row["name"], exc)
+                problem = f"{TASK_TABLE} id {row['id']}: entry {row['name']!r}: {exc}"
+                self._skipped[row["name"]] = problem
+                log.error("django_celery_beat store %s: %s; the row is not run", self.where, problem)
             return None
+        self._skipped.pop(row["name"], None)
         known.converted, known.one_off = True, meaning.one_off
         known.last_run = meaning.last_run if entry.enabled else None
         self._ids[row["name"]] = row["id"]
