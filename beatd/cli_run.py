@@ -12,7 +12,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -29,7 +29,7 @@ from beatd.observer import Observer, Observers
 from beatd.ops import PacedClock
 from beatd.ops.notify import SystemdNotifier
 from beatd.publish import open_transport
-from beatd.state import open_state_store
+from beatd.state import RunRecord, open_state_store
 from beatd.stores import EntryChanges, EntryStore
 from beatd.text import local_text, plural
 from beatd.urls import redact_url
@@ -182,6 +182,12 @@ class AnnouncedStore(EntryStore):
     @property
     def invalid(self) -> dict[str, str]:
         return self.store.invalid
+
+    def last_runs(self) -> dict[str, datetime]:
+        return self.store.last_runs()
+
+    def runs_published(self, records: Sequence[RunRecord]) -> None:
+        self.store.runs_published(records)
 
     def close(self) -> None:
         self.store.close()
