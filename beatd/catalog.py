@@ -11,11 +11,36 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from datetime import tzinfo
 
 from beatd.config import Config
 from beatd.entry import Entry
 from beatd.errors import BackendUnavailable, BeatdError, ConfigError
-from beatd.stores import EntryStore, open_entry_store
+from beatd.stores import EntryStore
+
+
+def open_entry_store(kind: str, target: str, *, default_zone: tzinfo) -> EntryStore:
+    """The store a `stores:` item names; nothing is read until the daemon polls it.
+
+    Each kind is imported only when named, so a config without Django stores never
+    imports Django.
+
+    Raises:
+        ConfigError: a kind this beatd cannot open.
+    """
+    if kind == "sql":
+        from beatd.stores.sql import SqlEntryStore
+
+        return SqlEntryStore(target, default_zone=default_zone)
+    if kind == "django":
+        from beatd.contrib.django.store import DjangoEntryStore
+
+        return DjangoEntryStore(target, default_zone=default_zone)
+    if kind == "django_celery_beat":
+        from beatd.stores.django_celery_beat import DjangoCeleryBeatStore
+
+        return DjangoCeleryBeatStore(target, default_zone=default_zone)
+    raise ConfigError(f"entry store {kind!r} is not available in this version; use sql, django or django_celery_beat")
 
 
 def open_entry_stores(config: Config) -> list[EntryStore]:

@@ -1,23 +1,69 @@
-"""Small SQLAlchemy helpers the SQL state store, lease backend and entry store share."""
+"""The SQL backends' one engine factory and dialect list, and the small SQLAlchemy helpers they share."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import sqlalchemy
 from sqlalchemy import Engine, MetaData, String
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from beatd.entry import MAX_ENTRY_NAME_CHARS
 from beatd.errors import BackendUnavailable, ConfigError
 
 MYSQL_DIALECTS = ("mysql", "mariadb")
+# Every SQL backend (state, lease, entry stores) runs on these and only these.
+SUPPORTED_DIALECTS = ("sqlite", "postgresql", *MYSQL_DIALECTS)
 _T = TypeVar("_T")
+
+ConnectHook = Callable[[Any, Any], None]
+
+
+def create_engine(
+    url: str | sqlalchemy.URL,
+    *,
+    unusable: str,
+    hint: str = "",
+    driver_arguments: Mapping[str, Mapping[str, Any]] | None = None,
+    on_sqlite_connect: ConnectHook | None = None,
+) -> Engine:
+    """The engine of one SQL backend; what differs between backends comes in as arguments.
+
+    Every engine pings a pooled connection before handing it out, so a connection the
+    server dropped (a restart, an idle timeout) is replaced instead of failing the next
+    statement. `driver_arguments` maps a DBAPI driver name ("psycopg2", "pymysql") to the
+    connect arguments it gets (the lease's timeouts); `on_sqlite_connect` runs on each
+    new SQLite connection (e.g. `tune_sqlite_connection`).
+
+    Raises:
+        ConfigError: "<unusable>: <SQLAlchemy's reason><hint>" for a malformed URL or a
+            driver that is not installed.
+    """
+    try:
+        driver = sqlalchemy.make_url(url).get_driver_name()
+        connect_args = dict((driver_arguments or {}).get(driver, {}))
+        engine = sqlalchemy.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise ConfigError(f"{unusable}: {exc}{hint}") from exc
+    if on_sqlite_connect is not None and engine.dialect.name == "sqlite":
+        sqlalchemy.event.listen(engine, "connect", on_sqlite_connect)
+    return engine
+
+
+def check_dialect(engine: Engine, *, where: str, otherwise: str = "") -> None:
+    """Refuse a database none of the SQL backends supports.
+
+    Raises:
+        ConfigError: "<where>: database 'x' is not supported; use one of sqlite, ...<otherwise>".
+    """
+    if engine.dialect.name not in SUPPORTED_DIALECTS:
+        raise ConfigError(f"{where}: database {engine.dialect.name!r} is not supported; "
+                          f"use one of {', '.join(SUPPORTED_DIALECTS)}{otherwise}")
 
 
 def driver_reason(exc: BaseException) -> str:

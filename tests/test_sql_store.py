@@ -28,7 +28,8 @@ from beatd.entry import Entry
 from beatd.errors import BackendUnavailable, ConfigError
 from beatd.stores import EntryChanges
 from beatd.stores.migrations import downgrade, head_revision, upgrade
-from beatd.stores.sql import SCHEMA_REVISION, SqlEntryStore, metadata
+from beatd.stores.revisioned import SCHEMA_REVISION
+from beatd.stores.sql import SqlEntryStore, metadata
 
 PASSWORD = "s3cr3t-Pw"
 

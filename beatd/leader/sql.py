@@ -33,11 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import (
-    ArgumentError,
-    DBAPIError,
-    NoSuchModuleError,
-)
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -51,7 +47,14 @@ from beatd.leader.base import (
     check_ttl,
     monotonic_clock,
 )
-from beatd.sqlhelpers import MYSQL_DIALECTS, check_sqlite_directory, create_tables, driver_reason
+from beatd.sqlhelpers import (
+    MYSQL_DIALECTS,
+    check_dialect,
+    check_sqlite_directory,
+    create_engine,
+    create_tables,
+    driver_reason,
+)
 from beatd.urls import redact_url
 
 DEFAULT_LEASE_NAME = "beatd"
@@ -59,7 +62,6 @@ MAX_LEASE_NAME_CHARS = 255
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MICROSECOND = timedelta(microseconds=1)
-_SUPPORTED_DIALECTS = ("sqlite", "postgresql", *MYSQL_DIALECTS)
 # A lease call must fail fast rather than hang past the publish deadline: the daemon
 # retries anyway. Only drivers known to take these arguments get them.
 _TIMEOUT_S = 5
@@ -135,16 +137,13 @@ class SqlLeaseBackend(LeaseBackend):
                 f"lease name {name!r} must be 1 to {MAX_LEASE_NAME_CHARS} characters long, without surrounding spaces"
             )
         self._owns_engine = engine is None
-        self.engine = engine if engine is not None else _create_engine(str(url))
+        self.engine = engine if engine is not None else create_engine(
+            str(url), unusable=f"lease store URL {redact_url(str(url))!r} is not usable", driver_arguments=_DRIVER_TIMEOUTS
+        )
         self._where = redact_url(self.engine.url.render_as_string(hide_password=False))
         dialect_name = self.engine.dialect.name
-        if dialect_name not in _SUPPORTED_DIALECTS:
-            self.close()
-            raise ConfigError(
-                f"lease store {self._where}: database {dialect_name!r} is not supported; "
-                f"use one of {', '.join(_SUPPORTED_DIALECTS)}, or `leader: {{backend: redis}}`"
-            )
         try:
+            check_dialect(self.engine, where=f"lease store {self._where}", otherwise=", or `leader: {backend: redis}`")
             check_sqlite_directory(self.engine, where=f"lease store {self._where}", fix="`leader: url`")
         except ConfigError:
             self.close()
@@ -323,16 +322,6 @@ def _insert_ignoring_duplicates(dialect_name: str) -> Insert:
     if dialect_name == "postgresql":
         return postgresql.insert(_lease).on_conflict_do_nothing(index_elements=[_lease.c.name])
     return sqlite.insert(_lease).on_conflict_do_nothing(index_elements=[_lease.c.name])
-
-
-def _create_engine(url: str) -> Engine:
-    try:
-        driver = sqlalchemy.make_url(url).get_driver_name()
-        # pre_ping replaces connections the server dropped (a restart, an idle timeout)
-        # instead of failing the next renewal with them.
-        return sqlalchemy.create_engine(url, pool_pre_ping=True, connect_args=_DRIVER_TIMEOUTS.get(driver, {}))
-    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
-        raise ConfigError(f"lease store URL {redact_url(url)!r} is not usable: {exc}") from exc
 
 
 def _from_microseconds(microseconds: int) -> datetime:

@@ -28,26 +28,21 @@ from sqlalchemy import (
     Text,
     case,
     delete,
-    event,
     insert,
     select,
     update,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import (
-    ArgumentError,
-    IntegrityError,
-    InterfaceError,
-    NoSuchModuleError,
-    OperationalError,
-)
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
 from beatd.sqlhelpers import (
     MYSQL_DIALECTS,
     EntryName,
+    check_dialect,
     check_sqlite_directory,
+    create_engine,
     create_tables,
     driver_reason,
     tune_sqlite_connection,
@@ -69,7 +64,6 @@ _ONE_MICROSECOND = timedelta(microseconds=1)
 
 _META_ROW_ID = 1
 _DELETE_CHUNK = 500
-_SUPPORTED_DIALECTS = ("sqlite", "postgresql", *MYSQL_DIALECTS)
 # scheme://user:password@host: the password runs to the authority's last "@".
 
 
@@ -133,15 +127,20 @@ class SqlStateStore(StateStore):
             raise TypeError("SqlStateStore takes exactly one of url or engine")
         self._owns_engine = engine is None
         if engine is None:
-            engine = _create_engine(str(url))
+            engine = create_engine(
+                str(url),
+                unusable=f"state URL {redact_url(str(url))!r} is not usable",
+                hint="; expected a URL such as sqlite:///var/lib/beatd/state.sqlite3, postgresql+psycopg2://user@host/db, "
+                     "mysql+pymysql://user@host/db or redis://host:6379/0",
+                on_sqlite_connect=tune_sqlite_connection,
+            )
         self.engine = engine
         self._where = redact_url(engine.url.render_as_string(hide_password=False))
-        if engine.dialect.name not in _SUPPORTED_DIALECTS:
+        try:
+            check_dialect(engine, where=f"state store {self._where}", otherwise=", or a redis:// URL")
+        except ConfigError:
             self.close()
-            raise ConfigError(
-                f"state store {self._where}: database {engine.dialect.name!r} is not supported; "
-                f"use one of {', '.join(_SUPPORTED_DIALECTS)}, or a redis:// URL"
-            )
+            raise
         self._upsert = _upsert_statement(engine.dialect.name)
         # SQLite runs in-process, so its driver's executemany of plain tuples costs a
         # third of the same rows through SQLAlchemy's parameter processing. Elsewhere
@@ -291,22 +290,6 @@ class SqlStateStore(StateStore):
             yield
         except (OperationalError, InterfaceError, sqlalchemy.exc.TimeoutError) as exc:
             raise BackendUnavailable(f"state store {self._where} is unavailable: {driver_reason(exc)}") from exc
-
-
-def _create_engine(url: str) -> Engine:
-    try:
-        # pre_ping replaces connections the server dropped (a restart, an idle timeout)
-        # instead of failing the next record with them.
-        engine = sqlalchemy.create_engine(url, pool_pre_ping=True)
-    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
-        raise ConfigError(
-            f"state URL {redact_url(url)!r} is not usable: {exc}; expected a URL such as "
-            "sqlite:///var/lib/beatd/state.sqlite3, postgresql+psycopg2://user@host/db, "
-            "mysql+pymysql://user@host/db or redis://host:6379/0"
-        ) from exc
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", tune_sqlite_connection)
-    return engine
 
 
 def _upsert_statement(dialect_name: str) -> sqlalchemy.Insert:

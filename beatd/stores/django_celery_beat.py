@@ -83,14 +83,14 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.sql.elements import ColumnElement
 
 from beatd.config import SCHEDULE_KEYS
 from beatd.entry import Entry, Source
 from beatd.errors import ConfigError
 from beatd.schedules.cron import CronSchedule
-from beatd.sqlhelpers import AutocommitReader, driver_reason
+from beatd.sqlhelpers import AutocommitReader, check_dialect, create_engine, driver_reason
 from beatd.state.base import RunRecord
 from beatd.stores.base import EntryChanges, EntryStore
 from beatd.stores.conversion import entry_of_mapping
@@ -611,16 +611,12 @@ def _store_url(url: str) -> tuple[sqlalchemy.URL, tzinfo]:
 
 
 def _create_engine(url: sqlalchemy.URL, where: str) -> Engine:
+    engine = create_engine(url, unusable=f"django_celery_beat store {where}", on_sqlite_connect=_register_sqlite_hash)
     try:
-        engine = sqlalchemy.create_engine(url, pool_pre_ping=True)
-    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
-        raise ConfigError(f"django_celery_beat store {where}: {exc}") from exc
-    if engine.dialect.name == "sqlite":
-        sqlalchemy.event.listen(engine, "connect", _register_sqlite_hash)
-    elif engine.dialect.name not in ("postgresql", "mysql", "mariadb"):
+        check_dialect(engine, where=f"django_celery_beat store {where}")
+    except ConfigError:
         engine.dispose()
-        raise ConfigError(f"django_celery_beat store {where}: database {engine.dialect.name!r} is not supported; "
-                          "use SQLite, PostgreSQL or MySQL/MariaDB")
+        raise
     return engine
 
 

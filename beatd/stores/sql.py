@@ -61,24 +61,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import (
-    ArgumentError,
     DBAPIError,
     IntegrityError,
     InterfaceError,
-    NoSuchModuleError,
     OperationalError,
 )
 
 from beatd.errors import BackendUnavailable, ConfigError
-
-# Shared with the state store: exact entry names on MariaDB/MySQL (VARBINARY), the
-# driver's first line of an error, WAL mode for SQLite files. They should move to a
-# module both import; see the report that introduced this store.
 from beatd.sqlhelpers import (
-    MYSQL_DIALECTS,
     AutocommitReader,
     EntryName,
+    check_dialect,
     check_sqlite_directory,
+    create_engine,
     driver_reason,
     tune_sqlite_connection,
 )
@@ -88,15 +83,6 @@ from beatd.stores.conversion import (
     mapping_of_row,
     row_of_mapping,
 )
-
-# Re-exported: the `beatd entries` commands and older callers import them from here.
-from beatd.stores.conversion import ENTRY_KEYS as ENTRY_KEYS
-from beatd.stores.conversion import describe_mapping as describe_mapping
-from beatd.stores.conversion import entry_of_mapping as entry_of_mapping
-from beatd.stores.conversion import mapping_of_entry as mapping_of_entry
-from beatd.stores.conversion import yaml_mapping as yaml_mapping
-from beatd.stores.revisioned import OLDER_SCHEMA_REVISIONS as OLDER_SCHEMA_REVISIONS
-from beatd.stores.revisioned import SCHEMA_REVISION as SCHEMA_REVISION
 from beatd.stores.revisioned import RevisionedEntryStore, StoredRow, Window, check_schema_revision, lost_counter
 from beatd.urls import redact_url
 
@@ -108,7 +94,6 @@ REVISION_TABLE = "beatd_entries_revision"
 # own Alembic history lives there.
 VERSION_TABLE = "beatd_alembic_version"
 
-_SUPPORTED_DIALECTS = ("sqlite", "postgresql", *MYSQL_DIALECTS)
 _NAMES_PER_QUERY = 500
 
 metadata = MetaData()
@@ -236,10 +221,12 @@ class SqlEntryStore(RevisionedEntryStore):
         self.engine = engine if engine is not None else create_store_engine(str(url))
         self.default_zone = default_zone
         self.where = redact_url(self.engine.url.render_as_string(hide_password=False))
-        if self.engine.dialect.name not in _SUPPORTED_DIALECTS:
-            self.close()
-            raise ConfigError(f"entry store {self.where}: database {self.engine.dialect.name!r} is not supported; "
-                              f"use one of {', '.join(_SUPPORTED_DIALECTS)}")
+        try:
+            check_dialect(self.engine, where=f"entry store {self.where}")
+        except ConfigError:
+            if self._owns_engine:
+                self.engine.dispose()
+            raise
         super().__init__()
         self._reader = AutocommitReader(self.engine, f"entry store {self.where} is unavailable")
         self._schema_checked = False
@@ -471,18 +458,13 @@ def create_store_engine(url: str) -> Engine:
         ConfigError: the URL is malformed, names an unknown driver, or a SQLite file in a
             directory that does not exist.
     """
-    try:
-        engine = sqlalchemy.create_engine(url, pool_pre_ping=True)
-    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
-        raise ConfigError(
-            f"entry store URL {redact_url(url)!r} is not usable: {exc}; expected a URL such as "
-            "sqlite:///var/lib/beatd/entries.sqlite3, postgresql+psycopg2://user@host/db or "
-            "mysql+pymysql://user@host/db") from exc
+    engine = create_engine(url, unusable=f"entry store URL {redact_url(url)!r} is not usable",
+                           hint="; expected a URL such as sqlite:///var/lib/beatd/entries.sqlite3, "
+                                "postgresql+psycopg2://user@host/db or mysql+pymysql://user@host/db",
+                           on_sqlite_connect=tune_sqlite_connection)
     try:
         check_sqlite_directory(engine, where=f"entry store {redact_url(url)}", fix="the entry store URL")
     except ConfigError:
         engine.dispose()
         raise
-    if engine.dialect.name == "sqlite":
-        sqlalchemy.event.listen(engine, "connect", tune_sqlite_connection)
     return engine

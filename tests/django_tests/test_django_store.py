@@ -17,11 +17,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from django.db import connection
 
+from beatd.catalog import open_entry_store
 from beatd.config import load_config
 from beatd.contrib.django.models import Entry
+from beatd.contrib.django.store import DjangoEntryStore
 from beatd.errors import BackendUnavailable, ConfigError
-from beatd.stores import open_entry_store
-from beatd.stores.django import DjangoEntryStore
 from beatd.stores.sql import SqlEntryStore, metadata
 from django_tests.conftest import DJANGO_TESTS_DIR, SETTINGS
 
@@ -152,7 +152,7 @@ def test_an_invalid_row_is_skipped_with_the_message_a_yaml_file_gets(store: Djan
     with pytest.raises(ConfigError) as from_yaml:
         load_config(path)
     yaml_message = str(from_yaml.value).split(": entry 'fine': ", 1)[1]
-    with caplog.at_level(logging.ERROR, logger="beatd.stores.django"):
+    with caplog.at_level(logging.ERROR, logger="beatd.contrib.django.store"):
         assert store.load() == []
     assert f"beatd_entries id {row_id}: entry 'fine': {yaml_message}; the row is skipped" in caplog.text
     assert store.invalid == {"fine": f"beatd_entries id {row_id}: entry 'fine': {yaml_message}"}

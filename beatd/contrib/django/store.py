@@ -1,4 +1,4 @@
-"""Entries from a Django project's database, read through its ORM (beatd.contrib.django's models), incrementally by revision.
+"""The `django` entry store: entries from a Django project's database, read through this app's models, incrementally by revision.
 
 The models sit on the SQL store's tables, whose triggers stamp a revision on every write
 by anyone (admin, `QuerySet.update()`, raw SQL), so this store reads them with the same
@@ -71,7 +71,7 @@ class DjangoEntryStore(RevisionedEntryStore):
     before it reports BackendUnavailable. Writes are the models' business (the admin).
     """
 
-    log = logging.getLogger("beatd.stores.django")
+    log = logging.getLogger("beatd.contrib.django.store")
 
     def __init__(self, settings_module: str, *, default_zone: tzinfo = UTC) -> None:
         super().__init__()
