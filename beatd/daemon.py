@@ -24,7 +24,7 @@ from beatd.entry import Entry, Fire
 from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
 from beatd.leader import Lease, LeaseBackend, LeaseKeeper, monotonic_clock
 from beatd.observer import Observer
-from beatd.publish import Message, PublishFailed, Transport, build_message
+from beatd.publish import Message, MessageBuilder, PublishFailed, Transport
 from beatd.quarantine import Quarantine
 from beatd.state import RunRecord, StateStore
 from beatd.stores.base import EntryChanges, EntryStore
@@ -179,6 +179,7 @@ class Daemon:
         self.lease_backend = lease_backend
         self.holder = holder
         self.origin = origin
+        self.message_builder = MessageBuilder(origin)
         # The edge (systemd notify, metrics) hears what happens through this.
         self.observer = observer or Observer()
         self.entry_stores = tuple(entry_stores)
@@ -372,7 +373,7 @@ class Daemon:
         built_fires, messages = [], []
         for fire in fires:
             try:
-                messages.append(build_message(fire, self.origin, now))
+                messages.append(self.message_builder.build(fire, now))
             except (ConfigError, ValueError, TypeError) as exc:
                 self._hold(term, fire.entry.name, "message", f"{exc}", resume_after=fire.scheduled_at - _MICROSECOND)
                 continue

@@ -494,7 +494,7 @@ def step_costs(entries: int, turns: int, workdir: Path, redis_url: str) -> list[
 
     from beatd.engine import Engine
     from beatd.entry import Entry
-    from beatd.publish import build_message, open_transport
+    from beatd.publish import MessageBuilder, open_transport
     from beatd.schedules.interval import IntervalSchedule
     from beatd.state import RunRecord, open_state_store
 
@@ -504,6 +504,7 @@ def step_costs(entries: int, turns: int, workdir: Path, redis_url: str) -> list[
     engine = Engine()
     start = datetime.now(UTC).replace(microsecond=0)
     engine.load(batch, now=start, last_scheduled={})
+    builder = MessageBuilder("beatd-bench@host")
     transport = open_transport(redis_url)
     state = open_state_store(f"sqlite:///{workdir / f'steps-{entries}-{time.monotonic_ns()}.sqlite3'}")
     counter = Counter(redis_url)
@@ -522,8 +523,8 @@ def step_costs(entries: int, turns: int, workdir: Path, redis_url: str) -> list[
             mark = time.perf_counter()
             fires = engine.due(now)
             mark = timed("Engine.due", mark)
-            messages = [build_message(fire, "beatd-bench@host", now) for fire in fires]
-            mark = timed("build_message (task id, headers)", mark)
+            messages = [builder.build(fire, now) for fire in fires]
+            mark = timed("MessageBuilder.build (task id, headers)", mark)
             transport.publish(messages)
             mark = timed("transport.publish (envelope JSON + Redis)", mark)
             records = {fire.entry.name: RunRecord(entry=fire.entry.name, scheduled_at=fire.scheduled_at,

@@ -35,7 +35,7 @@ from processes import TcpProxy
 
 from beatd.entry import Entry, Fire, Options, task_id_for
 from beatd.publish import open_transport
-from beatd.publish.message import build_message
+from beatd.publish.message import MessageBuilder
 from beatd.schedules.interval import IntervalSchedule
 
 BEATD = [sys.executable, "-m", "beatd"]
@@ -365,7 +365,7 @@ def copies_of_a_resent_run(redis_url: str) -> int:
     name = f"ha-probe-{uuid.uuid4().hex[:10]}"
     entry = Entry(name=name, task=TASK, schedule=IntervalSchedule(every=ONE_SECOND), options=Options(queue=name))
     slot = utc_now().replace(microsecond=0)
-    message = build_message(Fire(entry=entry, scheduled_at=slot, publish_at=slot), "beatd-0@probe", slot)
+    message = MessageBuilder("beatd-0@probe").build(Fire(entry=entry, scheduled_at=slot, publish_at=slot), slot)
     with open_transport(redis_url) as transport:
         try:
             transport.publish([message])

@@ -27,8 +27,8 @@ from beatd.cli import main
 from beatd.config import load_config
 from beatd.entry import CatchUp, Fire, Options
 from beatd.errors import ConfigError
-from beatd.publish.message import RESERVED_HEADERS, build_message
-from beatd.publish.redis_transport import envelope_json
+from beatd.publish.message import RESERVED_HEADERS, MessageBuilder
+from beatd.publish.redis_transport import EnvelopeForms
 from beatd.schedules.cron import CronSchedule
 from beatd.schedules.interval import IntervalSchedule
 from beatd.schedules.once import OnceSchedule
@@ -1155,10 +1155,10 @@ def test_entries_at_the_limits_check_ok_and_every_run_builds_and_encodes(tmp_pat
         scheduled_at = entry.schedule.next_after(now)
         assert scheduled_at is not None
         fire = Fire(entry=entry, scheduled_at=scheduled_at, publish_at=scheduled_at + entry.jitter_offset())
-        message = build_message(fire, "host", now)
+        message = MessageBuilder("host").build(fire, now)
         # What kombu's AMQP transport and the Redis fast path write on publish.
         amqp_dumps("FsssS", [message.headers, message.queue, message.exchange, message.routing_key, message.body])
-        assert json.loads(envelope_json(message))["headers"]["beatd_entry"] == entry.name
+        assert json.loads(EnvelopeForms().json(message))["headers"]["beatd_entry"] == entry.name
         assert newest_per_entry([RunRecord(entry=entry.name, scheduled_at=scheduled_at, sent_at=now, run_count=1)])
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -19,11 +21,11 @@ from hypothesis_examples import examples_at_least
 
 from beatd.entry import Entry, Fire, Options, Source
 from beatd.errors import BackendUnavailable, ConfigError
-from beatd.publish import KombuTransport, PublishResult, RedisKeys, RedisTransport, build_message, open_transport
+from beatd.publish import KombuTransport, MessageBuilder, PublishResult, RedisKeys, RedisTransport, open_transport
 from beatd.publish.base import PublishFailed
 from beatd.publish.kombu_transport import NACK_REASON, celery_queue
 from beatd.publish.message import BEATD_HEADERS, PROTOCOL_HEADERS, Message, expiration_ms
-from beatd.publish.redis_transport import MARKS_KEY, envelope_json, reference_envelope_json
+from beatd.publish.redis_transport import MARKS_KEY, EnvelopeForms, reference_envelope_json
 from beatd.publish.saferepr import saferepr
 from beatd.schedules.interval import IntervalSchedule
 
@@ -31,6 +33,7 @@ BERLIN = ZoneInfo("Europe/Berlin")
 EVERY_30S = IntervalSchedule(every=timedelta(seconds=30))
 SCHEDULED = datetime(2026, 3, 30, 11, 30, tzinfo=UTC)
 ORIGIN = "beatd@test-host"
+BUILDER = MessageBuilder(ORIGIN)
 
 # The conftest's Redis database (9) is flushed by every test that uses it, including
 # other test runs sharing the server; these tests use a database of their own and
@@ -48,7 +51,7 @@ def make_fire(entry: Entry, scheduled_at: datetime = SCHEDULED) -> Fire:
 
 
 def build(entry: Entry, scheduled_at: datetime = SCHEDULED, now: datetime | None = None) -> Message:
-    return build_message(make_fire(entry, scheduled_at), ORIGIN, now or scheduled_at)
+    return BUILDER.build(make_fire(entry, scheduled_at), now or scheduled_at)
 
 
 # --- message building ---------------------------------------------------------------
@@ -281,7 +284,7 @@ def test_custom_header_may_not_replace_a_protocol_header() -> None:
 
 def test_naive_instants_are_refused() -> None:
     with pytest.raises(ValueError, match="must be timezone-aware"):
-        build_message(make_fire(make_entry()), ORIGIN, datetime(2026, 3, 30, 12, 0))
+        BUILDER.build(make_fire(make_entry()), datetime(2026, 3, 30, 12, 0))
 
 
 def test_argsrepr_is_truncated_like_celery() -> None:
@@ -410,11 +413,12 @@ def test_fast_envelope_is_the_reference_envelope(name: str, origin: str, args: l
     # the whole envelope gives.
     expires = timedelta(seconds=expires_s) if expires_s is not None else None
     entry = make_entry(name, args=tuple(args), kwargs=kwargs, options=Options(headers=headers, expires=expires))
-    message = build_message(make_fire(entry), origin, SCHEDULED + timedelta(seconds=late_s))
-    fast, reference = json.loads(envelope_json(message)), json.loads(reference_envelope_json(message))
+    message = MessageBuilder(origin).build(make_fire(entry), SCHEDULED + timedelta(seconds=late_s))
+    envelopes = EnvelopeForms()
+    fast, reference = json.loads(envelopes.json(message)), json.loads(reference_envelope_json(message))
     assert fast["properties"].pop("delivery_tag") != reference["properties"].pop("delivery_tag")
     assert fast == reference
-    assert envelope_json(message).split('"delivery_tag"')[0] == reference_envelope_json(message).split('"delivery_tag"')[0]
+    assert envelopes.json(message).split('"delivery_tag"')[0] == reference_envelope_json(message).split('"delivery_tag"')[0]
 
 
 def test_fast_path_writes_exactly_what_kombus_producer_writes(publish_redis_url: str) -> None:
@@ -630,9 +634,8 @@ def test_a_celery_worker_with_transport_options_runs_what_the_redis_path_publish
     monkeypatch.setenv("BEATD_TEST_TRANSPORT_OPTIONS", json.dumps(options))
     queue = unique("worker-queue")
     worker = processes.worker(publish_redis_url, [queue], tmp_path / "worker", "options")
-    messages = [build_message(make_fire(make_entry(unique(f"p{priority}"), task="tests.record",
-                                                   options=Options(queue=queue, priority=priority))),
-                              ORIGIN, SCHEDULED) for priority in (0, 5, 9)]
+    messages = [build(make_entry(unique(f"p{priority}"), task="tests.record", options=Options(queue=queue, priority=priority)))
+                for priority in (0, 5, 9)]
 
     # When beatd publishes with the same options
     with open_transport(publish_redis_url, transport_options=options) as transport:
@@ -780,7 +783,7 @@ def test_manual_runs_are_outside_the_mark(publish_redis_url: str) -> None:
     queue = unique("manual")
     entry = make_entry(unique("manual"), options=Options(queue=queue))
     scheduled = build(entry)
-    earlier = build_message(make_fire(entry, SCHEDULED - timedelta(hours=1)), ORIGIN, SCHEDULED, manual=True)
+    earlier = BUILDER.build(make_fire(entry, SCHEDULED - timedelta(hours=1)), SCHEDULED, manual=True)
 
     with RedisTransport(publish_redis_url) as transport:
         results = [transport.publish([scheduled]), transport.publish([earlier]), transport.publish([earlier]),
@@ -1079,3 +1082,49 @@ def test_message_template_is_kept_only_for_entries_that_fire_again_soon(every: t
     first, second = build(entry), build(entry, SCHEDULED + every)
     assert (first.template is second.template) is kept
     assert first.body == second.body and first.headers["argsrepr"] == second.headers["argsrepr"]
+
+
+def test_a_reloaded_entry_replaces_its_template_and_lets_the_old_one_go() -> None:
+    builder = MessageBuilder(ORIGIN)
+    old = weakref.ref(builder.build(make_fire(make_entry(args=(1,))), SCHEDULED).template)
+    assert old() is not None  # kept: the entry fires every 30 s
+
+    # A reload brings an entry of the same name with other arguments
+    replacement = make_entry(args=(2,))
+    message = builder.build(make_fire(replacement), SCHEDULED)
+
+    assert message.template.entry is replacement and json.loads(message.body)[0] == [2]
+    gc.collect()
+    assert old() is None
+    assert builder.build(make_fire(replacement), SCHEDULED + EVERY_30S.every).template is message.template
+
+
+def test_the_template_cache_is_emptied_when_full() -> None:
+    builder = MessageBuilder(ORIGIN, cache_size=2)
+    entries = [make_entry(f"bounded-{index}") for index in range(3)]
+    first = [builder.build(make_fire(entry), SCHEDULED).template for entry in entries]
+
+    # The third entry found the cache full: it was emptied, then the third's template kept
+    assert builder.build(make_fire(entries[2]), SCHEDULED).template is first[2]
+    assert builder.build(make_fire(entries[0]), SCHEDULED).template is not first[0]
+
+
+def test_an_envelope_form_lives_as_long_as_its_template() -> None:
+    envelopes = EnvelopeForms()
+    builder = MessageBuilder(ORIGIN)
+    frequent, rare = make_entry("frequent"), make_entry("rare", schedule=IntervalSchedule(every=timedelta(hours=1)))
+    kept, not_kept = builder.build(make_fire(frequent), SCHEDULED), builder.build(make_fire(rare), SCHEDULED)
+    first = envelopes.json(kept)
+    envelopes.json(not_kept)
+    assert sorted(envelopes._forms) == ["frequent", "rare"]
+
+    # The rare entry's template (the builder does not keep it) goes with its message, and its form with it
+    rare_template = weakref.ref(not_kept.template)
+    del not_kept
+    gc.collect()
+    assert rare_template() is None and sorted(envelopes._forms) == ["frequent"]
+
+    # The frequent entry's form serves its next run: same text but for the run's own values
+    again = envelopes.json(builder.build(make_fire(frequent), SCHEDULED))
+    assert again.split('"delivery_tag"')[0] == first.split('"delivery_tag"')[0]
+    assert sorted(envelopes._forms) == ["frequent"]

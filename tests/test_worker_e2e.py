@@ -19,7 +19,7 @@ import pytest
 from conftest import redis_test_url, require_service
 
 from beatd.entry import Entry, Fire, Options
-from beatd.publish import KombuTransport, Transport, build_message, open_transport
+from beatd.publish import KombuTransport, MessageBuilder, Transport, open_transport
 from beatd.schedules.interval import IntervalSchedule
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -47,7 +47,8 @@ class Worker:
         # Redis URLs always get the Lua path; kombu's own Redis transport is asked for by name.
         transport: Transport = open_transport(self.broker_url) if self.fast_path else KombuTransport(self.broker_url)
         with transport:
-            transport.publish([build_message(fire, ORIGIN, now) for fire in fires])
+            builder = MessageBuilder(ORIGIN)
+            transport.publish([builder.build(fire, now) for fire in fires])
 
     def events(self) -> list[dict[str, Any]]:
         if not self.results.exists():

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from beatd.publish.base import PublishFailed, PublishResult, Transport
 from beatd.publish.kombu_transport import DEFAULT_BROKER_URL, KombuTransport
-from beatd.publish.message import Message, build_message
+from beatd.publish.message import Message, MessageBuilder
 from beatd.publish.redis_transport import RedisKeys, RedisTransport
 
 # Schemes the Redis path reads the same way kombu's Redis transport does. Sentinel,
@@ -36,11 +36,11 @@ __all__ = [
     "DEFAULT_BROKER_URL",
     "KombuTransport",
     "Message",
+    "MessageBuilder",
     "PublishFailed",
     "PublishResult",
     "RedisKeys",
     "RedisTransport",
     "Transport",
-    "build_message",
     "open_transport",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -56,7 +55,7 @@ class Message:
     """One task message, ready for any transport: the entry's template plus this run's values.
 
     Not frozen, because a frozen dataclass costs four times as much to create, and one is
-    created per run; nothing changes a Message after build_message.
+    created per run; nothing changes a Message after MessageBuilder.build.
 
     What every run of an entry shares (task, arguments, body, route) lives in its
     EntryTemplate, built once; a Message adds only the run's own values, so building
@@ -172,39 +171,6 @@ def route_for(options: Options) -> Route:
     return Route(queue=queue, exchange="", routing_key=queue)
 
 
-def build_message(fire: Fire, origin: str, now: datetime, *, manual: bool = False) -> Message:
-    """The protocol v2 message for fire, published at the aware instant now.
-
-    `manual` marks a run outside the schedule (see Message.manual).
-
-    `expires` counts from the scheduled instant, not from now, so a run published
-    late (catch-up, failover) expires when it would have; the `expiration` property
-    is what remains of it at now, and 0 when nothing does (as Celery clamps it).
-
-    Raises:
-        ConfigError: options.headers sets a reserved header, or args/kwargs are not
-            JSON-serializable.
-        ValueError: now or fire.scheduled_at is naive.
-    """
-    entry = fire.entry
-    if now.tzinfo is None or fire.scheduled_at.tzinfo is None:
-        raise ValueError(f"entry {entry.name!r}: now={now!r} and scheduled_at={fire.scheduled_at!r} must be timezone-aware")
-    template = entry_template(entry, fire.scheduled_at)
-    # Work in UTC: adding a timedelta to a datetime in a DST zone adds wall-clock time,
-    # which is off by the DST shift when the window spans a transition.
-    scheduled_utc = fire.scheduled_at.astimezone(UTC)
-    scheduled_text, scheduled_us = _scheduled_forms(scheduled_utc)
-    expires = entry.options.expires
-    if expires is None:
-        expires_text, expiration = None, None
-    else:
-        expires_at = scheduled_utc + expires
-        expires_text, expiration = _expires_forms(expires_at)[0], max(0.0, (expires_at - now).total_seconds())
-    return Message(template=template, task_id=task_id_of_instant(entry.name, scheduled_text),
-                   scheduled_at=scheduled_text, scheduled_us=scheduled_us, expires=expires_text,
-                   expiration=expiration, origin=origin, manual=manual)
-
-
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -232,19 +198,15 @@ class _InstantForms:
         return forms
 
 
-_scheduled_forms = _InstantForms()
-_expires_forms = _InstantForms()
-
-
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, weakref_slot=True)
 class EntryTemplate:
     """What every message of one entry shares, worked out once per entry.
 
-    `transport_form` is free for the transport in use to keep its own pre-rendered
-    form of the entry's messages (the Redis fast path keeps its envelope there).
+    Weakly referable, so a transport can keep its own pre-rendered form of a template
+    for exactly as long as the template lives, without keeping it alive.
     """
 
-    entry: Entry  # held, so that its id() cannot be reused while it is cached
+    entry: Entry  # held, so the builder can tell its entry from a reload's replacement
     argsrepr: str
     kwargsrepr: str
     body: bytes
@@ -252,51 +214,87 @@ class EntryTemplate:
     route: Route
     priority: int
     timelimit: tuple[float | None, float | None]
-    transport_form: Any = None
 
 
 # Rendering argsrepr the way Celery does and encoding the body cost more than the rest
 # of a message together (about 55 us of 60 here); entries are immutable, so both are kept
 # per entry, for entries that fire again within KEEP_TEMPLATE_WITHIN: a template (about
-# a kilobyte with its transport form) kept for an entry that fires once an hour would
-# only hold memory. Bounded, so entries replaced by reloads are let go eventually: when
-# full it is emptied at once, since evicting one by one made every lookup miss once the
-# entries outnumbered the cache (they are visited in turn).
+# a kilobyte with a transport's form of it) kept for an entry that fires once an hour
+# would only hold memory.
 KEEP_TEMPLATE_WITHIN = timedelta(minutes=1)
-_TEMPLATES: dict[int, EntryTemplate] = {}
-_TEMPLATES_SIZE = 262_144
-_TEMPLATES_LOCK = threading.Lock()  # only misses take it; hits read the dict as is
+TEMPLATE_CACHE_SIZE = 262_144
 
 
-def entry_template(entry: Entry, scheduled_at: datetime | None = None) -> EntryTemplate:
-    """The entry's template, from the cache when it is there.
+class MessageBuilder:
+    """Builds the protocol v2 messages one process sends (one origin), keeping frequent entries' templates.
 
-    A new template is kept when the entry fires again within KEEP_TEMPLATE_WITHIN of
-    `scheduled_at` (always, without it).
-
-    Raises:
-        ConfigError: as build_message.
+    Templates are kept by entry name: the first run of an entry a reload replaced
+    (same name, another Entry) replaces its template, so the old entry is let go. The
+    cache is bounded: when full it is emptied at once (which also lets go of removed
+    entries), since evicting one by one made every lookup miss once the entries
+    outnumbered the cache (they are visited in turn). A builder may be shared between
+    threads: each dict operation is atomic, and a template lost to a race is rebuilt.
     """
-    template = _TEMPLATES.get(id(entry))
-    if template is not None and template.entry is entry:
+
+    def __init__(self, origin: str, *, cache_size: int = TEMPLATE_CACHE_SIZE) -> None:
+        self.origin = origin
+        self._cache_size = cache_size
+        self._templates: dict[str, EntryTemplate] = {}
+        self._scheduled_forms = _InstantForms()
+        self._expires_forms = _InstantForms()
+
+    def build(self, fire: Fire, now: datetime, *, manual: bool = False) -> Message:
+        """The message for fire, published at the aware instant now.
+
+        `manual` marks a run outside the schedule (see Message.manual).
+
+        `expires` counts from the scheduled instant, not from now, so a run published
+        late (catch-up, failover) expires when it would have; the `expiration` property
+        is what remains of it at now, and 0 when nothing does (as Celery clamps it).
+
+        Raises:
+            ConfigError: options.headers sets a reserved header, or args/kwargs are not
+                JSON-serializable.
+            ValueError: now or fire.scheduled_at is naive.
+        """
+        entry = fire.entry
+        if now.tzinfo is None or fire.scheduled_at.tzinfo is None:
+            raise ValueError(f"entry {entry.name!r}: now={now!r} and scheduled_at={fire.scheduled_at!r} must be timezone-aware")
+        template = self._templates.get(entry.name)
+        if template is None or template.entry is not entry:
+            template = self._new_template(entry, fire.scheduled_at)
+        # Work in UTC: adding a timedelta to a datetime in a DST zone adds wall-clock time,
+        # which is off by the DST shift when the window spans a transition.
+        scheduled_utc = fire.scheduled_at.astimezone(UTC)
+        scheduled_text, scheduled_us = self._scheduled_forms(scheduled_utc)
+        expires = entry.options.expires
+        if expires is None:
+            expires_text, expiration = None, None
+        else:
+            expires_at = scheduled_utc + expires
+            expires_text, expiration = self._expires_forms(expires_at)[0], max(0.0, (expires_at - now).total_seconds())
+        return Message(template=template, task_id=task_id_of_instant(entry.name, scheduled_text),
+                       scheduled_at=scheduled_text, scheduled_us=scheduled_us, expires=expires_text,
+                       expiration=expiration, origin=self.origin, manual=manual)
+
+    def _new_template(self, entry: Entry, scheduled_at: datetime) -> EntryTemplate:
+        """entry's template, kept when the entry fires again within KEEP_TEMPLATE_WITHIN of scheduled_at."""
+        options = entry.options
+        template = EntryTemplate(
+            entry=entry,
+            argsrepr=saferepr(entry.args),
+            kwargsrepr=saferepr(entry.kwargs),
+            body=_encode_body(entry),
+            custom_headers=_custom_headers(entry),
+            route=route_for(options),
+            priority=options.priority if options.priority is not None else 0,
+            timelimit=(options.time_limit, options.soft_time_limit),
+        )
+        if _fires_again_soon(entry, scheduled_at):
+            if len(self._templates) >= self._cache_size:
+                self._templates.clear()
+            self._templates[entry.name] = template
         return template
-    options = entry.options
-    template = EntryTemplate(
-        entry=entry,
-        argsrepr=saferepr(entry.args),
-        kwargsrepr=saferepr(entry.kwargs),
-        body=_encode_body(entry),
-        custom_headers=_custom_headers(entry),
-        route=route_for(options),
-        priority=options.priority if options.priority is not None else 0,
-        timelimit=(options.time_limit, options.soft_time_limit),
-    )
-    if scheduled_at is None or _fires_again_soon(entry, scheduled_at):
-        with _TEMPLATES_LOCK:
-            if len(_TEMPLATES) >= _TEMPLATES_SIZE:
-                _TEMPLATES.clear()
-            _TEMPLATES[id(entry)] = template
-    return template
 
 
 def _fires_again_soon(entry: Entry, scheduled_at: datetime) -> bool:
@@ -343,9 +341,8 @@ __all__ = [
     "RESERVED_HEADERS",
     "EntryTemplate",
     "Message",
+    "MessageBuilder",
     "Route",
-    "build_message",
-    "entry_template",
     "expiration_ms",
     "route_for",
 ]

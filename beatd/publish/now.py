@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from beatd.entry import Entry, Fire
 from beatd.errors import BeatdError
-from beatd.publish import build_message, open_transport
+from beatd.publish import MessageBuilder, open_transport
 
 
 def publish_now(entries: Iterable[Entry], broker: str, *, origin: str, now: datetime | None = None) -> list[Fire]:
@@ -22,8 +22,9 @@ def publish_now(entries: Iterable[Entry], broker: str, *, origin: str, now: date
     """
     now = now or datetime.now(UTC)
     fires = [Fire(entry=entry, scheduled_at=now, publish_at=now) for entry in entries]
+    builder = MessageBuilder(origin)
     with open_transport(broker) as transport:
-        result = transport.publish([build_message(fire, origin, now, manual=True) for fire in fires])
+        result = transport.publish([builder.build(fire, now, manual=True) for fire in fires])
     if result.refused:
         refusals = "; ".join(f"entry {fires[index].entry.name!r}: {reason}" for index, reason in sorted(result.refused.items()))
         published = len(fires) - len(result.refused)

@@ -8,6 +8,7 @@ import logging
 import os
 import random
 import re
+import weakref
 from bisect import bisect
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,7 +20,7 @@ from kombu.utils.json import JSONEncoder as KombuJSONEncoder
 
 from beatd.errors import BackendUnavailable, ConfigError
 from beatd.publish.base import PublishResult, Transport
-from beatd.publish.message import Message, expiration_ms
+from beatd.publish.message import TEMPLATE_CACHE_SIZE, EntryTemplate, Message, expiration_ms
 
 if TYPE_CHECKING:
     import redis
@@ -145,6 +146,7 @@ class RedisTransport(Transport):
         # Queues whose binding this transport has written since the last failure. After
         # a failure we write them again: the server may have restarted empty.
         self._bound: set[str] = set()
+        self.envelopes = EnvelopeForms()
 
     def publish(self, messages: Sequence[Message]) -> PublishResult:
         if not messages:
@@ -195,7 +197,8 @@ class RedisTransport(Transport):
             if not queues:
                 _warn_unroutable(message)
                 continue
-            call.push(message, [self.keys.queue(queue, message.priority) for queue in queues])
+            lists = [self.keys.queue(queue, message.priority) for queue in queues]
+            call.push(message, lists, self.envelopes.json(message))
             pushed.append(index)
         if not pushed and not new_queues:
             return
@@ -262,39 +265,69 @@ class _ScriptCall:
     def bind(self, bindings_key: str, permanent_key: str, member: str) -> None:
         self.bindings.append((self.index(bindings_key), self.index(permanent_key), member))
 
-    def push(self, message: Message, lists: list[str]) -> None:
+    def push(self, message: Message, lists: list[str], envelope: str) -> None:
         # The instant as a string: the script writes its digits back as the mark.
         self.plan.append((message.template.entry.name, str(message.scheduled_us), 0 if message.manual else 1,
                           [self.index(key) for key in lists]))
-        self.payloads.append(envelope_json(message))
+        self.payloads.append(envelope)
 
     def arguments(self) -> list[str]:
         plan = json.dumps({"bindings": self.bindings, "messages": self.plan}, ensure_ascii=False)
         return [plan, *self.payloads]
 
 
-def envelope_json(message: Message) -> str:
-    """The JSON kombu's Redis channel LPUSHes for message (virtual.Channel.prepare_message).
+class EnvelopeForms:
+    """The JSON kombu's Redis channel LPUSHes for a message, from its template's pre-rendered form.
 
-    The body travels base64-encoded (the virtual transports' default body_encoding),
-    and each message gets a fresh uuid4 delivery tag, as kombu's channel gives it.
-    The text is `reference_envelope_json`'s, filled into the entry's pre-rendered form.
+    One per transport, keyed by entry name. A form lives as long as its template: it
+    holds the template weakly and goes when the template does, so it is kept exactly
+    while the message builder keeps the template (a rare entry's template, which the
+    builder does not keep, takes its form along). Bounded besides, as the builder's
+    cache is: when full it is emptied at once.
     """
-    template = message.template
-    form = template.transport_form
-    if form is None or form.origin != message.origin:
-        form = template.transport_form = _EnvelopeForm.of(message)
-    return form.render({
-        "id": message.task_id,
-        "scheduled_at": message.scheduled_at,
-        "expires": message.expires,
-        "expiration": expiration_ms(message.expiration) if message.expiration is not None else "",
-        "delivery_tag": _uuid4(),
-    })
+
+    __slots__ = ("_forms", "_size")
+
+    def __init__(self, *, size: int = TEMPLATE_CACHE_SIZE) -> None:
+        self._forms: dict[str, _EnvelopeForm] = {}
+        self._size = size
+
+    def json(self, message: Message) -> str:
+        """message's envelope (virtual.Channel.prepare_message), as `reference_envelope_json` writes it.
+
+        The body travels base64-encoded (the virtual transports' default body_encoding),
+        and each message gets a fresh uuid4 delivery tag, as kombu's channel gives it.
+        """
+        template = message.template
+        form = self._forms.get(template.entry.name)
+        if form is None or form.template() is not template or form.origin != message.origin:
+            form = self._new_form(message)
+        return form.render({
+            "id": message.task_id,
+            "scheduled_at": message.scheduled_at,
+            "expires": message.expires,
+            "expiration": expiration_ms(message.expiration) if message.expiration is not None else "",
+            "delivery_tag": _uuid4(),
+        })
+
+    def _new_form(self, message: Message) -> _EnvelopeForm:
+        forms, name = self._forms, message.template.entry.name
+
+        def drop(dead: weakref.ref[EntryTemplate]) -> None:
+            # The template is gone; its form goes too, unless a newer one took its place.
+            form = forms.get(name)
+            if form is not None and form.template is dead:
+                forms.pop(name, None)
+
+        form = _EnvelopeForm.of(message, weakref.ref(message.template, drop))
+        if len(forms) >= self._size:
+            forms.clear()
+        forms[name] = form
+        return form
 
 
 def reference_envelope_json(message: Message, *, delivery_tag: str | None = None) -> str:
-    """The envelope built field by field as kombu does; `envelope_json` renders the same text faster."""
+    """The envelope built field by field as kombu does; `EnvelopeForms.json` renders the same text faster."""
     properties: dict[str, Any] = {}
     for name, value in message.properties.items():
         if name == "expiration":
@@ -332,9 +365,10 @@ class _EnvelopeForm:
     fragments: tuple[str, ...]  # one more than fields
     fields: tuple[str, ...]
     origin: str  # written into the fragments: one process sends every message with the same origin
+    template: weakref.ref[EntryTemplate]  # whose envelope this is; weak, so the form never keeps it alive
 
     @classmethod
-    def of(cls, message: Message) -> _EnvelopeForm:
+    def of(cls, message: Message, template: weakref.ref[EntryTemplate]) -> _EnvelopeForm:
         """Encode an envelope whose per-run values are markers, then cut at the markers.
 
         So the entry's own text (arguments, headers) goes through kombu's encoder exactly
@@ -349,7 +383,8 @@ class _EnvelopeForm:
             # kombu writes the expiration property just before delivery_info.
             text = text.replace('"delivery_info": ', f'"expiration": "{marker}expiration", "delivery_info": ', 1)
         pieces = _MARKED_FIELD.split(text)
-        return cls(fragments=tuple(pieces[0::2]), fields=tuple(pieces[1::2]), origin=message.origin)
+        return cls(fragments=tuple(pieces[0::2]), fields=tuple(pieces[1::2]), origin=message.origin,
+                   template=template)
 
     def render(self, values: dict[str, str | None]) -> str:
         pieces = [self.fragments[0]]
