@@ -682,6 +682,7 @@ class Daemon:
         for name in [*replaced, *removed]:
             self.quarantine.release(name)
         if removed:
+            self.message_builder.forget(removed)
             self.observer.on_entries_removed(removed)
         log.info("%s: %d added, %d changed, %d removed, %d unchanged",
                  what, len(added), len(changed), len(removed), len(entries) - len(added) - len(changed))

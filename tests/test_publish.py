@@ -1128,3 +1128,12 @@ def test_an_envelope_form_lives_as_long_as_its_template() -> None:
     again = envelopes.json(builder.build(make_fire(frequent), SCHEDULED))
     assert again.split('"delivery_tag"')[0] == first.split('"delivery_tag"')[0]
     assert sorted(envelopes._forms) == ["frequent"]
+
+
+def test_a_builder_forgets_the_templates_of_removed_entries() -> None:
+    builder = MessageBuilder(ORIGIN)
+    entry = make_entry("gone")
+    first = weakref.ref(builder.build(make_fire(entry), SCHEDULED).template)
+    builder.forget(["gone", "never-seen"])
+    gc.collect()
+    assert first() is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -276,6 +277,11 @@ class MessageBuilder:
         return Message(template=template, task_id=task_id_of_instant(entry.name, scheduled_text),
                        scheduled_at=scheduled_text, scheduled_us=scheduled_us, expires=expires_text,
                        expiration=expiration, origin=self.origin, manual=manual)
+
+    def forget(self, entry_names: Iterable[str]) -> None:
+        """Let the templates of removed entries go now, not when the cache next fills."""
+        for name in entry_names:
+            self._templates.pop(name, None)
 
     def _new_template(self, entry: Entry, scheduled_at: datetime) -> EntryTemplate:
         """entry's template, kept when the entry fires again within KEEP_TEMPLATE_WITHIN of scheduled_at."""
