@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 from django.test import Client
-from kombu import Connection
+import redis
 
 from beatd.config import load_config
 from beatd.contrib.django.models import Entry
@@ -204,6 +207,65 @@ def test_the_change_form_carries_the_preview_box_and_script(client: Client) -> N
     assert "beatd/preview.js" in page
 
 
+def offered_tasks(page: str) -> list[str] | None:
+    """The task names the task field offers (its datalist), or None if it offers none."""
+    box = re.search(r'<input[^>]*name="task"[^>]*>', page)
+    assert box, page
+    listed = re.search(r'list="([^"]+)"', box[0])
+    if listed is None:
+        return None
+    datalist = re.search(rf'<datalist id="{listed[1]}">(.*?)</datalist>', page, re.S)
+    assert datalist, page
+    return re.findall(r'<option value="([^"]+)">', datalist[1])
+
+
+def test_the_task_field_offers_the_tasks_of_the_celery_app_in_settings(client: Client, settings: Any) -> None:
+    settings.BEATD = {**settings.BEATD, "app": "django_tests.celery_tasks_app"}
+    page = client.get(ADD_URL).content.decode()
+    assert offered_tasks(page) == ["billing.invoice", "reports.send"]  # sorted, Celery's own celery.* left out
+    assert "2 tasks registered by the Celery app django_tests.celery_tasks_app are offered" in text_of(page.encode())
+    # Offered, not imposed: a task registered only by the workers' app may be typed.
+    response = client.post(ADD_URL, form(name="elsewhere", task="workers.only", every="30"))
+    assert response.status_code == 302, text_of(response.content)
+    assert Entry.objects.get(name="elsewhere").task == "workers.only"
+
+
+@pytest.fixture
+def project_app() -> Iterator[Any]:
+    """A Celery app made as a Django project's proj/celery.py makes it (the current app), forgotten afterwards."""
+    from celery import Celery, _state
+
+    app = Celery("shop")
+
+    @app.task(name="shop.restock", shared=False)
+    def restock() -> None:
+        """A task of the project."""
+
+    yield app
+    _state._deregister_app(app)
+    _state._set_current_app(None)
+
+
+def test_without_a_setting_the_task_field_offers_the_projects_celery_app(client: Client, project_app: Any) -> None:
+    page = client.get(ADD_URL).content.decode()
+    assert offered_tasks(page) == ["shop.restock"]
+    assert "1 tasks registered by the Celery app shop" in text_of(page.encode())
+
+
+def test_without_a_celery_app_the_task_field_is_free_text(client: Client) -> None:
+    page = client.get(ADD_URL).content.decode()
+    assert offered_tasks(page) is None
+    assert "no Celery app configured: settings.BEATD['app']" in text_of(page.encode())
+
+
+def test_an_app_in_settings_that_does_not_load_is_said_under_the_field(client: Client, settings: Any) -> None:
+    settings.BEATD = {**settings.BEATD, "app": "django_tests.no_such_module"}
+    page = client.get(ADD_URL).content.decode()
+    assert offered_tasks(page) is None
+    assert ("Celery app django_tests.no_such_module (settings.BEATD['app']) did not load: "
+            in text_of(page.encode()))
+
+
 # ---------------------------------------------------------------------------------------
 # actions
 
@@ -222,18 +284,33 @@ def test_disable_and_enable_act_on_the_selected_entries(client: Client) -> None:
     assert dict(Entry.objects.values_list("name", "enabled")) == {"one": False, "two": True, "three": True}
 
 
-def test_run_now_publishes_one_celery_message_per_entry_to_the_configured_broker(client: Client) -> None:
-    row = add("report", task="reports.send", cron="@yearly", args=[1, 2], options={"queue": "reports"})
-    response = action(client, "run_now", row)
-    page = text_of(response.content)
+def test_toggle_flips_each_selected_entry(client: Client) -> None:
+    one, two = add("one", task="t", every=1), add("two", task="t", every=1, enabled=False)
+    add("three", task="t", every=1)
+    page = text_of(action(client, "toggle", one, two).content)
+    assert "2 entries toggled: enabled two; disabled one; a running beatd applies this within 2 s" in page
+    assert dict(Entry.objects.values_list("name", "enabled")) == {"one": False, "two": True, "three": True}
+    action(client, "toggle", one, two)
+    assert dict(Entry.objects.values_list("name", "enabled")) == {"one": True, "two": False, "three": True}
+
+
+def test_run_now_publishes_one_celery_message_per_entry_to_the_configured_redis_broker(
+        client: Client, settings: Any, redis_url: str) -> None:
+    settings.BEATD = {**settings.BEATD, "broker": redis_url}
+    row = add("report", task="reports.send", cron="@yearly", args=[1, 2], kwargs={"format": "pdf"},
+              options={"queue": "beatd-admin-run-now"})
+    page = text_of(action(client, "run_now", row).content)
     assert "Published 1 run now: report (reports.send) task id " in page
-    with Connection("memory://") as connection:
-        message = connection.SimpleQueue("reports").get(timeout=5)
-        message.ack()
-    assert message.headers["task"] == "reports.send"
-    assert message.headers["beatd_entry"] == "report"
-    assert message.headers["id"] in page
-    assert message.decode()[0] == [1, 2]
+    # What a Celery worker would pop from the queue's Redis list: kombu's JSON envelope of the task message.
+    queued = redis.Redis.from_url(redis_url).lrange("beatd-admin-run-now", 0, -1)
+    assert len(queued) == 1
+    envelope = json.loads(queued[0])
+    assert envelope["headers"]["task"] == "reports.send"
+    assert envelope["headers"]["beatd_entry"] == "report"
+    assert envelope["headers"]["id"] in page
+    assert envelope["properties"]["delivery_info"]["routing_key"] == "beatd-admin-run-now"
+    args, kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
+    assert (args, kwargs) == ([1, 2], {"format": "pdf"})
 
 
 def test_run_now_with_an_unreachable_broker_says_so_and_publishes_nothing(client: Client, settings: Any) -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
@@ -16,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from beatd.config import Config
 from beatd.contrib.django import conf
+from beatd.contrib.django.celery_tasks import registered_tasks
 from beatd.contrib.django.forms import EntryForm
 from beatd.contrib.django.models import Entry
 from beatd.contrib.django.status import Board, RowStatus, local_text, next_runs
@@ -35,7 +37,7 @@ class EntryAdmin(admin.ModelAdmin):
     list_display = ("name", "task", "kind", "schedule", "enabled", "next_run", "last_run", "run_count")
     list_filter = ("kind", "enabled", "task")
     search_fields = ("name", "task")
-    actions = ["enable", "disable", "run_now"]
+    actions = ["enable", "disable", "toggle", "run_now"]
     fieldsets = [
         (None, {"fields": ["name", "task", "enabled", "description"]}),
         ("Schedule: exactly one of every, cron, solar (with latitude and longitude) or at",
@@ -57,10 +59,11 @@ class EntryAdmin(admin.ModelAdmin):
         form_class = super().get_form(request, obj, change=change, **kwargs)
         config = conf_or_none()
         zone = config.timezone if config else UTC
+        tasks = registered_tasks()
 
         class ZonedEntryForm(form_class):  # type: ignore[misc, valid-type]
             def __init__(self, *args: Any, **form_kwargs: Any) -> None:
-                super().__init__(*args, default_zone=zone, **form_kwargs)
+                super().__init__(*args, default_zone=zone, tasks=tasks, **form_kwargs)
 
         return ZonedEntryForm
 
@@ -116,6 +119,19 @@ class EntryAdmin(admin.ModelAdmin):
     def disable(self, request: HttpRequest, queryset: QuerySet[Entry]) -> None:
         count = queryset.update(enabled=False)
         self.message_user(request, f"{count} {_entries(count)} disabled; {_APPLIED}", messages.SUCCESS)
+
+    @admin.action(description="Toggle selected entries (enabled <-> disabled)", permissions=["change"])
+    def toggle(self, request: HttpRequest, queryset: QuerySet[Entry]) -> None:
+        with transaction.atomic(using=queryset.db):
+            # Locked while flipped, so two admins toggling the same rows at once flip them twice, not once.
+            was_enabled = dict(queryset.select_for_update().values_list("name", "enabled"))
+            disabled = sorted(name for name, enabled in was_enabled.items() if enabled)
+            enabled = sorted(name for name, enabled in was_enabled.items() if not enabled)
+            Entry.objects.using(queryset.db).filter(name__in=disabled).update(enabled=False)
+            Entry.objects.using(queryset.db).filter(name__in=enabled).update(enabled=True)
+        parts = [f"{verb} {', '.join(names)}" for verb, names in (("enabled", enabled), ("disabled", disabled)) if names]
+        self.message_user(request, f"{len(was_enabled)} {_entries(len(was_enabled))} toggled: {'; '.join(parts)}; "
+                                   f"{_APPLIED}", messages.SUCCESS)
 
     @admin.action(description="Run selected entries now", permissions=["change"])
     def run_now(self, request: HttpRequest, queryset: QuerySet[Entry]) -> None:

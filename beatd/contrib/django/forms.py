@@ -7,7 +7,10 @@ from datetime import UTC, tzinfo
 from typing import Any
 
 from django import forms
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
+from beatd.contrib.django.celery_tasks import RegisteredTasks
 from beatd.contrib.django.models import Entry as EntryRow
 from beatd.entry import Entry
 from beatd.errors import ConfigError
@@ -37,6 +40,22 @@ class JSONTextField(forms.JSONField):
             raise
 
 
+class TaskNameInput(forms.TextInput):
+    """A text box offering task names as you type (an HTML datalist); a name not offered may be typed too."""
+
+    def __init__(self, names: tuple[str, ...] = (), attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs)
+        self.names = names
+
+    def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> SafeString:
+        if not self.names:
+            return super().render(name, value, attrs, renderer)
+        list_id = f"{(attrs or {}).get('id') or f'id_{name}'}-registered"
+        box = super().render(name, value, {**(attrs or {}), "list": list_id}, renderer)
+        options = format_html_join("", '<option value="{}"></option>', ((task,) for task in self.names))
+        return format_html('{}<datalist id="{}">{}</datalist>', box, list_id, options)
+
+
 class EntryForm(forms.ModelForm):
     """One entry's YAML keys; `clean` validates them as `beatd check` validates a file's entry.
 
@@ -59,7 +78,6 @@ class EntryForm(forms.ModelForm):
         fields = ["name", "task", "enabled", "description", "every", "cron", "solar", "lat", "lon", "elevation", "at",
                   "timezone", "start_at", "end_at", "catchup", "jitter", "args", "kwargs", "options"]
         widgets = {
-            "task": forms.TextInput(attrs={"size": 60}),
             "cron": forms.TextInput(),
             "description": forms.Textarea(attrs={"rows": 2}),
         }
@@ -71,9 +89,12 @@ class EntryForm(forms.ModelForm):
             "end_at": "No runs after this instant (ISO 8601)",
         }
 
-    def __init__(self, *args: Any, default_zone: tzinfo = UTC, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, default_zone: tzinfo = UTC, tasks: RegisteredTasks = RegisteredTasks(),
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.default_zone = default_zone
+        self.fields["task"].widget = TaskNameInput(tasks.names, attrs={"size": 60, "autocomplete": "off"})
+        self.fields["task"].help_text = tasks.help_text
         self.entry: Entry | None = None
         self._row: dict[str, Any] = {}
         if self.instance.pk is not None:
