@@ -692,7 +692,8 @@ def _config_of(path: Path, document: LineDict, settings: _Settings, entries: lis
         metrics_per_entry=document.get("metrics_per_entry", True),
         stores=tuple((kind, target) for store in document.get("stores") or [] for kind, target in store.items()),
         entries=tuple(routed(entries, routes) if routes else entries),
-        settings_given=frozenset(document),
+        # Without `entries`: the plain reader keeps a block of entries apart from the settings.
+        settings_given=frozenset(document) - {"entries"},
     )
 
 

@@ -388,12 +388,15 @@ def test_check_app_warns_of_unregistered_tasks_with_did_you_mean_and_strict_fail
     assert (strict.exit_code, strict.stderr) == (1, warning.removeprefix("warning: ") + "\n")
 
 
-def test_no_config_and_no_app_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_config_and_no_app_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BEATD_CONFIG", raising=False)
     monkeypatch.delenv("BEATD_APP", raising=False)
     result = CliRunner().invoke(main, ["next"])
-    assert (result.exit_code, result.stderr) == (
-        1, "no configuration: give --config FILE (BEATD_CONFIG) or --app MODULE (BEATD_APP)\n")
+    assert result.exit_code == 2
+    assert result.stderr.endswith("Error: Missing option '--config' / '-c' (env var: 'BEATD_CONFIG') "
+                                  "or '--app' / '-A' (env var: 'BEATD_APP').\n")
+    with pytest.raises(ConfigError, match="^no configuration: give --config FILE"):
+        load(None, None)
 
 
 def test_celery_is_imported_only_when_an_app_is_named(tmp_path: Path) -> None:
