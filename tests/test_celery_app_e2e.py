@@ -3,7 +3,7 @@ queue Celery itself picks, with the same arguments and priority as `celery beat`
 and on RabbitMQ.
 
 Given a worker of examples/celery_app_project consuming its two queues (private names per test),
-when `celery beat` runs the app (its interval entries come due within seconds; the rest are sent
+when `celery beat` runs the app (on Redis with a global_keyprefix in broker_transport_options) (its interval entries come due within seconds; the rest are sent
 once through celery.beat.Scheduler.apply_async, celery beat's publishing code) and `beatd run
 --app` runs it too (intervals; the rest by `beatd trigger --app`), then per entry the worker saw
 both messages on the queue app.amqp.router.route(...) names, with equal priority and arguments.
@@ -73,6 +73,9 @@ def test_beatd_run_app_publishes_each_entry_where_celery_beat_does(
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(EXAMPLE), os.environ.get("PYTHONPATH")])))
     monkeypatch.setenv("PROJ_BROKER_URL", broker_url)
     monkeypatch.setenv("PROJ_QUEUE_PREFIX", prefix)
+    if broker_url.startswith("redis"):
+        # The app's broker_transport_options: a worker only sees what is pushed under its key prefix.
+        monkeypatch.setenv("PROJ_REDIS_KEYPREFIX", f"{prefix}keys:")
     workdir = tmp_path / "worker"
     monkeypatch.setenv("PROJ_RESULTS", str(worker_results_path(workdir, "example")))
     worker = processes.worker(broker_url, [f"{prefix}reports", f"{prefix}housekeeping"], workdir, "example",

@@ -2,8 +2,9 @@
 beat_schedule with every kind of schedule that `celery beat` runs and beatd takes over.
 
 Settings come from the environment, so tests can give each run a broker and queues of its own:
-PROJ_BROKER_URL (default redis://localhost:6379/0), PROJ_QUEUE_PREFIX (default none) and
-PROJ_TIMEZONE (default Europe/Berlin).
+PROJ_BROKER_URL (default redis://localhost:6379/0), PROJ_QUEUE_PREFIX (default none),
+PROJ_TIMEZONE (default Europe/Berlin) and PROJ_REDIS_KEYPREFIX (Redis: kombu's global_keyprefix,
+which every client of the broker, beatd included, must use alike).
 """
 
 from __future__ import annotations
@@ -79,6 +80,10 @@ app.conf.update(
                                        "soft_time_limit": 100, "headers": {"tenant": "acme"}}},
     },
 )
+
+
+if os.environ.get("PROJ_REDIS_KEYPREFIX"):
+    app.conf.broker_transport_options = {"global_keyprefix": os.environ["PROJ_REDIS_KEYPREFIX"]}
 
 
 @app.on_after_configure.connect
