@@ -445,3 +445,24 @@ def test_convert_output_passes_check_and_lists_the_same_runs_over_a_year_byte_fo
         assert from_file.stdout == from_app.stdout
         listed = {json.loads(line)["entry"] for line in from_file.stdout.splitlines()}
         assert listed == set(names), "every entry has runs in its window"
+
+
+def test_status_and_next_take_the_app_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = app_module(tmp_path, monkeypatch, """
+        from celery import Celery
+        from celery.schedules import crontab
+
+        app = Celery("x", broker="memory://")
+        app.conf.timezone = "America/New_York"
+        app.conf.beat_schedule = {"report": {"task": "x.report", "schedule": crontab(minute=30, hour=7)}}
+    """)
+    status = CliRunner().invoke(main, ["status", "--app", module, "--json"])
+    assert status.exit_code == 0, status.output
+    [row] = json.loads(status.stdout)["entries"]
+    # 07:30 in New York whatever the season (the offset is -05:00 or -04:00).
+    assert (row["entry"], row["kind"], row["last_run"], row["next_run"][10:-3]) == (
+        "report", "cron", None, "T07:30:00-0")
+    listing = CliRunner().invoke(main, ["next", "--json", "--from", "2026-07-01T00:00:00+00:00", "--count", "1"],
+                                 env={"BEATD_APP": module})
+    assert listing.stdout == ('{"entry": "report", "task": "x.report", "at": "2026-07-01T07:30:00-04:00", '
+                              '"utc": "2026-07-01T11:30:00Z"}\n')
