@@ -460,7 +460,7 @@ def test_status_and_next_take_the_app_alone(tmp_path: Path, monkeypatch: pytest.
     assert status.exit_code == 0, status.output
     [row] = json.loads(status.stdout)["entries"]
     # 07:30 in New York whatever the season (the offset is -05:00 or -04:00).
-    assert (row["entry"], row["kind"], row["last_run"], row["next_run"][10:-3]) == (
+    assert (row["entry"], row["kind"], row["last_run"], row["next_run"][10:-4]) == (
         "report", "cron", None, "T07:30:00-0")
     listing = CliRunner().invoke(main, ["next", "--json", "--from", "2026-07-01T00:00:00+00:00", "--count", "1"],
                                  env={"BEATD_APP": module})
