@@ -466,3 +466,59 @@ def test_status_and_next_take_the_app_alone(tmp_path: Path, monkeypatch: pytest.
                                  env={"BEATD_APP": module})
     assert listing.stdout == ('{"entry": "report", "task": "x.report", "at": "2026-07-01T07:30:00-04:00", '
                               '"utc": "2026-07-01T11:30:00Z"}\n')
+
+
+# ---------------------------------------------------------------------------------------
+# Across DST: the runs beatd and celery beat differ on are exactly the documented ones.
+# 2026 transitions: Europe/Berlin 03-29 01:00Z (02:00+01 -> 03:00+02), 10-25 01:00Z (03:00+02 -> 02:00+01);
+# America/New_York 03-08 07:00Z (02:00-05 -> 03:00-04), 11-01 06:00Z (02:00-04 -> 01:00-05).
+
+
+def celery_beat_fires(schedule_arguments: dict[str, Any], zone_name: str, start: datetime,
+                      end: datetime) -> list[str]:
+    """The runs celery beat makes: after each run, crontab.remaining_estimate (Celery's own code, on a
+    simulated clock standing at that run) says when the next is due."""
+    app = Celery("dst", set_as_current=False)
+    app.conf.timezone = zone_name
+    clock = [start]
+    schedule = crontab(app=app, nowfun=lambda: clock[0], **schedule_arguments)
+    fires, last = [], start
+    while True:
+        clock[0] = last
+        last = last + schedule.remaining_estimate(last)
+        if last > end:
+            return fires
+        fires.append(last.astimezone(ZoneInfo(zone_name)).isoformat())
+
+
+DST_DIFFERENCES = [
+    # A fixed time in the spring-forward gap: celery beat an hour later by the wall clock, beatd at the gap's end.
+    pytest.param("Europe/Berlin", dict(minute=30, hour=2), ["2026-03-29T03:30:00+02:00"],
+                 ["2026-03-29T03:00:00+02:00"], id="berlin-fixed-02:30"),
+    pytest.param("America/New_York", dict(minute=30, hour=2), ["2026-03-08T03:30:00-04:00"],
+                 ["2026-03-08T03:00:00-04:00"], id="new-york-fixed-02:30"),
+    # A fixed time in the repeated hour: both once, at its first pass.
+    pytest.param("America/New_York", dict(minute=30, hour=1), [], [], id="new-york-fixed-01:30"),
+    # A wildcard in the repeated hour: celery beat its first pass only, beatd both.
+    pytest.param("Europe/Berlin", dict(minute=0), [], ["2026-10-25T02:00:00+01:00"], id="berlin-hourly"),
+    pytest.param("America/New_York", dict(minute="*/30", hour="0-3"), [],
+                 ["2026-11-01T01:00:00-05:00", "2026-11-01T01:30:00-05:00"], id="new-york-half-hourly-0-3"),
+    # Hours no DST change touches: no difference all year.
+    pytest.param("Europe/Berlin", dict(minute=0, hour=9, day_of_month=13, day_of_week="friday"), [], [],
+                 id="berlin-friday-13th"),
+    pytest.param("America/New_York", dict(minute="*/30", hour="22-23", day_of_week="fri-mon"), [], [],
+                 id="new-york-long-weekend"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("zone_name", "arguments", "celery_only", "beatd_only"), DST_DIFFERENCES)
+def test_over_a_year_beatd_differs_from_celery_beat_only_at_dst_as_documented(
+        zone_name: str, arguments: dict[str, Any], celery_only: list[str], beatd_only: list[str]) -> None:
+    start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+    theirs = celery_beat_fires(arguments, zone_name, start, end)
+    keys, _ = cron_keys(crontab(**arguments), ZoneInfo(zone_name))
+    ours = [fire.isoformat() for fire in beatd_fires(
+        CronSchedule.parse(keys["cron"], ZoneInfo(zone_name), day_match=keys.get("day_match", "either")), start, end)]
+    assert theirs, "a year without runs tests nothing"
+    assert (sorted(set(theirs) - set(ours)), sorted(set(ours) - set(theirs))) == (celery_only, beatd_only)
