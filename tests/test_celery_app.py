@@ -522,3 +522,15 @@ def test_over_a_year_beatd_differs_from_celery_beat_only_at_dst_as_documented(
         CronSchedule.parse(keys["cron"], ZoneInfo(zone_name), day_match=keys.get("day_match", "either")), start, end)]
     assert theirs, "a year without runs tests nothing"
     assert (sorted(set(theirs) - set(ours)), sorted(set(ours) - set(theirs))) == (celery_only, beatd_only)
+
+
+def test_convert_never_prints_the_broker_password() -> None:
+    from beatd.cli_convert import converted_yaml
+    from beatd.stores.celery_app import AppSchedule
+
+    schedule = AppSchedule(target="proj.celery", broker="amqp://app:s3cret@rabbit:5672//", transport_options={},
+                           timezone="UTC", mappings={"tick": {"task": "t.tick", "every": 10}})
+    text = converted_yaml(schedule)
+    assert "s3cret" not in text
+    assert "# The app's broker_url holds a password: set BROKER_URL (amqp://app:***@rabbit:5672//).\n" in text
+    assert "broker: ${BROKER_URL}\n" in text
