@@ -534,3 +534,50 @@ def test_convert_never_prints_the_broker_password() -> None:
     assert "s3cret" not in text
     assert "# The app's broker_url holds a password: set BROKER_URL (amqp://app:***@rabbit:5672//).\n" in text
     assert "broker: ${BROKER_URL}\n" in text
+
+
+def test_sighup_reload_keeps_the_apps_entries_beside_the_changed_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_daemon import T0, SimulatedClock, drain
+
+    from beatd.daemon import Daemon
+    from beatd.leader import LocalLeaseBackend
+    from beatd.publish import open_transport
+    from beatd.state import open_state_store
+
+    # Given a file naming an app (one entry each) on a SQLite broker, run on a simulated clock
+    module = app_module(tmp_path, monkeypatch, """
+        from celery import Celery
+
+        app = Celery("x", broker="memory://")
+        app.conf.beat_schedule = {"from-app": {"task": "x.app_tick", "schedule": 10}}
+    """)
+    config_file = tmp_path / "beatd.yaml"
+    settings = (f"app: {module}\nbroker: sqla+sqlite:///{tmp_path / 'broker.sqlite3'}\n"
+                f"state: sqlite:///{tmp_path / 'state.sqlite3'}\n"
+                f"leader: {{backend: none, lock_file: {tmp_path / 'beatd.lock'}}}\nentries:\n")
+    config_file.write_text(settings + "  from-file: {task: x.file_tick, every: 10, args: [1]}\n")
+    config = load(config_file)
+    clock = SimulatedClock(T0, T0 + timedelta(seconds=60.5))
+    daemon = Daemon(config, clock=clock, transport=open_transport(config.broker), state=open_state_store(config.state),
+                    lease_backend=LocalLeaseBackend(config.leader.lock_file, monotonic=clock.monotonic),
+                    holder="test:1:a", origin="beatd-1@test")
+    clock.daemon = daemon
+    original_wait = clock.wait
+
+    def wait_and_edit(seconds: float, wake: Any) -> None:
+        original_wait(seconds, wake)
+        if clock.current >= T0 + timedelta(seconds=35) and not getattr(clock, "edited", False):
+            clock.edited = True  # type: ignore[attr-defined]
+            config_file.write_text(settings + "  from-file: {task: x.file_tick, every: 10, args: [2]}\n")
+            daemon.reload()
+
+    clock.wait = wait_and_edit  # type: ignore[method-assign]
+    # When the file changes and beatd reloads at 35 s
+    daemon.run()
+    # Then the app's entry ran on, and the file's entry changed from its next run
+    sent = [(message["headers"]["task"], message["headers"]["beatd_scheduled_at"][17:19], message["body"][0])
+            for message in drain(tmp_path)]
+    assert [run for run in sent if run[0] == "x.app_tick"] == [
+        ("x.app_tick", second, []) for second in ("10", "20", "30", "40", "50", "00")]
+    assert [run[2] for run in sent if run[0] == "x.file_tick"] == [[1], [1], [1], [2], [2], [2]]
