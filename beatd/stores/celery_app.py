@@ -64,7 +64,7 @@ class AppSchedule:
     @property
     def place(self) -> str:
         """Where the entries come from, for messages."""
-        return f"app {self.target}"
+        return place_of(self.target)
 
     def entries(self) -> list[Entry]:
         """The entries, built as a YAML file's are, in the app's zone.
@@ -87,9 +87,16 @@ class AppSchedule:
         for name, mapping in self.mappings.items():
             task = mapping["task"]
             if task not in self.registered_tasks:
-                close = difflib.get_close_matches(task, sorted(self.registered_tasks), n=1)
+                # Celery's own tasks (celery.chord, ...) are registered, but never what was meant.
+                candidates = sorted(name for name in self.registered_tasks if not name.startswith("celery."))
+                close = difflib.get_close_matches(task, candidates, n=1)
                 found.append((name, task, close[0] if close else None))
         return found
+
+
+def place_of(target: str) -> str:
+    """How messages name an app: `app proj.celery`."""
+    return f"app {target}"
 
 
 def read_app(target: str) -> AppSchedule:
@@ -102,7 +109,7 @@ def read_app(target: str) -> AppSchedule:
             `expires`, an option beatd does not carry).
     """
     app = _load_app(target)
-    place = f"app {target}"
+    place = place_of(target)
     zone_name = _zone_name(app, place)
     mappings: dict[str, dict[str, Any]] = {}
     cautions: dict[str, tuple[str, ...]] = {}
@@ -115,7 +122,7 @@ def read_app(target: str) -> AppSchedule:
     return AppSchedule(target=target, broker=str(broker),
                        transport_options=dict(app.conf.broker_transport_options or {}), timezone=zone_name,
                        mappings=mappings, cautions={name: notes for name, notes in cautions.items() if notes},
-                       registered_tasks=frozenset(name for name in app.tasks if not name.startswith("celery.")))
+                       registered_tasks=frozenset(app.tasks))
 
 
 def _load_app(target: str) -> Any:
@@ -123,7 +130,7 @@ def _load_app(target: str) -> Any:
     from celery import Celery
     from celery.app.utils import find_app
 
-    place = f"app {target}"
+    place = place_of(target)
     # `celery -A` imports from the current directory, as `python -m` would.
     if "" not in sys.path and "." not in sys.path:
         sys.path.insert(0, "")
