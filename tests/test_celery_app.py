@@ -581,3 +581,20 @@ def test_sighup_reload_keeps_the_apps_entries_beside_the_changed_file(
     assert [run for run in sent if run[0] == "x.app_tick"] == [
         ("x.app_tick", second, []) for second in ("10", "20", "30", "40", "50", "00")]
     assert [run[2] for run in sent if run[0] == "x.file_tick"] == [[1], [1], [1], [2], [2], [2]]
+
+
+def test_tasks_found_by_autodiscovery_count_as_registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package = tmp_path / f"autopkg_{tmp_path.name.replace('-', '_')}"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "tasks.py").write_text("from celery import shared_task\n\n\n@shared_task(name='auto.found')\n"
+                                      "def found():\n    pass\n")
+    module = app_module(tmp_path, monkeypatch, f"""
+        from celery import Celery
+
+        app = Celery("x", broker="memory://")
+        app.autodiscover_tasks(["{package.name}"])
+        app.conf.beat_schedule = {{"found": {{"task": "auto.found", "schedule": 60}}}}
+    """)
+    result = CliRunner().invoke(main, ["check", "--strict", "--app", module])
+    assert (result.exit_code, result.stdout, result.stderr) == (0, f"ok: app {module}: 1 entry\n", "")
