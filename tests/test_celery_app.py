@@ -525,8 +525,7 @@ def test_over_a_year_beatd_differs_from_celery_beat_only_at_dst_as_documented(
 
 
 def test_convert_never_prints_the_broker_password() -> None:
-    from beatd.cli_convert import converted_yaml
-    from beatd.stores.celery_app import AppSchedule
+    from beatd.stores.celery_app import AppSchedule, converted_yaml
 
     schedule = AppSchedule(target="proj.celery", broker="amqp://app:s3cret@rabbit:5672//", transport_options={},
                            timezone="UTC", mappings={"tick": {"task": "t.tick", "every": 10}})
@@ -598,3 +597,22 @@ def test_tasks_found_by_autodiscovery_count_as_registered(tmp_path: Path, monkey
     """)
     result = CliRunner().invoke(main, ["check", "--strict", "--app", module])
     assert (result.exit_code, result.stdout, result.stderr) == (0, f"ok: app {module}: 1 entry\n", "")
+
+
+@pytest.mark.parametrize("args", [[], ["--celery-app", "proj.celery", "--django-celery-beat", "sqlite:///x.db"]],
+                         ids=["neither", "both"])
+def test_convert_takes_exactly_one_source(args: list[str]) -> None:
+    result = CliRunner().invoke(main, ["convert", *args])
+    assert result.exit_code == 2
+    assert result.stderr.endswith("Error: give one of --celery-app MODULE[:ATTRIBUTE] and --django-celery-beat URL\n")
+
+
+def test_convert_django_celery_beat_still_converts_through_the_shared_command(sqlite_url: str) -> None:
+    from dcb_project import dcb
+
+    dcb(sqlite_url, "migrate")
+    dcb(sqlite_url, "create", [{"name": "every", "task": "tests.record",
+                                "schedule": {"interval": {"every": 10, "period": "seconds"}}}])
+    result = CliRunner().invoke(main, ["convert", "--django-celery-beat", sqlite_url])
+    assert result.exit_code == 0, result.stderr
+    assert "  every:\n    task: tests.record\n    every: 10\n" in result.stdout
