@@ -56,7 +56,7 @@ def open_entry_stores(config: Config) -> list[EntryStore]:
     except BeatdError as exc:
         for store in stores:
             store.close()
-        raise ConfigError(f"{config.path}: stores: {exc}") from exc
+        raise ConfigError(f"{config.place}: stores: {exc}") from exc
     return stores
 
 
@@ -107,7 +107,7 @@ def read_catalog(config: Config) -> Catalog:
         ConfigError: a store cannot be opened as configured.
     """
     entries = list(config.entries)
-    origins = {entry.name: str(entry.source or config.path) for entry in entries}
+    origins = {entry.name: str(entry.source or config.place) for entry in entries}
     readings, conflicts = [], []
     for store in open_entry_stores(config):
         reading = _read_store(store)

@@ -38,12 +38,19 @@ class ScheduleOptions:
     to all five commands is a field here and a line there.
     """
 
-    config_path: str
+    config_path: str | None
+    app: str | None
 
 
 SCHEDULE_OPTIONS = (
-    click.option("--config", "-c", "config_path", required=True, envvar="BEATD_CONFIG", show_envvar=True,
-                 type=click.Path(dir_okay=False, path_type=str), help="The YAML schedule file."),
+    click.option("--config", "-c", "config_path", envvar="BEATD_CONFIG", show_envvar=True,
+                 type=click.Path(dir_okay=False, path_type=str), help="The YAML schedule file (this, --app, or both)."),
+    click.option("--app", "-A", "app", envvar="BEATD_APP", show_envvar=True, metavar="MODULE[:ATTRIBUTE]",
+                 help="A Celery app, named as for `celery -A` (imported from the current directory): its "
+                      "beat_schedule and add_periodic_task entries run beside the file's, routed by the app's own "
+                      "task_routes and task_queues. Without --config, the app's broker_url, "
+                      "broker_transport_options and timezone are the settings. Overrides the file's `app:`. "
+                      "Needs beatd[celery]."),
 )
 
 
@@ -61,11 +68,14 @@ def schedule_options(command: Callable[..., None]) -> Callable[..., None]:
 
 
 def _load(schedule: ScheduleOptions) -> Config:
-    """The configuration the schedule options name."""
-    from beatd.config import load_config
+    """The configuration the schedule options name: the file, the Celery app, or both."""
+    from beatd.config_app import load
 
+    if schedule.config_path is None and schedule.app is None:
+        raise click.UsageError("Missing option '--config' / '-c' (env var: 'BEATD_CONFIG') "
+                               "or '--app' / '-A' (env var: 'BEATD_APP').")
     with user_errors():
-        return load_config(schedule.config_path)
+        return load(schedule.config_path, schedule.app)
 
 
 @contextlib.contextmanager
@@ -125,60 +135,92 @@ main.add_command(export_command)
 
 
 @main.command(name="convert", short_help="Print another scheduler's schedule as a beatd configuration file.")
-@click.option("--django-celery-beat", "dcb_url", required=True, metavar="URL",
+@click.option("--celery-app", "celery_app", metavar="MODULE[:ATTRIBUTE]",
+              help="A Celery app, named as for `celery -A`: its beat_schedule and add_periodic_task entries, "
+                   "each routed by the app's own router into its `options`.")
+@click.option("--django-celery-beat", "dcb_url", metavar="URL",
               help="The SQLAlchemy URL of a Django database with django-celery-beat's tables "
                    "(?time_zone=TIME_ZONE when the project has USE_TZ = False).")
 @click.option("--output", "-o", "output", type=click.Path(dir_okay=False, path_type=str),
               help="Write the YAML to this file instead of standard output.")
-def convert(dcb_url: str, output: str | None) -> None:
-    """Print another scheduler's schedule as a beatd configuration file.
+def convert(celery_app: str | None, dcb_url: str | None, output: str | None) -> None:
+    """Print another scheduler's schedule as a beatd configuration file: give --celery-app or --django-celery-beat.
 
-    Every django-celery-beat row becomes an entry with DCB's meaning (disabled rows as
-    `enabled: false`). Rows that cannot be converted are listed as comments and on
-    standard error, one line each with the row id and the reason, and the exit code is 1.
+    A Celery app (`--celery-app`): its entries, each routed by the app's own router
+    (task_routes, task_queues, the task's own options) into its `options`, so the file
+    needs no app to route; the app's timezone, broker_url (a password becomes
+    ${BROKER_URL}) and broker_transport_options become the file's settings. Entries
+    whose meaning needed care (Celery's crontab day rule, DST, interval slots) get a
+    comment saying what beatd does. `beatd next` on the file lists the same runs as
+    `beatd next --app`. What cannot be converted is one line naming the entry, exit 1.
+
+    django-celery-beat (`--django-celery-beat`): every row becomes an entry with DCB's
+    meaning (disabled rows as `enabled: false`). Rows that cannot be converted are listed
+    as comments and on standard error, one line each with the row id and the reason, and
+    the exit code is 1.
     """
-    from beatd.stores.django_celery_beat import convert_database, converted_yaml
+    if celery_app is not None and dcb_url is None:
+        from beatd.stores.celery_app import converted_yaml, read_app
+
+        with user_errors():
+            schedule = read_app(celery_app)
+            schedule.entries()  # the same checks `beatd run --app` makes
+        _write_converted(converted_yaml(schedule), output)
+        return
+    if dcb_url is None or celery_app is not None:
+        raise click.UsageError("give one of --celery-app MODULE[:ATTRIBUTE] and --django-celery-beat URL")
+    from beatd.stores.django_celery_beat import convert_database
+    from beatd.stores.django_celery_beat import converted_yaml as dcb_yaml
     from beatd.urls import redact_url
 
     with user_errors():
         conversion = convert_database(dcb_url)
-    text = converted_yaml(conversion, redact_url(dcb_url))
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        with open(output, "w", encoding="utf-8") as file:
-            file.write(text)
+    _write_converted(dcb_yaml(conversion, redact_url(dcb_url)), output)
     for problem in conversion.skipped:
         click.echo(f"not converted: {problem}", err=True)
     if conversion.skipped:
         sys.exit(1)
 
 
-@main.command(short_help="Validate a configuration file, its includes and its entry stores.")
+def _write_converted(text: str, output: str | None) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        with open(output, "w", encoding="utf-8") as file:
+            file.write(text)
+
+
+@main.command(short_help="Validate the configuration: file, includes, stores, Celery app.")
 @schedule_options
-def check(schedule: ScheduleOptions) -> None:
-    """Validate a configuration file, everything it includes, and every entry store it names.
+@click.option("--strict", is_flag=True,
+              help="With an app: a task name the app does not register is an error, not a warning.")
+def check(schedule: ScheduleOptions, strict: bool) -> None:
+    """Validate a configuration file, everything it includes, every entry store it names, and the app's schedule.
 
     Each store is read: the command prints how many entries it holds, or why it cannot be
     read. Prints `ok` with the number of entries the daemon would run and exits 0; or
     prints every problem, in file order (`file:line: message`, then how many when there
     are several; a store that cannot be read, a row the daemon would skip, a name defined
     twice) and exits 1. A file that defines no entries and names no store gets a warning
-    instead of `ok` (exit 0).
+    instead of `ok` (exit 0). With an app, an entry it cannot convert is an error, and
+    each entry whose task the app does not register after autodiscovery gets a warning,
+    with a "did you mean" when a registered name is close (--strict: an error).
     """
     from beatd.config import check_config
 
-    checked = check_config(schedule.config_path)
-    if checked.problems:
-        for problem in checked.problems:
-            click.echo(problem, err=True)
-        if len(checked.problems) > 1:
-            click.echo(f"{len(checked.problems)} errors", err=True)
-        raise SystemExit(1)
-    config = checked.config
-    assert config is not None  # no problems: loaded
+    if schedule.config_path is not None:
+        checked = check_config(schedule.config_path)
+        if checked.problems:
+            for problem in checked.problems:
+                click.echo(problem, err=True)
+            if len(checked.problems) > 1:
+                click.echo(f"{len(checked.problems)} errors", err=True)
+            raise SystemExit(1)
+    config = _load(schedule)
+    if config.app is not None:
+        _check_task_names(config.app, strict)
     if not config.entries and not config.stores:
-        click.echo(f"warning: {config.path}: no entries: the file and its includes define none and name no store",
+        click.echo(f"warning: {config.place}: no entries: the file and its includes define none and name no store",
                    err=True)
         return
     catalog = _catalog(config)
@@ -193,8 +235,24 @@ def check(schedule: ScheduleOptions) -> None:
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
-        raise UserError(f"{config.path}: {plural(len(problems), 'problem')}")
-    click.echo(f"ok: {config.path}: {plural(len(catalog.entries), 'entry')}")
+        raise UserError(f"{config.place}: {plural(len(problems), 'problem')}")
+    click.echo(f"ok: {config.place}: {plural(len(catalog.entries), 'entry')}")
+
+
+def _check_task_names(app: str, strict: bool) -> None:
+    """Warn (--strict: fail) about entries whose task the app does not register."""
+    from beatd.stores.celery_app import read_app
+
+    with user_errors():
+        schedule = read_app(app)
+    problems = []
+    for name, task, close in schedule.unregistered_tasks():
+        hint = f"; did you mean {close!r}?" if close else ""
+        problems.append(f"{schedule.place}: entry {name!r}: task {task!r} is not registered by the app{hint}")
+    if strict and problems:
+        raise UserError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+    for problem in problems:
+        click.echo(f"warning: {problem}", err=True)
 
 
 # Zone data and datetime arithmetic need headroom around the instants they are given.
@@ -253,7 +311,7 @@ def next_command(schedule: ScheduleOptions, from_text: str | None, until_text: s
         by_name = {entry.name: entry for entry in catalog.entries}
         unknown = [name for name in entry_names if name not in by_name]
         if unknown:
-            raise UserError(f"{config.path}: no entry named {unknown[0]!r}")
+            raise UserError(f"{config.place}: no entry named {unknown[0]!r}")
         disabled = [name for name in entry_names if not by_name[name].enabled]
         if disabled:
             click.echo(f"note: entry {disabled[0]!r} is disabled and never fires", err=True)
@@ -284,7 +342,8 @@ def run(schedule: ScheduleOptions, log_level: str, log_format: str) -> None:
     which broker, state store, lease store and entry stores it reached, and which not.
     Several instances may run against one lease store (`leader:`); one leads and the
     others stand by. SIGTERM or SIGINT stops gracefully (the batch in flight finishes,
-    state is flushed, the lease released, exit 0); SIGHUP reloads the config file.
+    state is flushed, the lease released, exit 0); SIGHUP reloads the config file (and
+    reads the app's beat_schedule again; code changes need a restart).
     """
     from beatd.cli_run import configure_logging, run_daemon
 
@@ -308,9 +367,10 @@ def trigger(schedule: ScheduleOptions, name: str) -> None:
     entry = catalog.entry(name)
     if entry is None:
         unread = "".join(f"; {reading.error}" for reading in catalog.unreadable())
-        raise UserError(f"{config.path}: no entry named {name!r}{unread}")
+        raise UserError(f"{config.place}: no entry named {name!r}{unread}")
     with user_errors():
-        [fire] = publish_now([entry], config.broker, origin=origin_name())
+        [fire] = publish_now([entry], config.broker, origin=origin_name(),
+                             transport_options=config.broker_transport_options)
     click.echo(f"published {name} ({entry.task}) task id {fire.task_id}")
 
 

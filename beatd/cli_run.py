@@ -77,7 +77,7 @@ def run_daemon(config: Config) -> None:
         if config.leader.backend == "none":
             # A second instance on this host is refused before it says anything else.
             lease_backend.acquire(holder, SINGLE_INSTANCE_TTL)
-        transport = open_transport(config.broker)
+        transport = open_transport(config.broker, transport_options=config.broker_transport_options)
         state = open_state_store(config.state)
         entry_stores = [AnnouncedStore(store) for store in open_entry_stores(config)]
     log_startup(config, lease_backend, lock_path)
@@ -208,10 +208,10 @@ def _start_http(config: Config, address: str, *, entries: Callable[[], Iterable[
         # prometheus-client is an optional dependency: only who configures `http:` needs it.
         from beatd.ops.http import OpsEndpoint
     except ImportError as exc:
-        raise UserError(f"{config.path}: http: needs prometheus-client: pip install 'beatd[metrics]' ({exc})") from exc
+        raise UserError(f"{config.place}: http: needs prometheus-client: pip install 'beatd[metrics]' ({exc})") from exc
     host, port = parse_listen_address(address)
     try:
         return OpsEndpoint.start(host, port, entries=entries, lease_valid=lease_valid,
                                  per_entry_labels=config.metrics_per_entry)
     except OSError as exc:
-        raise UserError(f"{config.path}: http: cannot listen on {address}: {exc.strerror or exc}") from exc
+        raise UserError(f"{config.place}: http: cannot listen on {address}: {exc.strerror or exc}") from exc

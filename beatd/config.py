@@ -9,6 +9,8 @@ with line numbers (beatd.config_yaml) and checked with full messages
 
 from __future__ import annotations
 
+import dataclasses
+import fnmatch
 import functools
 import gc
 import glob
@@ -74,11 +76,16 @@ class LeaderConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
-    """A loaded configuration: settings plus every entry from the file and its includes."""
+    """A loaded configuration: settings plus every entry from the file and its includes (and a Celery app's)."""
 
-    path: Path
+    # The YAML file; None when the configuration is a Celery app's alone (`--app` without `--config`).
+    path: Path | None
     timezone: tzinfo = UTC
     broker: str = DEFAULT_BROKER
+    # kombu transport options for the broker (a Celery app's broker_transport_options).
+    broker_transport_options: dict[str, Any] = field(default_factory=dict)
+    # The Celery app (MODULE[:ATTRIBUTE]) whose beat_schedule runs beside the file's entries.
+    app: str | None = None
     state: str = DEFAULT_STATE
     leader: LeaderConfig = field(default_factory=LeaderConfig)
     catchup_limit: int = DEFAULT_CATCHUP_LIMIT
@@ -90,6 +97,13 @@ class Config:
     # or ("django_celery_beat", URL).
     stores: tuple[tuple[str, str], ...] = ()
     entries: tuple[Entry, ...] = ()
+    # The top-level keys the file set: with an app, the app's broker and zone fill in the others.
+    settings_given: frozenset[str] = frozenset()
+
+    @property
+    def place(self) -> str:
+        """Where the settings come from, for messages: the file, or the app."""
+        return str(self.path) if self.path is not None else f"app {self.app}"
 
 
 # ---------------------------------------------------------------------------------------
@@ -664,18 +678,66 @@ def _garbage_collection_paused() -> Iterator[None]:
 
 
 def _config_of(path: Path, document: LineDict, settings: _Settings, entries: list[Entry]) -> Config:
+    routes = document.get("routes")
     return Config(
         path=path,
         timezone=settings.zone,
         broker=document.get("broker", DEFAULT_BROKER),
+        broker_transport_options=dict(document.get("broker_transport_options") or {}),
+        app=document.get("app"),
         state=document.get("state", DEFAULT_STATE),
         leader=settings.leader,
         catchup_limit=document.get("catchup_limit", DEFAULT_CATCHUP_LIMIT),
         http=settings.http,
         metrics_per_entry=document.get("metrics_per_entry", True),
         stores=tuple((kind, target) for store in document.get("stores") or [] for kind, target in store.items()),
-        entries=tuple(entries),
+        entries=tuple(routed(entries, routes) if routes else entries),
+        # Without `entries`: the plain reader keeps a block of entries apart from the settings.
+        settings_given=frozenset(document) - {"entries"},
     )
+
+
+# ---------------------------------------------------------------------------------------
+# routes: Celery's dict form of task_routes
+
+
+ROUTE_KEYS = ("queue", "exchange", "routing_key", "priority")
+
+
+def route_for(task: str, routes: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The route of a task name as Celery's MapRoute finds it: the exact name first, then the
+    first pattern with a `*` in the order written, matched with fnmatch (celery/app/routes.py).
+
+    A route is a mapping of ROUTE_KEYS, or a queue name.
+    """
+    if task in routes:
+        found = routes[task]
+    else:
+        found = next((route for pattern, route in routes.items()
+                      if "*" in pattern and _glob(pattern).match(task)), None)
+    if found is None:
+        return None
+    return {"queue": found} if isinstance(found, str) else dict(found)
+
+
+@functools.lru_cache(maxsize=1024)
+def _glob(pattern: str) -> re.Pattern[str]:
+    return re.compile(fnmatch.translate(pattern))
+
+
+def routed(entries: Iterable[Entry], routes: Mapping[str, Any]) -> list[Entry]:
+    """Entries with their task's route filled in, resolved once here: an entry's own options win,
+    key by key, as Celery merges a route under the call's options."""
+    result = []
+    for entry in entries:
+        route = route_for(entry.task, routes)
+        if route:
+            own = {key: getattr(entry.options, key) for key in ROUTE_KEYS}
+            merged: dict[str, Any] = {key: own[key] if own[key] is not None else route.get(key) for key in ROUTE_KEYS}
+            if merged != own:
+                entry = dataclasses.replace(entry, options=dataclasses.replace(entry.options, **merged))
+        result.append(entry)
+    return result
 
 
 def _reject_duplicate_names(entries: list[Entry], problems: _Problems) -> None:

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from beatd.config import Config, load_config
+from beatd.config import Config
+from beatd.config_app import load
 from beatd.engine import Engine
 from beatd.entry import Entry, Fire
 from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
@@ -578,7 +579,7 @@ class Daemon:
         """Apply a changed config file: entries added, changed and removed; state of the rest kept."""
         self.observer.on_reloading()
         try:
-            config = load_config(self.config.path)
+            config = load(self.config.path, self.config.app)
         except ConfigError as exc:
             log.error("config reload failed, keeping the running config: %s", exc)
             self.observer.on_reload(False, len(self.entries))
@@ -610,7 +611,7 @@ class Daemon:
         if name in self._store_of:
             return self._store_of[name]
         entry = self.entries.get(name)
-        return None if entry is None else str(entry.source or self.config.path)
+        return None if entry is None else str(entry.source or self.config.place)
 
     def _poll_stores(self) -> None:
         """Apply what changed in the entry stores, at most every STORE_POLL_S (one cheap query each)."""

@@ -66,13 +66,16 @@ class Options:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Source:
-    """Where an entry was defined, so every message about it can point there."""
+    """Where an entry was defined, so every message about it can point there.
+
+    `line` 0: not a line of a file (an entry of a Celery app's beat_schedule).
+    """
 
     path: str
     line: int
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}"
+        return f"{self.path}:{self.line}" if self.line else self.path
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -202,10 +202,17 @@ class WorkerProcess:
         return self.process.poll() is None
 
 
-def launch_worker(broker_url: str, queues: Sequence[str], workdir: Path, name: str) -> WorkerProcess:
-    """A solo-pool worker on broker_url consuming queues; does not wait for it to be ready."""
+def worker_results_path(workdir: Path, name: str) -> Path:
+    """Where a worker started with this workdir and name appends its events (BEATD_TEST_RESULTS)."""
+    return workdir / f"{name}.results.jsonl"
+
+
+def launch_worker(broker_url: str, queues: Sequence[str], workdir: Path, name: str,
+                  app: str = "worker_app") -> WorkerProcess:
+    """A solo-pool worker of app (default tests/worker_app.py) on broker_url consuming queues; does not wait
+    for it to be ready."""
     workdir.mkdir(parents=True, exist_ok=True)
-    results, log = workdir / f"{name}.results.jsonl", workdir / f"{name}.log"
+    results, log = worker_results_path(workdir, name), workdir / f"{name}.log"
     environment = {
         **os.environ,
         "BEATD_TEST_BROKER": broker_url,
@@ -213,7 +220,7 @@ def launch_worker(broker_url: str, queues: Sequence[str], workdir: Path, name: s
         "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")])),
     }
     command = [
-        sys.executable, "-m", "celery", "-A", "worker_app", "worker",
+        sys.executable, "-m", "celery", "-A", app, "worker",
         "--pool", "solo", "--loglevel", "info",
         "--queues", ",".join(queues),
         "--hostname", f"{name}-{os.getpid()}-{time.monotonic_ns()}@%h",
@@ -287,9 +294,10 @@ class Processes:
         beatd.wait_leading()
         return beatd
 
-    def worker(self, broker_url: str, queues: Sequence[str], workdir: Path, name: str) -> WorkerProcess:
+    def worker(self, broker_url: str, queues: Sequence[str], workdir: Path, name: str,
+               app: str = "worker_app") -> WorkerProcess:
         """Start a worker and return once it consumes."""
-        worker = launch_worker(broker_url, queues, workdir, name)
+        worker = launch_worker(broker_url, queues, workdir, name, app)
         self.workers.append(worker)
 
         def ready(events: list[Event]) -> bool:

@@ -569,9 +569,10 @@ def test_config_comes_from_the_environment(config: Path) -> None:
 
 
 def test_missing_config_option_is_a_usage_error() -> None:
-    result = invoke("next", env={"BEATD_CONFIG": None})
+    result = invoke("next", env={"BEATD_CONFIG": None, "BEATD_APP": None})
     assert result.exit_code == 2
-    assert "Error: Missing option '--config' / '-c' (env var: 'BEATD_CONFIG')." in result.stderr
+    assert ("Error: Missing option '--config' / '-c' (env var: 'BEATD_CONFIG') "
+            "or '--app' / '-A' (env var: 'BEATD_APP').") in result.stderr
 
 
 # ---------------------------------------------------------------------------------------

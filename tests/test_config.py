@@ -86,7 +86,8 @@ ENTRY_KEYS = (
     "args, at, catchup, cron, day_match, description, elevation, enabled, end, every, jitter, kwargs, lat, lon, "
     "options, solar, start, task, timezone"
 )
-TOP_KEYS = "broker, catchup_limit, entries, http, include, leader, metrics_per_entry, state, stores, timezone"
+TOP_KEYS = ("app, broker, broker_transport_options, catchup_limit, entries, http, include, leader, metrics_per_entry, "
+            "routes, state, stores, timezone")
 OPTION_KEYS = "exchange, expires, headers, priority, queue, routing_key, soft_time_limit, time_limit"
 # One character or byte over what state stores and AMQP keep (issue 11).
 LONG_NAME, LONG_HEADER, LONG_QUEUE = "n" * 256, "h" * 256, "q" * 256

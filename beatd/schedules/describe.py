@@ -99,7 +99,7 @@ def _plural(count: int | str, unit: str) -> str:
     return f"{count} {unit}" if str(count) == "1" else f"{count} {unit}s"
 
 
-def _spans(values: Sequence[int], steps: bool = True) -> list[Span]:
+def spans(values: Sequence[int], steps: bool = True) -> list[Span]:
     """Values as one stepped span if they form a long enough one (with steps), else runs of 3+ and singles."""
     gaps = {b - a for a, b in zip(values, values[1:], strict=False)}
     if steps and len(values) >= MIN_STEPPED_VALUES and len(gaps) == 1 and gaps != {1}:
@@ -110,14 +110,14 @@ def _spans(values: Sequence[int], steps: bool = True) -> list[Span]:
             runs[-1].append(value)
         else:
             runs.append([value])
-    spans = []
+    found = []
     for run in runs:
         # A run of two reads better as a pair: "Monday and Tuesday", not "Monday through Tuesday".
         if len(run) >= 3:
-            spans.append(Span(run[0], run[-1], 1))
+            found.append(Span(run[0], run[-1], 1))
         else:
-            spans.extend(Span(value, value, 1) for value in run)
-    return spans
+            found.extend(Span(value, value, 1) for value in run)
+    return found
 
 
 def _even_step(values: tuple[int, ...], size: int) -> int | None:
@@ -143,7 +143,7 @@ def _cron(schedule: CronSchedule, zone: tzinfo) -> tuple[str, str | None]:
 
 def _cron_time(minutes: tuple[int, ...], hours: tuple[int, ...]) -> str:
     """When in the day: "At 07:30", "Every 15 minutes, from 09:00 through 17:59"."""
-    minute_spans, hour_spans = _spans(minutes), _spans(hours)
+    minute_spans, hour_spans = spans(minutes), spans(hours)
     singles = all(span.first == span.last for span in minute_spans + hour_spans)
     if singles and len(minutes) * len(hours) <= MAX_LISTED_TIMES:
         return "At " + _join([_clock(hour, minute) for hour in hours for minute in minutes])
@@ -207,8 +207,8 @@ def _hours_qualifier(hours: tuple[int, ...], spans: list[Span]) -> str:
 def _cron_months(months: tuple[int, ...]) -> str:
     if months == ALL_MONTHS:
         return ""
-    spans = _spans(months, steps=False)
-    return "only in " + _join([_named_range(span, MONTHS) for span in spans])
+    month_spans = spans(months, steps=False)
+    return "only in " + _join([_named_range(span, MONTHS) for span in month_spans])
 
 
 def _named_range(span: Span, names: Sequence[str]) -> str:
@@ -240,16 +240,16 @@ def _month_days_phrase(rule: DayRule) -> str:
     if rule.month_days == ALL_MONTH_DAYS and not rule.last_day_of_month and not rule.nearest_weekdays:
         return ""
     items, bounds = [], ""
-    spans = _spans(sorted(rule.month_days))
-    if len(spans) == 1 and spans[0].step > 1:
-        span = spans[0]
+    day_spans = spans(sorted(rule.month_days))
+    if len(day_spans) == 1 and day_spans[0].step > 1:
+        span = day_spans[0]
         items.append(f"every {_ordinal(span.step)} day")
         if span.first != 1 or span.last + span.step <= 31:
             bounds = f", from day {span.first} through {span.last}"
-    elif spans:
+    elif day_spans:
         # One flat list, so extras join it without a second "and": "days 1, 15 and the last day".
-        single = len(spans) == 1 and spans[0].first == spans[0].last
-        items += [_range_text(span) for span in spans]
+        single = len(day_spans) == 1 and day_spans[0].first == day_spans[0].last
+        items += [_range_text(span) for span in day_spans]
         items[0] = ("day " if single else "days ") + items[0]
     items += [f"the weekday nearest day {day}" for day in sorted(rule.nearest_weekdays)]
     if rule.last_day_of_month:
@@ -266,15 +266,15 @@ def _weekday_items(rule: DayRule) -> tuple[list[str], bool]:
         return [], False
     # Weeks read Monday first, so a weekend is "Saturday and Sunday", not "Sunday and Saturday".
     monday_first = sorted((day - 1) % 7 for day in rule.weekdays)
-    spans = [Span((span.first + 1) % 7, (span.last + 1) % 7, 1) for span in _spans(monday_first, steps=False)]
-    items = [_named_range(span, WEEKDAYS) for span in spans]
+    weekday_spans = [Span((span.first + 1) % 7, (span.last + 1) % 7, 1) for span in spans(monday_first, steps=False)]
+    items = [_named_range(span, WEEKDAYS) for span in weekday_spans]
     items += [f"the {OCCURRENCES[nth]} {WEEKDAYS[day]}"
               for day, nth in sorted(rule.nth_weekdays, key=lambda pair: ((pair[0] - 1) % 7, pair[1]))]
     items += [f"the last {WEEKDAYS[day]}" for day in sorted(rule.last_weekdays, key=lambda day: (day - 1) % 7)]
     if rule.nth_weekdays or rule.last_weekdays:
         # Said once at the end: "on the first Monday and the last Friday of the month".
         items[-1] += " of the month"
-    return items, len(items) == 1 and len(spans) == 1 and spans[0].first != spans[0].last
+    return items, len(items) == 1 and len(weekday_spans) == 1 and weekday_spans[0].first != weekday_spans[0].last
 
 
 # --- the other kinds ----------------------------------------------------------------------------
