@@ -228,6 +228,9 @@ def test_the_task_field_offers_the_tasks_of_the_celery_app_in_settings(client: C
     response = client.post(ADD_URL, form(name="elsewhere", task="workers.only", every="30"))
     assert response.status_code == 302, text_of(response.content)
     assert Entry.objects.get(name="elsewhere").task == "workers.only"
+    # BEATD["app"] is the config's `app:` key, so the daemon and the list read the same app.
+    page = text_of(client.get(LIST_URL).content)
+    assert "elsewhere workers.only interval Every 30 seconds" in page and "Beatd settings" not in page
 
 
 @pytest.fixture
