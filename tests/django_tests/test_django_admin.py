@@ -5,15 +5,15 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 import yaml
 from django.test import Client
-import redis
 
 from beatd.config import load_config
 from beatd.contrib.django.models import Entry

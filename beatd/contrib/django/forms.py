@@ -21,6 +21,8 @@ FIELD_OF_KEY = {"start": "start_at", "end": "end_at"}
 # Validation needs a name and a task; while a new entry is typed (the preview runs on
 # every change) they may still be empty, which the required fields report anyway.
 _DRAFT_NAME, _DRAFT_TASK = "new-entry", "new.task"
+# A form made without the admin (no Celery app looked for): the task field is free text.
+NO_APP = RegisteredTasks()
 
 
 class JSONTextField(forms.JSONField):
@@ -89,7 +91,7 @@ class EntryForm(forms.ModelForm):
             "end_at": "No runs after this instant (ISO 8601)",
         }
 
-    def __init__(self, *args: Any, default_zone: tzinfo = UTC, tasks: RegisteredTasks = RegisteredTasks(),
+    def __init__(self, *args: Any, default_zone: tzinfo = UTC, tasks: RegisteredTasks = NO_APP,
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.default_zone = default_zone
