@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from beatd.config_schema import EntryKeyError
+from beatd.config.schema import EntryKeyError
 
 # Deeper nesting than this is refused: json.dumps recurses once per level (Python's
 # recursion limit is about 1,000), and no task argument needs it.

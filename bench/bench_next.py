@@ -92,8 +92,8 @@ def breakdown(path: Path) -> dict[str, tuple[float, float]]:
     import yaml
 
     import beatd.config as config
-    from beatd.cli_next import Listing
-    from beatd.config_plain import NotPlain, read_plain
+    from beatd.cli.listing import Listing
+    from beatd.config.plain import NotPlain, read_plain
     from beatd.entry import Source
 
     steps: dict[str, tuple[float, float]] = {}

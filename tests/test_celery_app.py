@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from kombu import Exchange, Queue
 
 from beatd.cli import main
-from beatd.config_app import load
+from beatd.config.app import load
 from beatd.entry import Options
 from beatd.errors import ConfigError
 from beatd.schedules.cron import CronSchedule
@@ -402,7 +402,7 @@ def test_no_config_and_no_app_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) 
 def test_celery_is_imported_only_when_an_app_is_named(tmp_path: Path) -> None:
     config_file = tmp_path / "beatd.yaml"
     config_file.write_text("entries:\n  tick: {task: t.tick, every: 10}\n")
-    probe = ("import sys; from beatd.cli import main; from beatd.config_app import load; load(sys.argv[1]); "
+    probe = ("import sys; from beatd.cli import main; from beatd.config.app import load; load(sys.argv[1]); "
              "print(sorted(name for name in sys.modules if name == 'celery' or name.startswith('celery.')))")
     result = subprocess.run([sys.executable, "-c", probe, str(config_file)], capture_output=True, text=True,
                             check=True, timeout=60)
@@ -539,7 +539,7 @@ def test_sighup_reload_keeps_the_apps_entries_beside_the_changed_file(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from test_daemon import T0, SimulatedClock, drain
 
-    from beatd.daemon import Daemon
+    from beatd.daemon.loop import Daemon
     from beatd.leader import LocalLeaseBackend
     from beatd.publish import open_transport
     from beatd.state import open_state_store

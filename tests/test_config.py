@@ -38,7 +38,7 @@ from beatd.state.base import RunRecord, newest_per_entry
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "schedules" / "demo.yaml"
-SCHEMA_FILE = Path(beatd.__file__).parent / "config.schema.json"
+SCHEMA_FILE = Path(beatd.__file__).parent / "config" / "config.schema.json"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -1985,7 +1985,7 @@ def test_shipped_schema_rejects_what_check_rejects(schema_validator, document, e
 def test_schema_file_is_packaged_with_the_module() -> None:
     from importlib import resources
 
-    text = resources.files("beatd").joinpath("config.schema.json").read_text(encoding="utf-8")
+    text = resources.files("beatd.config").joinpath("config.schema.json").read_text(encoding="utf-8")
     assert json.loads(text) == json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
 
 
@@ -1995,7 +1995,7 @@ def test_schema_file_is_packaged_with_the_module() -> None:
 
 def read_both_ways(path: Path) -> tuple[str, str]:
     """The Config (as repr, so True, 1 and 1.0 differ) or error from each reader; "declined" if the plain one declines."""
-    from beatd import config as config_module
+    from beatd.config import load as config_module
 
     try:
         plain = repr(config_module._load_plain(path))
@@ -2017,7 +2017,7 @@ def assert_readers_agree(path: Path) -> bool:
 
 
 def assert_read_plainly(path: Path) -> None:
-    from beatd import config as config_module
+    from beatd.config import load as config_module
 
     try:
         config_module._load_plain(path)
@@ -2217,7 +2217,7 @@ _EDGE_LINES = (
         "entries:\n  a: {task: t, every: 5, enabled: true, args: [1]}\n  b: {task: t, every: 5, enabled: true, args: 1}\n",
         "entries:\n  a: {task: t, every: 5, args: [1]}\n  b: {task: t, every: 5, args: {x: 1}}\n",
         "entries:\n  a: {task: t, solar: sunrise, lat: 0.0, lon: 1}\n  b: {task: t, solar: sunrise, lat: -0.0, lon: 1}\n",
-        # Entries handed to config_yaml one by one: what only the whole file can tell.
+        # Entries handed to the line-aware parser one by one: what only the whole file can tell.
         "entries:\n  a:\n    task: t\n    every: 5\n    args: [&x 1]\n  b:\n    task: t\n    every: 5\n    args: [&x 2]\n",
         "entries:\n  a:\n    task: t\n    every: &x 5\n  b:\n    task: t\n    every: *x\n",
         "entries:\n  a:\n    task: t\n    every: 5\n    args:\n    - 1\n  a:\n    task: t\n    every: 5\n",

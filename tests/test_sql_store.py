@@ -22,7 +22,7 @@ from processes import TcpProxy
 from sqlalchemy.pool import NullPool
 
 from beatd.cli import main as beatd_main
-from beatd.cli_entries import db, entries, export_command, import_command
+from beatd.cli.entries import db, entries, export_command, import_command
 from beatd.config import load_config
 from beatd.entry import Entry
 from beatd.errors import BackendUnavailable, ConfigError
@@ -887,8 +887,8 @@ def test_the_schema_shortcut_says_yes_only_when_the_schema_does() -> None:
     from hypothesis import strategies as st
     from hypothesis_examples import examples_at_least
 
-    from beatd import config
-    from beatd.config import SCHEMA_SHORTCUT as _schema_shortcut
+    from beatd.config.schema import SCHEMA_SHORTCUT as _schema_shortcut
+    from beatd.config.schema import VALIDATOR
 
     assert _schema_shortcut.usable
 
@@ -901,7 +901,7 @@ def test_the_schema_shortcut_says_yes_only_when_the_schema_does() -> None:
     @given(st.sampled_from(bases), st.dictionaries(st.sampled_from(_KEYS), st.sampled_from(_VALUES), max_size=4))
     def agrees(base: dict[str, Any], changes: dict[str, Any]) -> None:
         mapping = {**base, **changes}
-        full = not any(config._VALIDATOR.iter_errors({"entries": {"e": mapping}}))
+        full = not any(VALIDATOR.iter_errors({"entries": {"e": mapping}}))
         assert _schema_shortcut.passes(mapping) == full
         outcomes.add(full)
 

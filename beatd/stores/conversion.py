@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from beatd import config
-from beatd.config import build_entry
+from beatd.config import schema
+from beatd.config.build import SCHEDULE_KEYS, build_entry
 from beatd.durations import format_duration, parse_duration
 from beatd.entry import CatchUp, Entry, Source
 from beatd.errors import ConfigError
@@ -33,7 +33,7 @@ ENTRY_KEYS = ("task", "every", "cron", "solar", "lat", "lon", "elevation", "at",
 COLUMN_OF_KEY = {"every": "every_s", "jitter": "jitter_s", "start": "start_at", "end": "end_at"}
 _DURATION_KEYS = ("every", "jitter")
 JSON_KEYS = ("args", "kwargs", "options")
-_SCHEDULE_KEYS = config.SCHEDULE_KEYS
+_SCHEDULE_KEYS = SCHEDULE_KEYS
 _SOLAR_KEYS = ("lat", "lon", "elevation")
 
 
@@ -43,8 +43,8 @@ def _check_entry_schema(name: str, mapping: Mapping[str, Any]) -> None:
     Raises:
         ValueError: the first problem, worded exactly as for an entry in a YAML file.
     """
-    if not config.SCHEMA_SHORTCUT.passes(mapping):
-        config.validate_entry_mapping(name, mapping)
+    if not schema.SCHEMA_SHORTCUT.passes(mapping):
+        schema.validate_entry_mapping(name, mapping)
 
 
 def entry_of_mapping(name: str, mapping: Mapping[str, Any], default_zone: tzinfo, source: Source | None = None) -> Entry:

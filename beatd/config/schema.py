@@ -11,8 +11,8 @@ from typing import Any
 
 import jsonschema
 
-from beatd.config_yaml import LineDict
-from beatd.schema_shortcut import SchemaShortcut
+from beatd.config.document import LineDict
+from beatd.config.schema_shortcut import SchemaShortcut
 
 
 class EntryKeyError(ValueError):
@@ -25,7 +25,7 @@ class EntryKeyError(ValueError):
 
 
 def _schema() -> dict[str, Any]:
-    return json.loads(resources.files("beatd").joinpath("config.schema.json").read_text(encoding="utf-8"))
+    return json.loads(resources.files("beatd.config").joinpath("config.schema.json").read_text(encoding="utf-8"))
 
 
 _SCHEMA = _schema()

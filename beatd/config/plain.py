@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from beatd.config_yaml import YAML_TAG, LineDict, LineLoader, parse_text
+from beatd.config.document import YAML_TAG, LineDict, LineLoader, parse_text
 
 
 class NotPlain(Exception):
