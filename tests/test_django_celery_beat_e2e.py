@@ -20,26 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from dcb_project import TESTS_DIR, beatd_config, dcb
 from processes import Processes, log_tail, wait_until
-from dcb_project import TESTS_DIR, dcb
 
 pytestmark = [pytest.mark.slow]
 
 # The bound: an edit reaches the running daemon within this long.
 TAKES_EFFECT_S = 2.0
-
-
-def write_config(directory: Path, broker_url: str, dcb_url: str) -> Path:
-    config = {
-        "broker": broker_url,
-        "state": f"sqlite:///{directory / 'beatd-state.sqlite3'}",
-        "leader": {"backend": "none", "lock_file": str(directory / "beatd.lock")},
-        "stores": [{"django_celery_beat": dcb_url}],
-    }
-    path = directory / "beatd.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
 
 
 def every(seconds: int, tag: str, **fields: Any) -> dict[str, Any]:
@@ -65,7 +52,7 @@ def test_beatd_runs_dcb_rows_and_dcbs_models_show_the_runs(dcb_url: str, redis_u
     worker = processes.worker(redis_url, ["celery", "dcb-queue"], tmp_path / "worker", "worker")
 
     # when beatd runs on the same database
-    beatd = processes.beatd(write_config(tmp_path, redis_url, dcb_url), tmp_path / "beatd.log")
+    beatd = processes.beatd(beatd_config(tmp_path, redis_url, dcb_url), tmp_path / "beatd.log")
 
     # then the worker runs each row as DCB would have it run
     worker.wait_for(lambda events: len(runs_of(events, "every")) >= 3 and runs_of(events, "clocked")
@@ -125,7 +112,7 @@ def test_same_runs_as_dcbs_own_scheduler_on_the_same_rows(sqlite_url: str, redis
              "-S", "django_celery_beat.schedulers:DatabaseScheduler"],
             cwd=tmp_path, env=environment, stdout=out, stderr=subprocess.STDOUT)
     try:
-        processes.beatd(write_config(tmp_path, redis_url, f"sqlite:///{copy}"), tmp_path / "beatd.log")
+        processes.beatd(beatd_config(tmp_path, redis_url, f"sqlite:///{copy}"), tmp_path / "beatd.log")
         started = time.time()
         window_start = math.ceil(started / 60) * 60
         window_end = window_start + 120

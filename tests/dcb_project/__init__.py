@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 TESTS_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -25,3 +27,16 @@ def dcb(url: str, action: str, payload: Any = None, **settings: str) -> Any:
     if result.returncode != 0:
         raise AssertionError(f"dcb_project.rows {action} failed:\n{result.stderr}")
     return json.loads(result.stdout) if action == "dump" else None
+
+
+def beatd_config(directory: Path, broker_url: str, dcb_url: str) -> Path:
+    """A beatd config in directory: `stores: [{django_celery_beat: dcb_url}]`, state in SQLite, no leader election."""
+    config = {
+        "broker": broker_url,
+        "state": f"sqlite:///{directory / 'beatd-state.sqlite3'}",
+        "leader": {"backend": "none", "lock_file": str(directory / "beatd.lock")},
+        "stores": [{"django_celery_beat": dcb_url}],
+    }
+    path = directory / "beatd.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path

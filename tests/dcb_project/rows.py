@@ -5,6 +5,7 @@ solar, clocked, plus any PeriodicTask field}; saved with PeriodicTask.save() as 
 update: {"name": ..., fields...}: the row's fields set and saved (save) or, with "via": "update",
 written by QuerySet.update(), which DCB's own scheduler does not notice.
 dump: every PeriodicTask as JSON (datetimes ISO).
+superuser: {"username", "password"}: a superuser for DCB's admin (settings with BEATD_DCB_ADMIN=1).
 bulk: {"count": N}: N rows by bulk_create, for benchmarks: intervals (1 s for one row in a
 hundred, else 30 s to 1 h) and crontabs in several zones, each with last_run_at = now.
 """
@@ -96,7 +97,7 @@ def dump() -> list[dict[str, Any]]:
     rows = []
     for task in PeriodicTask.objects.order_by("id"):
         rows.append({"id": task.id, "name": task.name, "enabled": task.enabled, "one_off": task.one_off,
-                     "total_run_count": task.total_run_count,
+                     "total_run_count": task.total_run_count, "crontab_id": task.crontab_id,
                      "last_run_at": task.last_run_at.isoformat() if task.last_run_at else None})
     return rows
 
@@ -110,6 +111,10 @@ def main(action: str) -> None:
         update(json.load(sys.stdin))
     elif action == "bulk":
         bulk(json.load(sys.stdin)["count"])
+    elif action == "superuser":
+        from django.contrib.auth import get_user_model
+
+        get_user_model().objects.create_superuser(email="admin@example.com", **json.load(sys.stdin))
     elif action == "dump":
         json.dump(dump(), sys.stdout)
     else:

@@ -10,54 +10,23 @@ test-artifacts/django/ at the top of the checkout (git-ignored), or $BEATD_ARTIF
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from processes import Processes, free_port, log_tail, wait_until
 
-from django_tests.conftest import DJANGO_TESTS_DIR
+from django_tests.conftest import find as find_element
+from django_tests.conftest import screenshot, wait_serving
 from django_tests.example_project import ADMIN_PASSWORD, ExampleProject
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
-ARTIFACTS = Path(os.environ.get("BEATD_ARTIFACTS", DJANGO_TESTS_DIR.parent.parent / "test-artifacts")) / "django"
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-# Without these Chromium waits on the network it may not reach, and as root it needs --no-sandbox.
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--window-size=1500,1100"]
 ENTRY = "every-2s"
 STOPS_WITHIN_S = 3.0
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[object]:
-    """Headless Chromium under Selenium, with a profile of its own."""
-    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
-        message = f"{CHROMIUM} or {CHROMEDRIVER} is missing; install them with: apt-get install -y chromium chromium-driver"
-        if os.environ.get("BEATD_REQUIRE_SERVICES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
-        options.add_argument(flag)
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not look for drivers online
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    driver.implicitly_wait(0)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture
@@ -69,16 +38,8 @@ def server(tmp_path: Path, redis_url: str) -> Iterator[tuple[str, ExampleProject
     log = tmp_path / "runserver.log"
     process = project.start("runserver", "--noreload", f"127.0.0.1:{port}", log=log)
     base = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        try:
-            with urllib.request.urlopen(f"{base}/admin/login/", timeout=1) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
     try:
-        wait_until(answers, 30, "runserver answers", lambda: log_tail(log))
+        wait_serving(base, log)
         yield base, project
     finally:
         process.terminate()
@@ -86,25 +47,16 @@ def server(tmp_path: Path, redis_url: str) -> Iterator[tuple[str, ExampleProject
 
 
 def test_an_entry_made_in_the_admin_runs_on_a_worker_and_stops_within_3s_of_being_disabled(
-        browser: object, server: tuple[str, ExampleProject], processes: Processes, redis_url: str,
+        browser: Any, server: tuple[str, ExampleProject], processes: Processes, redis_url: str,
         tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    driver: object = browser
+    driver: Any = browser
     base, project = server
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
-    def screenshot(name: str) -> None:
-        """The whole page: the window is made as tall as the document first."""
-        driver.set_window_size(1500, 900)
-        height = driver.execute_script("return document.documentElement.scrollHeight")
-        driver.set_window_size(1500, max(900, height))
-        driver.save_screenshot(str(ARTIFACTS / name))
-
-    def find(css: str) -> object:
-        return wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, css), 15, f"page element {css}",
-                          lambda: driver.page_source[-3000:])[0]
+    def find(css: str) -> Any:
+        return find_element(driver, css)
 
     # Given beatd (the django store) and a Celery worker on Redis
     beatd = project.beatd()
@@ -130,7 +82,7 @@ def test_an_entry_made_in_the_admin_runs_on_a_worker_and_stops_within_3s_of_bein
     wait_until(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#beatd-preview-runs li")) == 5, 10,
                "preview of 5 runs", lambda: find("#beatd-preview").text)
     assert find("#beatd-preview-schedule").text.startswith("Every 2 seconds")
-    screenshot("django-admin-entry-form.png")
+    screenshot(driver, "django-admin-entry-form.png")
     find("input[name=_save]").click()
     find("#result_list")  # saved: back on the list
 
@@ -143,7 +95,7 @@ def test_an_entry_made_in_the_admin_runs_on_a_worker_and_stops_within_3s_of_bein
     driver.refresh()
     row = find("#result_list tbody tr")
     assert "Every 2 seconds" in row.text and "tests.record" in row.text
-    screenshot("django-admin-entry-list.png")
+    screenshot(driver, "django-admin-entry-list.png")
 
     # When the admin disables it with the list's action
     first_seen: dict[str, float] = {}  # task id -> when this test first saw the run executed

@@ -1,0 +1,1 @@
+"""English date formats of the test project."""
