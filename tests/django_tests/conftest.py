@@ -93,8 +93,9 @@ def find(driver: Any, css: str) -> Any:
     """The first element matching css, waited for (15 s)."""
     from selenium.webdriver.common.by import By
 
+    # The title first: on Django's error page it names the exception, which the page's tail does not.
     return wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, css), 15, f"page element {css}",
-                      lambda: driver.page_source[-3000:])[0]
+                      lambda: f"{driver.title}\n{driver.page_source[-3000:]}")[0]
 
 
 def wait_serving(base: str, log: Path) -> None:
