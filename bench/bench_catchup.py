@@ -37,7 +37,7 @@ from pathlib import Path
 def run_case(entries: int, down_minutes: int, mode: str) -> dict[str, float]:
     """One case, in this process: returns runs published, seconds and peak RSS growth in MiB."""
     from beatd.config import Config
-    from beatd.daemon import Daemon
+    from beatd.daemon.loop import Daemon
     from beatd.engine import Engine
     from beatd.entry import CatchUp, Entry
     from beatd.leader import LocalLeaseBackend

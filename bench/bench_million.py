@@ -148,11 +148,11 @@ def breakdown_child(config_path: Path, attribute: bool) -> None:
         steps.append({"step": name, "seconds": now - clock[0], "cpu_s": cpu - clock[1], "rss_mib": rss_mib()})
         clock[0], clock[1] = time.perf_counter(), time.process_time()
 
-    import beatd.cli_run  # noqa: F401  (what `beatd run` imports)
+    import beatd.daemon.build  # noqa: F401  (what `beatd run` imports)
     import beatd.config as config_module
     from beatd.engine import Engine
 
-    step("imports (beatd.cli_run)")
+    step("imports (beatd.daemon.build)")
     # What `beatd run` does: load_config reads, checks and builds each entry in one
     # streamed pass (the plain reader), with no YAML node graph.
     entries = list(config_module.load_config(config_path).entries)

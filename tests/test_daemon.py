@@ -13,7 +13,7 @@ import pytest
 from kombu import Connection
 
 from beatd.config import load_config
-from beatd.daemon import MAX_SLEEP_S, PREPARE_AHEAD, Daemon
+from beatd.daemon.loop import MAX_SLEEP_S, PREPARE_AHEAD, Daemon
 from beatd.errors import LeaseLost
 from beatd.leader import LocalLeaseBackend
 from beatd.publish import open_transport

@@ -24,7 +24,7 @@ from celery.schedules import crontab_parser
 from dcb_project import TESTS_DIR, dcb
 
 from beatd.config import load_config
-from beatd.daemon import Daemon
+from beatd.daemon.loop import Daemon
 from beatd.entry import Entry
 from beatd.leader import LocalLeaseBackend
 from beatd.publish import open_transport

@@ -17,7 +17,7 @@ import pytest
 from test_daemon import T0, SimulatedClock, drain, scheduled, write_config
 
 from beatd.config import load_config
-from beatd.daemon import PUBLISH_BATCH, Daemon
+from beatd.daemon.loop import PUBLISH_BATCH, Daemon
 from beatd.engine import Engine
 from beatd.entry import CatchUp, Entry, Options
 from beatd.leader import LocalLeaseBackend

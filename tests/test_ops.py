@@ -36,7 +36,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from beatd.cli import main
 from beatd.config import Config, load_config, parse_listen_address
-from beatd.daemon import Daemon
+from beatd.daemon.loop import Daemon
 from beatd.entry import Fire
 from beatd.errors import BackendUnavailable, ConfigError
 from beatd.leader import LocalLeaseBackend

@@ -19,7 +19,7 @@ from typing import Protocol
 
 
 class _Clock(Protocol):
-    """The daemon's Clock protocol (beatd.daemon.Clock), restated to keep this package free of the daemon."""
+    """The daemon's Clock protocol (beatd.daemon.loop.Clock), restated to keep this package free of the daemon."""
 
     def now(self) -> datetime: ...
 

@@ -17,10 +17,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from django.db import connection
 
-from beatd.catalog import open_entry_store
 from beatd.config import load_config
 from beatd.contrib.django.models import Entry
 from beatd.contrib.django.store import DjangoEntryStore
+from beatd.daemon.catalog import open_entry_store
 from beatd.errors import BackendUnavailable, ConfigError
 from beatd.stores.sql import SqlEntryStore, metadata
 from django_tests.conftest import DJANGO_TESTS_DIR, SETTINGS

@@ -21,7 +21,7 @@ from beatd.contrib.django.celery_tasks import registered_tasks
 from beatd.contrib.django.forms import EntryForm
 from beatd.contrib.django.models import Entry
 from beatd.contrib.django.status import Board, RowStatus, local_text, next_runs
-from beatd.daemon import origin_name
+from beatd.daemon.build import origin_name
 from beatd.errors import BeatdError
 from beatd.publish.now import publish_now
 from beatd.schedules.describe import describe

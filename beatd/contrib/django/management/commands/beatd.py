@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from beatd import cli
-from beatd.config import load_config
+from beatd.config.app import load
 from beatd.contrib.django import conf
 from beatd.errors import BeatdError
 
@@ -26,16 +24,22 @@ class Command(BaseCommand):
         run.add_argument("--log-format", default="text", choices=["text", "json"])
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # The daemon brings in kombu and the stores: imported when it runs, not when Django lists commands.
+        from beatd.daemon.build import build_daemon
+        from beatd.daemon.loop import SystemClock
+        from beatd.daemon.process import configure_logging, serve
+
         try:
             path = options["config"] or str(conf.config_path())
-            config = load_config(path)
+            config = load(path)
             store = ("django", conf.settings_module())
         except BeatdError as exc:
             raise CommandError(str(exc)) from exc
         if store not in config.stores:
             raise CommandError(f"{path}: the admin's entries would not be read; add `stores: [{{django: {store[1]}}}]`")
+        configure_logging(options["log_level"], options["log_format"])
         try:
-            cli.run.main(["--config", path, "--log-level", options["log_level"], "--log-format", options["log_format"]],
-                         prog_name="manage.py beatd run", standalone_mode=False)
-        except click.ClickException as exc:
-            raise CommandError(exc.format_message()) from exc
+            with build_daemon(config, clock=SystemClock(), observers=()) as daemon:
+                serve(daemon)
+        except BeatdError as exc:
+            raise CommandError(str(exc)) from exc

@@ -1,29 +1,26 @@
-"""`beatd run`: open what the config names, say at start-up what was reached and what was not, run the daemon.
+"""The daemon a config describes: its transport, state, lease and entry stores opened, its edge started, its start-up logged.
 
-Imported only by the `run` command: it brings in kombu, SQLAlchemy and the daemon.
+`beatd run` and `manage.py beatd run` both build their daemon here. Imported only when a
+daemon is built (or a message's origin named): it brings in kombu and the stores.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
-import json
 import logging
 import os
-import signal
-import sys
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+import socket
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from kombu import Connection
 
-from beatd.catalog import open_entry_stores, store_label
-from beatd.cli_errors import UserError, user_errors
 from beatd.config import Config, parse_listen_address
-from beatd.daemon import SINGLE_INSTANCE_TTL, Clock, Daemon, SystemClock, origin_name
+from beatd.daemon.catalog import open_entry_stores, store_label
+from beatd.daemon.loop import SINGLE_INSTANCE_TTL, Clock, Daemon
 from beatd.entry import Entry
-from beatd.errors import BackendUnavailable
+from beatd.errors import BackendUnavailable, ConfigError
 from beatd.leader import NEVER_EXPIRES, LeaseBackend, default_lock_path, holder_id, open_lease_backend
 from beatd.observer import Observer, Observers
 from beatd.ops import PacedClock
@@ -43,52 +40,43 @@ log = logging.getLogger("beatd")
 BROKER_PROBE_TIMEOUT_S = 3.0
 
 
-class JsonLogFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        line = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(),
-                "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line)
+def origin_name() -> str:
+    """`beatd-<pid>@<host>`, the `origin` header of every message this process sends."""
+    return f"beatd-{os.getpid()}@{socket.gethostname()}"
 
 
-def configure_logging(level: str, log_format: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if log_format == "json":
-        handler.setFormatter(JsonLogFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+@contextlib.contextmanager
+def build_daemon(config: Config, *, clock: Clock, observers: Sequence[Observer]) -> Iterator[Daemon]:
+    """The daemon config describes, wired to what it names; the edge it started is closed on exit.
 
+    Opens the lease backend (a single instance takes its lock first), the broker transport
+    with its transport options, the state store and the entry stores, then logs one line
+    per dependency. `observers` hear the daemon beside systemd notify (when started by
+    systemd) and the metrics and health endpoint (when `http:` is set), whose checks pace
+    `clock`. Start-up failures leave closing to the process's exit, which also drops the lock.
 
-def run_daemon(config: Config) -> None:
-    """Run the daemon for config until it is stopped; a BeatdError is a UserError (exit 1).
-
-    Start-up failures leave closing to the process's exit, which also drops the lock.
+    Raises:
+        BeatdError: something config names cannot be opened (the lock is held, a store's
+            kind is unknown, the `http:` port is busy...).
     """
     holder = holder_id()
     lock_path = config.leader.lock_file or default_lock_path(config.state)
-    with user_errors():
-        lease_backend = open_lease_backend(config.leader.backend, config.leader.url, lock_path=lock_path)
-        if config.leader.backend == "none":
-            # A second instance on this host is refused before it says anything else.
-            lease_backend.acquire(holder, SINGLE_INSTANCE_TTL)
-        transport = open_transport(config.broker, transport_options=config.broker_transport_options)
-        state = open_state_store(config.state)
-        entry_stores = [AnnouncedStore(store) for store in open_entry_stores(config)]
+    lease_backend = open_lease_backend(config.leader.backend, config.leader.url, lock_path=lock_path)
+    if config.leader.backend == "none":
+        # A second instance on this host is refused before it says anything else.
+        lease_backend.acquire(holder, SINGLE_INSTANCE_TTL)
+    transport = open_transport(config.broker, transport_options=config.broker_transport_options)
+    state = open_state_store(config.state)
+    entry_stores = [AnnouncedStore(store) for store in open_entry_stores(config)]
     log_startup(config, lease_backend, lock_path)
     with contextlib.ExitStack() as cleanup:
-        observers: list[Observer] = []
+        heard: list[Observer] = list(observers)
         # The watchdog and /healthz judge the loop by its turns: it must turn often enough.
         loop_waits_s: list[float] = []
         notifier = SystemdNotifier.from_environment()
         if notifier is not None:
             cleanup.callback(notifier.close)
-            observers.append(notifier)
+            heard.append(notifier)
             if notifier.max_loop_wait_s is not None:
                 loop_waits_s.append(notifier.max_loop_wait_s)
         if config.http:
@@ -97,21 +85,13 @@ def run_daemon(config: Config) -> None:
             endpoint = _start_http(config, config.http, entries=lambda: daemon.entries.values(),
                                    lease_valid=lambda: daemon.keeper.may_publish(daemon.clock.monotonic()))
             cleanup.callback(endpoint.close)
-            observers += [endpoint.metrics, endpoint.health]
+            heard += [endpoint.metrics, endpoint.health]
             loop_waits_s.append(endpoint.health.max_loop_wait_s)
-        clock: Clock = PacedClock(SystemClock(), min(loop_waits_s)) if loop_waits_s else SystemClock()
-        daemon = Daemon(config, clock=clock, transport=transport, state=state, lease_backend=lease_backend,
-                        holder=holder, origin=origin_name(), observer=Observers(*observers),
+        paced: Clock = PacedClock(clock, min(loop_waits_s)) if loop_waits_s else clock
+        daemon = Daemon(config, clock=paced, transport=transport, state=state, lease_backend=lease_backend,
+                        holder=holder, origin=origin_name(), observer=Observers(*heard),
                         entry_stores=entry_stores)
-        signal.signal(signal.SIGTERM, lambda signum, frame: daemon.stop())
-        signal.signal(signal.SIGINT, lambda signum, frame: daemon.stop())
-        signal.signal(signal.SIGHUP, lambda signum, frame: daemon.reload())
-        # The entries and everything loaded so far live as long as the process: out of the
-        # collector's sight, its full passes no longer walk them, which with 100,000
-        # entries paused the loop for tens of milliseconds in the middle of a publish.
-        gc.freeze()
-        with user_errors():
-            daemon.run()
+        yield daemon
 
 
 def log_startup(config: Config, lease_backend: LeaseBackend, lock_path: str | os.PathLike[str]) -> None:
@@ -203,15 +183,15 @@ class AnnouncedStore(EntryStore):
 
 def _start_http(config: Config, address: str, *, entries: Callable[[], Iterable[Entry]],
                 lease_valid: Callable[[], bool]) -> OpsEndpoint:
-    """Metrics, health and their HTTP server on `http:`; a missing extra or a busy port is a UserError."""
+    """Metrics, health and their HTTP server on `http:`; a missing extra or a busy port is a ConfigError."""
     try:
         # prometheus-client is an optional dependency: only who configures `http:` needs it.
         from beatd.ops.http import OpsEndpoint
     except ImportError as exc:
-        raise UserError(f"{config.place}: http: needs prometheus-client: pip install 'beatd[metrics]' ({exc})") from exc
+        raise ConfigError(f"{config.place}: http: needs prometheus-client: pip install 'beatd[metrics]' ({exc})") from exc
     host, port = parse_listen_address(address)
     try:
         return OpsEndpoint.start(host, port, entries=entries, lease_valid=lease_valid,
                                  per_entry_labels=config.metrics_per_entry)
     except OSError as exc:
-        raise UserError(f"{config.place}: http: cannot listen on {address}: {exc.strerror or exc}") from exc
+        raise ConfigError(f"{config.place}: http: cannot listen on {address}: {exc.strerror or exc}") from exc

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from beatd.cli_errors import UserError, user_errors
+from beatd.cli.errors import UserError, user_errors
 from beatd.text import plural, write_table
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""The daemon: wires config, lease, engine, publisher and state into the scheduling loop.
+"""The daemon's loop: lease, engine, publisher and state turned into published, recorded runs.
 
 One thread does everything, in this order each turn: keep the lease, publish what is
 due (only while the lease allows it, checked on the monotonic clock right before each
@@ -10,8 +10,6 @@ once per change of state and retried with backoff; runs wait and lose nothing.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -19,14 +17,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from beatd.config import Config
-from beatd.config_app import load
+from beatd.config.app import load
+from beatd.daemon.quarantine import Quarantine
 from beatd.engine import Engine
 from beatd.entry import Entry, Fire
 from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
 from beatd.leader import Lease, LeaseBackend, LeaseKeeper, monotonic_clock
 from beatd.observer import Observer
 from beatd.publish import Message, MessageBuilder, PublishFailed, Transport
-from beatd.quarantine import Quarantine
 from beatd.state import RunRecord, StateStore
 from beatd.stores.base import EntryChanges, EntryStore
 from beatd.text import plural
@@ -123,11 +121,6 @@ def _settings_needing_restart(running: Config, loaded: Config) -> list[str]:
 def _same_entry(old: Entry, new: Entry) -> bool:
     """Whether a reload left an entry as it was; moving it in the file does not change it."""
     return replace(old, source=None) == replace(new, source=None)
-
-
-def origin_name() -> str:
-    """`beatd-<pid>@<host>`, the `origin` header of every message this process sends."""
-    return f"beatd-{os.getpid()}@{socket.gethostname()}"
 
 
 @dataclass(slots=True)
