@@ -131,6 +131,31 @@ def run_once(config: Path, redis_url: str, *, hold_s: float, start_timeout_s: fl
     return run
 
 
+def print_runs(workload: str, runs: list[Run], *, title: str) -> None:
+    """The table of runs against the goals (best and median), then each run's notes."""
+    rows = []
+    for label, attribute, pattern, goal, goal_text in (
+        ("start to first publish, wall s", "first_publish_s", "{:.1f}", FIRST_PUBLISH_GOAL_S, "< 60 s"),
+        ("CPU s used by then", "cpu_to_first_publish_s", "{:.1f}", None, ""),
+        ("RSS at first publish, MiB", "rss_at_first_publish_mib", "{:,.0f}", None, ""),
+        ("peak RSS (VmHWM), MiB", "peak_rss_mib", "{:,.0f}", MEMORY_GOAL_MIB, "< 1 GB (~954-1000 MiB)"),
+        ("SIGTERM to exit, s", "stop_s", "{:.1f}", None, ""),
+    ):
+        values = [getattr(run, attribute) for run in runs if getattr(run, attribute) is not None]
+        if not values:
+            rows.append((label, "-", "-", goal_text, verdict(False) if goal else ""))
+            continue
+        best, median = best_and_median(values)
+        met = verdict(median < goal) if goal else ""
+        rows.append((label, pattern.format(best), pattern.format(median), goal_text, met))
+    published = statistics.median([run.published for run in runs] or [0])
+    print_table((workload, "best", "median", "goal", "met"), rows,
+                title=f"{title} (median {published:,.0f} messages; load avg {load_average()})")
+    for number, run in enumerate(runs, start=1):
+        if run.note.strip():
+            print(f"  run {number}: {run.note.strip()}")
+
+
 # -- in-process breakdown (runs in a child process) ---------------------------------------------
 
 
@@ -229,31 +254,8 @@ def main(argv: list[str] | None = None) -> int:
                 stale.unlink()
             runs.append(run_once(config, args.redis_url, hold_s=args.hold, start_timeout_s=args.start_timeout))
 
-        def column(attribute: str) -> list[float]:
-            return [getattr(run, attribute) for run in runs if getattr(run, attribute) is not None]
-
-        rows = []
-        for label, attribute, pattern, goal, goal_text in (
-            ("start to first publish, wall s", "first_publish_s", "{:.1f}", FIRST_PUBLISH_GOAL_S, "< 60 s"),
-            ("CPU s used by then", "cpu_to_first_publish_s", "{:.1f}", None, ""),
-            ("RSS at first publish, MiB", "rss_at_first_publish_mib", "{:,.0f}", None, ""),
-            ("peak RSS (VmHWM), MiB", "peak_rss_mib", "{:,.0f}", MEMORY_GOAL_MIB, "< 1 GB (~954-1000 MiB)"),
-            ("SIGTERM to exit, s", "stop_s", "{:.1f}", None, ""),
-        ):
-            values = column(attribute)
-            if not values:
-                rows.append((label, "-", "-", goal_text, verdict(False) if goal else ""))
-                continue
-            best, median = best_and_median(values)
-            met = verdict(median < goal) if goal else ""
-            rows.append((label, pattern.format(best), pattern.format(median), goal_text, met))
-        published = statistics.median([run.published for run in runs] or [0])
-        print_table((f"{args.entries:,} interval entries", "best", "median", "goal", "met"), rows,
-                    title=f"beatd run, {len(runs)} runs, {args.hold:.0f} s of publishing each "
-                          f"(median {published:,.0f} messages; load avg {load_average()})")
-        for number, run in enumerate(runs, start=1):
-            if run.note.strip():
-                print(f"  run {number}: {run.note.strip()}")
+        print_runs(f"{args.entries:,} interval entries", runs, title=f"beatd run, {len(runs)} runs, {args.hold:.0f} s of "
+                   "publishing each")
         if not args.no_breakdown:
             if args.breakdown_entries and args.breakdown_entries != args.entries:
                 config = workdir / "breakdown.yaml"

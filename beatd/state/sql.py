@@ -37,6 +37,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
+from beatd.gcpause import garbage_collection_paused
 from beatd.sqlhelpers import (
     MYSQL_DIALECTS,
     EntryName,
@@ -64,6 +65,10 @@ _ONE_MICROSECOND = timedelta(microseconds=1)
 
 _META_ROW_ID = 1
 _DELETE_CHUNK = 500
+_ROWS_PER_FETCH = 10_000
+# How many distinct instants _InstantMemo keeps: far more than a batch's, and bounded
+# when every record's instants differ.
+_INSTANTS_REMEMBERED = 65_536
 # scheme://user:password@host: the password runs to the authority's last "@".
 
 
@@ -156,18 +161,20 @@ class SqlStateStore(StateStore):
         return f"SqlStateStore({self._where!r})"
 
     def load(self) -> dict[str, RunRecord]:
-        with self._backend_errors(), self.engine.connect() as connection:
+        records: dict[str, RunRecord] = {}
+        with self._backend_errors(), self.engine.connect() as connection, garbage_collection_paused():
             self._check_format(connection.execute(select(_meta.c.format_version)).scalar_one_or_none())
-            rows = connection.execute(select(_state)).all()
-        return {
-            row.entry: RunRecord(
-                entry=row.entry,
-                scheduled_at=_from_microseconds(row.scheduled_at_us),
-                sent_at=_from_microseconds(row.sent_at_us),
-                run_count=row.run_count,
-            )
-            for row in rows
-        }
+            # One statement, so one consistent snapshot, streamed in batches (a server-side
+            # cursor inside the connection's transaction): a million rows are never all in
+            # memory beside their records.
+            rows = connection.execute(select(*_state.c[_RECORD_COLUMNS]).execution_options(yield_per=_ROWS_PER_FETCH))
+            # Records share few instants (one sent_at per batch, slots on common grids):
+            # one datetime object per distinct instant keeps a million records small.
+            instant = _InstantMemo()
+            for entry, scheduled_at_us, sent_at_us, run_count in rows:
+                records[entry] = RunRecord(entry=entry, scheduled_at=instant(scheduled_at_us),
+                                           sent_at=instant(sent_at_us), run_count=run_count)
+        return records
 
     def record(self, records: Iterable[RunRecord], token: int) -> None:
         # A batch's records share few instants (one sent_at, the slots of a second).
@@ -337,6 +344,18 @@ class _MicrosecondsMemo(dict[datetime, int]):
         if value is None:
             value = self[instant] = _to_microseconds(instant)
         return value
+
+
+class _InstantMemo(dict[int, datetime]):
+    """_from_microseconds, handing out one datetime per distinct value while the memo is not full."""
+
+    def __call__(self, microseconds: int) -> datetime:
+        instant = self.get(microseconds)
+        if instant is None:
+            instant = _from_microseconds(microseconds)
+            if len(self) < _INSTANTS_REMEMBERED:
+                self[microseconds] = instant
+        return instant
 
 
 def _to_microseconds(instant: datetime) -> int:

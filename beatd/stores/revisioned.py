@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
@@ -17,12 +17,15 @@ from typing import Any
 from beatd import config
 from beatd.entry import Entry, Source
 from beatd.errors import BackendUnavailable, ConfigError
+from beatd.gcpause import garbage_collection_paused
 from beatd.stores.base import EntryChanges, EntryStore
 from beatd.stores.conversion import COLUMN_OF_KEY, ENTRIES_TABLE, entry_of_mapping, mapping_of_row
 
 # One beatd_entries row: its columns by name (id, name, kind, the YAML keys' columns...);
 # Any keys, as SQLAlchemy's RowMapping also takes Column objects.
 StoredRow = Mapping[Any, Any]
+# Turns one row into its Entry as the row is read; None for a row that does not validate.
+RowToEntry = Callable[[StoredRow], Entry | None]
 # The migration this code reads; tests check it is the migrations' head.
 SCHEMA_REVISION = "b0001"
 # Older revisions this code knows about (a store at one of them needs upgrading).
@@ -88,8 +91,12 @@ class RevisionedEntryStore(EntryStore):
         self._invalid: dict[str, str] = {}
 
     @abstractmethod
-    def _read_all(self) -> tuple[int, Sequence[StoredRow]]:
-        """The counter, then every row (read in that order).
+    def _read_all(self, entry_of_row: RowToEntry) -> tuple[int, list[Entry]]:
+        """The counter, then every row (read in that order), each turned into its entry as it arrives.
+
+        Rows are read in batches and dropped once converted, so a million of them are
+        never in memory at once, only their entries. A read that is retried starts
+        again with an empty list.
 
         Raises:
             ConfigError: the tables are missing, of another revision, or the counter lost its row.
@@ -110,9 +117,9 @@ class RevisionedEntryStore(EntryStore):
         return dict(self._invalid)
 
     def load(self) -> list[Entry]:
-        head, rows = self._read_all()
         self._invalid = {}
-        entries = [entry for entry in (self._entry_or_none(row) for row in rows) if entry is not None]
+        with garbage_collection_paused():
+            head, entries = self._read_all(self._entry_or_none)
         self._snapshot = _Snapshot(cursor=head, known={entry.name for entry in entries})
         return entries
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any, TypeVar
@@ -67,6 +67,7 @@ from sqlalchemy.exc import (
     OperationalError,
 )
 
+from beatd.entry import Entry
 from beatd.errors import BackendUnavailable, ConfigError
 from beatd.sqlhelpers import (
     AutocommitReader,
@@ -83,7 +84,13 @@ from beatd.stores.conversion import (
     mapping_of_row,
     row_of_mapping,
 )
-from beatd.stores.revisioned import RevisionedEntryStore, StoredRow, Window, check_schema_revision, lost_counter
+from beatd.stores.revisioned import (
+    RevisionedEntryStore,
+    RowToEntry,
+    Window,
+    check_schema_revision,
+    lost_counter,
+)
 from beatd.urls import redact_url
 
 log = logging.getLogger("beatd.stores.sql")
@@ -95,6 +102,9 @@ REVISION_TABLE = "beatd_entries_revision"
 VERSION_TABLE = "beatd_alembic_version"
 
 _NAMES_PER_QUERY = 500
+# Rows per query when reading every entry: enough to amortise the round trip, few
+# enough that a page is small beside the entries it becomes.
+_ROWS_PER_PAGE = 10_000
 
 metadata = MetaData()
 
@@ -155,6 +165,8 @@ revision_table = Table(
 
 _version_table = table(VERSION_TABLE, column("version_num", String(32)))
 _ENTRY_COLUMNS = [c for c in entries_table.c if c.name not in ("id", "created_at", "updated_at", "revision")]
+# What reading an entry needs: its id (for messages), its columns, not the timestamps.
+_READ_COLUMNS = [entries_table.c.id, *_ENTRY_COLUMNS]
 
 _T = TypeVar("_T")
 
@@ -239,12 +251,26 @@ class SqlEntryStore(RevisionedEntryStore):
 
     # -- reading ------------------------------------------------------------------------------
 
-    def _read_all(self) -> tuple[int, Sequence[StoredRow]]:
-        def read(connection: Connection) -> tuple[int, Sequence[StoredRow]]:
+    def _read_all(self, entry_of_row: RowToEntry) -> tuple[int, list[Entry]]:
+        def read(connection: Connection) -> tuple[int, list[Entry]]:
             if not self._schema_checked:
                 self._check_schema(connection)
             head = self._head(connection, startup=True)
-            return head, [row._mapping for row in connection.execute(select(entries_table))]
+            # Page by id, each page dropped once converted: no driver buffers the whole
+            # table then (psycopg2 and PyMySQL fetch a whole result into memory, and a
+            # server-side cursor needs a transaction). A row written while the pages are
+            # read has a revision above head, so the next window reads it again anyway.
+            entries: list[Entry] = []
+            after: int | None = None
+            while True:
+                page = select(*_READ_COLUMNS).order_by(entries_table.c.id).limit(_ROWS_PER_PAGE)
+                if after is not None:
+                    page = page.where(entries_table.c.id > after)
+                rows = connection.execute(page).mappings().all()
+                entries.extend(entry for row in rows if (entry := entry_of_row(row)) is not None)
+                if len(rows) < _ROWS_PER_PAGE:
+                    return head, entries
+                after = rows[-1]["id"]
 
         return self._read(read)
 
@@ -256,7 +282,7 @@ class SqlEntryStore(RevisionedEntryStore):
             if head < cursor:
                 return Window(head=head, rows=[], gone=[])
             # Bounded by head; why that loses nothing is in the module docstring.
-            rows = [row._mapping for row in connection.execute(select(entries_table).where(
+            rows = [row._mapping for row in connection.execute(select(*_READ_COLUMNS).where(
                 entries_table.c.revision > cursor, entries_table.c.revision <= head))]
             gone = list(connection.execute(select(tombstones_table.c.name).where(
                 tombstones_table.c.revision > cursor, tombstones_table.c.revision <= head)).scalars())

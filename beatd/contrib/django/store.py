@@ -12,15 +12,19 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, tzinfo
 from typing import TypeVar
 
+from beatd.entry import Entry
 from beatd.errors import BackendUnavailable, ConfigError
 from beatd.sqlhelpers import driver_reason
-from beatd.stores.revisioned import RevisionedEntryStore, StoredRow, Window, check_schema_revision, lost_counter
+from beatd.stores.revisioned import RevisionedEntryStore, RowToEntry, Window, check_schema_revision, lost_counter
 
 APP = "beatd.contrib.django"
+# Rows per fetch when reading every entry: Django streams them (a server-side cursor on
+# PostgreSQL), so a big table is never in memory at once, only its entries.
+_ROWS_PER_FETCH = 10_000
 _T = TypeVar("_T")
 
 
@@ -92,12 +96,13 @@ class DjangoEntryStore(RevisionedEntryStore):
     def __str__(self) -> str:
         return self.where
 
-    def _read_all(self) -> tuple[int, Sequence[StoredRow]]:
-        def read() -> tuple[int, Sequence[StoredRow]]:
+    def _read_all(self, entry_of_row: RowToEntry) -> tuple[int, list[Entry]]:
+        def read() -> tuple[int, list[Entry]]:
             if not self._schema_checked:
                 self._check_schema()
             head = self._head(startup=True)
-            return head, list(self._entries.objects.using(self._alias).order_by().values())
+            rows = self._entries.objects.using(self._alias).order_by().values().iterator(chunk_size=_ROWS_PER_FETCH)
+            return head, [entry for row in rows if (entry := entry_of_row(row)) is not None]
 
         return self._read(read)
 
