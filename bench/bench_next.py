@@ -7,7 +7,7 @@ through a pipe) over a generated file of 10,000 cron entries (30 expressions, 14
 some with args, kwargs and options) and one of 100,000 interval entries. Goals: < 3 s and
 < 5 s wall. On a shared machine wall time includes waiting for a core, so the CPU time
 of the process (user + system) is printed beside it. A breakdown repeats the same steps
-in-process: start-up and imports, load_config (attributed to the plain reader, the schema
+in-process: start-up and imports, load_config (attributed to the YAML reader, the schema
 shortcut and build_entry by separate passes), computing fires, formatting and writing;
 plus, for scale, a plain `yaml.load` of the same file with PyYAML's C loader.
 
@@ -81,11 +81,11 @@ def startup_seconds() -> tuple[float, float]:
 def breakdown(path: Path) -> dict[str, tuple[float, float]]:
     """(wall, CPU) seconds per step of `beatd next --count 5`, in-process, the steps as beatd.cli takes them.
 
-    load_config reads, checks and builds each entry in one streamed pass; the three
-    indented rows attribute it, from separate passes over the same file (the plain
-    reader alone, then the schema shortcut, then build_entry over its mappings). The
-    last two check and build every entry, where load_config makes an entry alike but for
-    name and args from an earlier one: they add up to more than load_config spends.
+    load_config reads, checks and builds each entry; the three indented rows attribute
+    it, from separate passes over the same file (the YAML reader alone, then the schema
+    shortcut, then build_entry over its mappings). The last two check and build every
+    entry, where load_config makes an entry alike but for name and args from an earlier
+    one: they add up to more than load_config spends.
     """
     import gc
 
@@ -93,7 +93,7 @@ def breakdown(path: Path) -> dict[str, tuple[float, float]]:
 
     import beatd.config as config
     from beatd.cli.listing import Listing
-    from beatd.config.plain import NotPlain, read_plain
+    from beatd.config.document import read_yaml
     from beatd.entry import Source
 
     steps: dict[str, tuple[float, float]] = {}
@@ -104,19 +104,18 @@ def breakdown(path: Path) -> dict[str, tuple[float, float]]:
         steps[step] = (time.perf_counter() - started, time.process_time() - cpu_started)
         return result
 
-    loaded = timed("load_config (read, check, build; streamed)", lambda: config.load_config(path))
-    text = path.read_text(encoding="utf-8")
+    loaded = timed("load_config (read, check, build)", lambda: config.load_config(path))
     gc.disable()  # as load_config does
     try:
-        mappings = timed("  of which: the plain reader alone", lambda: list(read_plain(text, path).entries or ()))
+        document = timed("  of which: the YAML reader alone (libyaml's events)", lambda: read_yaml(path))
+        mappings = [(name, line, raw) for (name, raw), line
+                    in zip(document["entries"].items(), document["entries"].key_lines.values(), strict=True)]
         timed("  of which: schema shortcut", lambda: [config.SCHEMA_SHORTCUT.passes(raw) for _, _, raw in mappings])
         timed("  of which: build_entry", lambda: [config.build_entry(name, raw, loaded.timezone, Source(path="p", line=line))
                                                   for name, line, raw in mappings])
-    except NotPlain as exc:
-        steps[f"  (the plain reader declines the file: {exc})"] = (0.0, 0.0)
     finally:
         gc.enable()
-        del text
+        document = mappings = None  # freed before the steps below
 
     start = datetime.fromisoformat(FROM)
     entries = [entry for entry in loaded.entries if entry.enabled]

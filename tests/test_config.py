@@ -1175,7 +1175,7 @@ def test_entries_at_the_limits_check_ok_and_every_run_builds_and_encodes(tmp_pat
 )
 def test_an_entry_shaped_like_its_neighbours_is_checked_too(tmp_path: Path, big_file_text: str,
                                                             edit: tuple[str, str], message: str) -> None:
-    # The plain reader builds an entry shaped like an earlier one from that one; its name and args still count.
+    # The loader builds an entry shaped like an earlier one from that one; its name and args still count.
     lines = big_file_text.splitlines()
     at = lines.index(edit[0])
     lines[at] = edit[1]
@@ -1990,43 +1990,53 @@ def test_schema_file_is_packaged_with_the_module() -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# The plain reader: a fast path that must give exactly what the line-aware reader gives
+# The YAML reader (libyaml's events) reads exactly what safe_load reads
+
+
+class _SafeLoadAsBeatd(yaml.SafeLoader):
+    """safe_load with beatd's two differences: timestamps and a lone `=` stay text."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, pattern) for tag, pattern in resolvers
+                if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value")]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
 
 
 def read_both_ways(path: Path) -> tuple[str, str]:
-    """The Config (as repr, so True, 1 and 1.0 differ) or error from each reader; "declined" if the plain one declines."""
-    from beatd.config import load as config_module
+    """The document (as repr, so True, 1 and 1.0 differ) or error from beatd's reader, and from safe_load."""
+    from beatd.config.document import read_yaml
 
+    text = path.read_text(encoding="utf-8")
     try:
-        plain = repr(config_module._load_plain(path))
-    except config_module._ReadWithLines:
-        plain = "declined"
-    try:
-        with_lines = repr(config_module._load_with_lines(path, config_module._Problems(keep_all=False)))
+        ours = repr(read_yaml(path))
     except ConfigError as exc:
-        with_lines = f"ConfigError: {exc}"
-    return plain, with_lines
+        ours = f"ConfigError: {exc}"
+    if "${" in text:  # safe_load leaves ${VAR} as it is
+        return ours, "not compared"
+    try:
+        reference = repr(yaml.load(text, Loader=_SafeLoadAsBeatd) or {})
+    except (yaml.YAMLError, ValueError) as exc:  # safe_load lets `!!int x` raise a bare ValueError
+        reference = f"refused: {exc}"
+    return ours, reference
 
 
 def assert_readers_agree(path: Path) -> bool:
-    """The plain reader declines, or returns what the line-aware reader returns; True if it read the file."""
-    plain, with_lines = read_both_ways(path)
-    if plain != "declined":
-        assert plain == with_lines, path.read_text(encoding="utf-8")
-    return plain != "declined"
+    """beatd's reader says what is wrong, or reads what safe_load reads; True if it read the file."""
+    ours, reference = read_both_ways(path)
+    read = not ours.startswith("ConfigError: ")
+    if read and reference != "not compared":
+        assert ours == reference, path.read_text(encoding="utf-8")
+    return read
 
 
-def assert_read_plainly(path: Path) -> None:
-    from beatd.config import load as config_module
-
-    try:
-        config_module._load_plain(path)
-    except config_module._ReadWithLines as exc:
-        raise AssertionError(f"the plain reader declined: {exc.__cause__!r}") from exc
+def assert_read_as_safe_load_reads(path: Path) -> None:
+    """The file loads, and its YAML reads as safe_load reads it."""
+    load_config(path)
     assert assert_readers_agree(path)
 
 
-# Files the plain reader must take (a decline would silently make big files slow again).
+# Common files: each loads, and reads as safe_load reads it.
 PLAIN_FILES = {
     "scalars-of-every-type": """
         timezone: UTC
@@ -2159,17 +2169,17 @@ PLAIN_FILES = {
 
 
 @pytest.mark.parametrize("text", list(PLAIN_FILES.values()), ids=list(PLAIN_FILES))
-def test_plain_reader_takes_common_files_and_agrees(tmp_path: Path, text: str,
+def test_yaml_reader_takes_common_files_and_agrees(tmp_path: Path, text: str,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("BEATD_TEST_UNSET_BROKER", "BEATD_TEST_UNSET_EVERY", "BEATD_TEST_UNSET_FLAG", "BEATD_TEST_UNSET_TEXT"):
         monkeypatch.delenv(name, raising=False)
-    assert_read_plainly(write(tmp_path / "beatd.yaml", text))
+    assert_read_as_safe_load_reads(write(tmp_path / "beatd.yaml", text))
 
 
-def test_plain_reader_takes_the_demo_file_and_included_files(tmp_path: Path) -> None:
-    assert_read_plainly(DEMO)
+def test_yaml_reader_takes_the_demo_file_and_included_files(tmp_path: Path) -> None:
+    assert_read_as_safe_load_reads(DEMO)
     write(tmp_path / "conf.d" / "a.yaml", "entries:\n  included:\n    task: t\n    every: 5\n")
-    assert_read_plainly(write(tmp_path / "beatd.yaml", "include:\n  - conf.d/*.yaml\nentries:\n  a:\n"
+    assert_read_as_safe_load_reads(write(tmp_path / "beatd.yaml", "include:\n  - conf.d/*.yaml\nentries:\n  a:\n"
                                                                 "    task: t\n    every: 5\n"))
 
 
@@ -2234,33 +2244,33 @@ _EDGE_LINES = (
          "text-going-on-at-entry-indentation", "quoted-text-going-on-at-entry-indentation", "block-list-entry",
          "complex-key"],
 )
-def test_plain_reader_agrees_on_top_level_oddities(tmp_path: Path, text: str) -> None:
+def test_yaml_reader_agrees_on_top_level_oddities(tmp_path: Path, text: str) -> None:
     assert_readers_agree(write(tmp_path / "beatd.yaml", text))
 
 
-def test_plain_reader_agrees_at_the_edges_of_its_subset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_yaml_reader_agrees_at_the_edges_of_its_subset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BEATD_TEST_UNSET", raising=False)
     config = tmp_path / "beatd.yaml"
-    read_plainly = 0
+    read = 0
     for line in _EDGE_LINES:
         for where in ("first", "last"):
             body = f"    task: t\n    every: 30\n    {line}\n" if where == "last" else f"    {line}\n    task: t\n    every: 30\n"
             config.write_text(f"entries:\n  a:\n{body}  b:\n    task: t\n    every: 60\n", encoding="utf-8")
-            read_plainly += assert_readers_agree(config)
-    assert read_plainly > 20  # and the rest were declined, never read differently
+            read += assert_readers_agree(config)
+    assert read > 20  # and the rest were refused with a message, never read differently
 
 
-def test_plain_reader_agrees_on_mangled_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_yaml_reader_agrees_on_mangled_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BEATD_TEST_UNSET", raising=False)
     demo = DEMO.read_text(encoding="utf-8")
     config = tmp_path / "beatd.yaml"
     rng = random.Random(20261122)
     tokens = (*_FUZZ_TOKENS, ",", "'a'", '"b"', "x: ", " #", "  - ", "\r\n", "@", "=", "<<", "${BEATD_TEST_UNSET:-7}")
-    outcomes = {"same": 0, "declined": 0}
+    outcomes = {"same": 0, "refused": 0}
     for _ in range(400):
         config.write_text(mangled(demo, rng, rng.randint(1, 3), tokens, _FUZZ_LINES + _EDGE_LINES), encoding="utf-8")
-        outcomes["same" if assert_readers_agree(config) else "declined"] += 1
-    assert outcomes["same"] > 50 and outcomes["declined"] > 50, outcomes
+        outcomes["same" if assert_readers_agree(config) else "refused"] += 1
+    assert outcomes["same"] > 50 and outcomes["refused"] > 50, outcomes
 
 
 @pytest.fixture(scope="module")
@@ -2300,10 +2310,10 @@ def test_a_bad_entry_late_in_a_big_file_is_reported_at_its_line(tmp_path: Path, 
     assert str(caught.value) == f"{config}:{line}: {message.replace('{path}', str(config))}"
 
 
-def test_a_big_plain_file_loads_as_the_line_aware_reader_loads_it(tmp_path: Path, big_file_text: str) -> None:
+def test_a_big_file_loads_as_safe_load_reads_it(tmp_path: Path, big_file_text: str) -> None:
     config = tmp_path / "beatd.yaml"
     config.write_text(big_file_text, encoding="utf-8")
-    assert_read_plainly(config)
+    assert_read_as_safe_load_reads(config)
     loaded = load_config(config)
     assert [entry.source.line for entry in loaded.entries[:2]] == [3, 7]
     assert loaded.entries[-1].source.line == 3 + 4 * 9_999

@@ -1,17 +1,15 @@
 """load_config and check_config: a file and its includes, read, schema-checked and built into a Config.
 
-Two readers share the checks and the building of entries. The plain reader
-(beatd.config.plain) takes the common subset of YAML fast and keeps no line numbers;
-when it declines a file, or anything about the file is wrong, the file is read again
-with line numbers (beatd.config.document) and checked with full messages
-(beatd.config.schema), so that every error names its file and line.
+One pass per file: beatd.config.document reads it with line numbers, beatd.config.schema
+checks it against the shipped JSON Schema, beatd.config.build makes each entry; every
+problem names its file and line.
 """
 
 from __future__ import annotations
 
 import gc
 import glob
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
@@ -19,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from beatd.config.build import build_entry, parse_zone
-from beatd.config.document import LineDict, read_text, read_yaml
-from beatd.config.plain import NotPlain, PlainFile, read_plain
+from beatd.config.document import LineDict, read_yaml
 from beatd.config.routes import routed
-from beatd.config.schema import INCLUDED_FILE_KEYS, SCHEMA_SHORTCUT, line_of, schema_problems, valid_by_shortcut
+from beatd.config.schema import SCHEMA_SHORTCUT, line_of, schema_problems
 from beatd.config.settings import (
     DEFAULT_BROKER,
     DEFAULT_CATCHUP_LIMIT,
@@ -37,62 +34,7 @@ from beatd.errors import ConfigError
 from beatd.payload import check_arguments
 
 # ---------------------------------------------------------------------------------------
-# Files, read fast
-
-
-class _ReadWithLines(Exception):
-    """The plain reader declined a file, or something is wrong: read with line numbers to say what."""
-
-
-def _load_plain(path: Path) -> Config:
-    """load_config's result, from the plain reader; any problem at all raises _ReadWithLines.
-
-    Makes every check the line-aware path makes, so it returns a Config exactly when
-    that path would return the same one.
-    """
-    problems = _Problems(keep_all=False)
-    try:
-        main = _read_plain(path)
-        _check_settings(main.settings, included=False)
-        settings = _converted_settings(main.settings, path, problems, frozenset())
-        entries = _plain_entries(main.settings, main.entries, path, settings.zone)
-        for included_path in _included_paths(main.settings, path, problems):
-            included = _read_plain(included_path)
-            _check_settings(included.settings, included=True)
-            entries.extend(_plain_entries(included.settings, included.entries, included_path, settings.zone))
-        _reject_duplicate_names(entries, problems)
-        return _config_of(path, main.settings, settings, entries)
-    except (NotPlain, ConfigError, ValueError) as exc:
-        raise _ReadWithLines from exc
-
-
-def _read_plain(path: Path) -> PlainFile:
-    return read_plain(read_text(path), path)
-
-
-def _check_settings(settings: LineDict, included: bool) -> None:
-    if (included and set(settings) - INCLUDED_FILE_KEYS) or not valid_by_shortcut(settings):
-        raise NotPlain("the schema does not surely accept the file")
-
-
-def _plain_entries(settings: LineDict, streamed: Iterable[tuple[str, int, Any]] | None, path: Path,
-                   default_zone: tzinfo) -> list[Entry]:
-    """Entries of a plain-read file, each checked and built as it is read (its mapping is dropped at once)."""
-    path_text = str(path)
-    if streamed is None:
-        streamed = _named_mappings(settings, path_text)
-    entries = []
-    alike = _AlikeEntries(default_zone)
-    for name, line, raw in streamed:
-        source = Source(path=path_text, line=line)
-        entry = alike.entry(name, raw, source)
-        if entry is None:
-            if not isinstance(raw, Mapping) or not SCHEMA_SHORTCUT.passes(raw):
-                raise NotPlain(f"entry {name!r}: the schema does not surely accept it")
-            entry = build_entry(name, raw, default_zone, source)
-            alike.remember(raw, entry)
-        entries.append(entry)
-    return entries
+# Entries alike
 
 
 class _AlikeEntries:
@@ -115,7 +57,7 @@ class _AlikeEntries:
 
     def _shape(self, raw: Any) -> tuple[Any, ...] | None:
         """The items but a list of args, typed, and whether args is there; None: no shape to share."""
-        if type(raw) is not dict or not self.args_apart or type(raw.get("args", [])) is not list:
+        if not isinstance(raw, dict) or not self.args_apart or type(raw.get("args", [])) is not list:
             return None
         shape: list[Any] = ["args" in raw]
         for key, value in raw.items():
@@ -162,7 +104,7 @@ def _named_mappings(document: LineDict, path_text: str) -> Iterator[tuple[str, i
 
 
 # ---------------------------------------------------------------------------------------
-# Files, read with line numbers
+# Files, read with line numbers, checked, built
 
 
 class _Problems:
@@ -206,7 +148,7 @@ class _CheckedFile:
     bad_entries: frozenset[str]
 
 
-def _load_with_lines(path: Path, problems: _Problems) -> Config | None:
+def _load(path: Path, problems: _Problems) -> Config | None:
     """The configuration, or None when problems (kept, not raised) were found."""
     main = _read_checked(path, problems, included=False)
     if main is None:
@@ -244,15 +186,22 @@ def _entries_of(checked: _CheckedFile, path: Path, default_zone: tzinfo, problem
     """The file's entries that build; the others are problems (entries the schema refused are left alone)."""
     path_text = str(path)
     entries = []
+    alike = _AlikeEntries(default_zone)
     for name, line, raw in _named_mappings(checked.document, path_text):
         if name in checked.bad_entries:
             continue
+        source = Source(path=path_text, line=line)
         try:
-            entries.append(build_entry(name, raw, default_zone, Source(path=path_text, line=line)))
+            entry = alike.entry(name, raw, source)
+            if entry is None:
+                entry = build_entry(name, raw, default_zone, source)
+                alike.remember(raw, entry)
         except ValueError as exc:
             keys = list(getattr(exc, "keys", ()))
             problem_line = line_of(raw, keys) if keys and isinstance(raw, LineDict) else line
             problems.add(path, problem_line, f"entry {name!r}: {exc}", exc)
+        else:
+            entries.append(entry)
     return entries
 
 
@@ -303,14 +252,10 @@ def load_config(path: str | Path) -> Config:
     Raises:
         ConfigError: with `file:line: entry 'name': message` for the first problem found.
     """
-    path = Path(path)
     with _garbage_collection_paused():
-        try:
-            return _load_plain(path)
-        except _ReadWithLines:
-            config = _load_with_lines(path, _Problems(keep_all=False))
-            assert config is not None  # problems were raised, not kept
-            return config
+        config = _load(Path(path), _Problems(keep_all=False))
+    assert config is not None  # problems were raised, not kept
+    return config
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,14 +274,10 @@ def check_config(path: str | Path) -> ConfigCheck:
     repeat the problem); a setting that fails keeps its default, so the entries are still
     checked in the file's zone, or UTC.
     """
-    path = Path(path)
+    problems = _Problems(keep_all=True)
     with _garbage_collection_paused():
-        try:
-            return ConfigCheck(config=_load_plain(path), problems=())
-        except _ReadWithLines:
-            problems = _Problems(keep_all=True)
-            config = _load_with_lines(path, problems)
-            return ConfigCheck(config=config, problems=problems.texts)
+        config = _load(Path(path), problems)
+    return ConfigCheck(config=config, problems=problems.texts)
 
 
 @contextmanager
@@ -370,7 +311,6 @@ def _config_of(path: Path, document: LineDict, settings: _Settings, entries: lis
         metrics_per_entry=document.get("metrics_per_entry", True),
         stores=tuple((kind, target) for store in document.get("stores") or [] for kind, target in store.items()),
         entries=tuple(routed(entries, routes) if routes else entries),
-        # Without `entries`: the plain reader keeps a block of entries apart from the settings.
         settings_given=frozenset(document) - {"entries"},
     )
 
