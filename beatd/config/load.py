@@ -7,10 +7,8 @@ problem names its file and line.
 
 from __future__ import annotations
 
-import gc
 import glob
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from pathlib import Path
@@ -31,6 +29,7 @@ from beatd.config.settings import (
 )
 from beatd.entry import Entry, Source, check_entry_name, entry_of
 from beatd.errors import ConfigError
+from beatd.gcpause import garbage_collection_paused
 from beatd.payload import check_arguments
 
 # ---------------------------------------------------------------------------------------
@@ -252,7 +251,7 @@ def load_config(path: str | Path) -> Config:
     Raises:
         ConfigError: with `file:line: entry 'name': message` for the first problem found.
     """
-    with _garbage_collection_paused():
+    with garbage_collection_paused():
         config = _load(Path(path), _Problems(keep_all=False))
     assert config is not None  # problems were raised, not kept
     return config
@@ -275,25 +274,9 @@ def check_config(path: str | Path) -> ConfigCheck:
     checked in the file's zone, or UTC.
     """
     problems = _Problems(keep_all=True)
-    with _garbage_collection_paused():
+    with garbage_collection_paused():
         config = _load(Path(path), problems)
     return ConfigCheck(config=config, problems=problems.texts)
-
-
-@contextmanager
-def _garbage_collection_paused() -> Iterator[None]:
-    """Loading makes millions of objects and no reference cycles worth collecting meanwhile.
-
-    The cyclic collector would walk the growing heap again and again: 8 of 28 CPU
-    seconds for 1,000,000 entries.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _config_of(path: Path, document: LineDict, settings: _Settings, entries: list[Entry]) -> Config:
