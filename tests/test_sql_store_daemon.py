@@ -242,7 +242,7 @@ def test_add_edit_disable_delete_by_another_process_show_in_what_the_daemon_publ
 # the database connection cut under the daemon
 
 
-# Backoff of the daemon's entry store (beatd.daemon.loop.Backoff): retries at most this far apart.
+# Backoff of the daemon's entry store (beatd.daemon.backoff.Backoff): retries at most this far apart.
 STORE_BACKOFF_MAX_S = 5.0
 OUTAGE_S = 5.0
 

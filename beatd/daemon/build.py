@@ -82,7 +82,7 @@ def build_daemon(config: Config, *, clock: Clock, observers: Sequence[Observer])
         if config.http:
             # The lambdas read the daemon when called, once it exists: the entries it runs now
             # (they change on reload), and whether its lease still allows publishing.
-            endpoint = _start_http(config, config.http, entries=lambda: daemon.entries.values(),
+            endpoint = _start_http(config, config.http, entries=lambda: daemon.catalog.entries.values(),
                                    lease_valid=lambda: daemon.keeper.may_publish(daemon.clock.monotonic()))
             cleanup.callback(endpoint.close)
             heard += [endpoint.metrics, endpoint.health]

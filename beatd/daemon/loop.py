@@ -11,22 +11,24 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from beatd.config import Config
 from beatd.config.app import load
+from beatd.daemon.backoff import Backoff
+from beatd.daemon.catalog import CatalogChange, EntryCatalog
 from beatd.daemon.quarantine import Quarantine
 from beatd.engine import Engine
-from beatd.entry import Entry, Fire
+from beatd.entry import Fire
 from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
 from beatd.leader import Lease, LeaseBackend, LeaseKeeper, monotonic_clock
 from beatd.observer import Observer
 from beatd.publish import Message, MessageBuilder, PublishFailed, Transport
 from beatd.state import RunRecord, StateStore
-from beatd.stores.base import EntryChanges, EntryStore
+from beatd.stores.base import EntryStore
 from beatd.text import plural
 
 log = logging.getLogger("beatd")
@@ -39,8 +41,6 @@ PUBLISH_BATCH = 5000
 MAX_SLEEP_S = 30.0
 # A single instance's lock never expires; renewing it once a day keeps the loop asleep.
 SINGLE_INSTANCE_TTL = timedelta(days=3)
-# How often entry stores are asked what changed: edits apply within half a second.
-STORE_POLL_S = 0.5
 # How often a standby asks for the lease: failover then takes at most ttl plus this.
 STANDBY_POLL_S = 1.0
 # How long before runs are due their messages are built, so that at the due instant
@@ -82,45 +82,10 @@ class SystemClock:
         wake.wait(max(0.0, seconds))
 
 
-@dataclass(slots=True)
-class Backoff:
-    """Exponential retry delays for one failing dependency, and whether it is down."""
-
-    what: str
-    initial_s: float = 0.5
-    # Short enough that a recovered broker is noticed within seconds (runs with a short
-    # `expires` would otherwise lapse while beatd waits), long enough not to hammer it.
-    maximum_s: float = 5.0
-    retry_at: float = 0.0
-    delay_s: float = 0.0
-    down_since: float | None = None
-
-    def failed(self, monotonic_now: float, error: Exception) -> None:
-        """Schedule the next attempt; log only when the dependency goes down."""
-        if self.down_since is None:
-            self.down_since = monotonic_now
-            log.error("%s unavailable, retrying with backoff: %s", self.what, error)
-        self.delay_s = min(self.maximum_s, self.delay_s * 2 or self.initial_s)
-        self.retry_at = monotonic_now + self.delay_s
-
-    def succeeded(self, monotonic_now: float) -> None:
-        if self.down_since is not None:
-            log.warning("%s available again after %.1f s", self.what, monotonic_now - self.down_since)
-        self.down_since, self.delay_s, self.retry_at = None, 0.0, 0.0
-
-    def ready(self, monotonic_now: float) -> bool:
-        return monotonic_now >= self.retry_at
-
-
 def _settings_needing_restart(running: Config, loaded: Config) -> list[str]:
     """The settings that differ between two configs and that only a restart applies."""
     return [setting.name for setting in fields(running)
             if setting.name not in LIVE_SETTINGS and getattr(running, setting.name) != getattr(loaded, setting.name)]
-
-
-def _same_entry(old: Entry, new: Entry) -> bool:
-    """Whether a reload left an entry as it was; moving it in the file does not change it."""
-    return replace(old, source=None) == replace(new, source=None)
 
 
 @dataclass(slots=True)
@@ -161,7 +126,10 @@ class _Prepared:
 
 
 class Daemon:
-    """The scheduling loop. `run` returns when `stop` is called (from a signal handler)."""
+    """The scheduling loop: lease term, publishing, sleeping. `run` returns when `stop` is called (from a signal handler).
+
+    Which entries exist is its EntryCatalog's business; the loop applies what each edit changed.
+    """
 
     def __init__(self, config: Config, *, clock: Clock, transport: Transport, state: StateStore,
                  lease_backend: LeaseBackend, holder: str, origin: str,
@@ -176,13 +144,8 @@ class Daemon:
         self.message_builder = MessageBuilder(origin)
         # The edge (systemd notify, metrics) hears what happens through this.
         self.observer = observer or Observer()
-        self.entry_stores = tuple(entry_stores)
-        # Entries by name: the config file's, then each store's (a name may come from one place only).
-        self.entries: dict[str, Entry] = {entry.name: entry for entry in config.entries}
-        # The store each store-provided entry came from; every other entry is the file's.
-        self._store_of: dict[str, str] = {}
-        self._stores_poll_at = 0.0
-        self._stores_backoff = Backoff("entry store")
+        # The entries it runs, the file's and the stores', and what each edit changed.
+        self.catalog = EntryCatalog(config, entry_stores)
         self.keeper = LeaseKeeper(config.leader.ttl if config.leader.backend != "none" else SINGLE_INSTANCE_TTL)
         self.term: _Term | None = None
         self.published_total = 0
@@ -212,8 +175,8 @@ class Daemon:
     # -- the loop ---------------------------------------------------------------------------
 
     def run(self) -> None:
-        log.info("beatd started: %s, holder %s", plural(len(self.entries), "entry"), self.holder)
-        self.observer.on_ready(len(self.entries))
+        log.info("beatd started: %s, holder %s", plural(len(self.catalog.entries), "entry"), self.holder)
+        self.observer.on_ready(len(self.catalog.entries))
         try:
             while not self._stopping:
                 self._turn()
@@ -226,7 +189,8 @@ class Daemon:
         if self._reload_requested:
             self._reload_requested = False
             self._reload()
-        self._poll_stores()
+        for change in self.catalog.poll(self.clock.monotonic()):
+            self._apply(change)
         self._keep_lease()
         term = self.term
         if term is None:
@@ -280,32 +244,15 @@ class Daemon:
             return
         now = self.clock.now()
         engine = Engine(catchup_limit=self.config.catchup_limit)
-        engine.load(self.entries.values(), now=now, last_scheduled=self._last_scheduled(records))
+        engine.load(self.catalog.entries.values(), now=now, last_scheduled=self.catalog.last_scheduled(records))
         # A new term starts every entry afresh: what still fails is held back again at once.
         self.quarantine = Quarantine()
         self.term = _Term(lease=lease, engine=engine,
                           run_counts={name: record.run_count for name, record in records.items()},
-                          removed={name for name in records if name not in self.entries})
+                          removed={name for name in records if name not in self.catalog.entries})
         log.info("leading with lease token %d: %s loaded, %d with recorded runs",
-                 lease.token, plural(len(self.entries), "entry"), len(records))
-        self.observer.on_leader(lease.token, len(self.entries))
-
-    def _last_scheduled(self, records: dict[str, RunRecord]) -> dict[str, datetime]:
-        """Each entry's last run: the state store's, or the store's own when that is newer (a switch from DCB)."""
-        last = {name: record.scheduled_at for name, record in records.items()}
-        for store in self.entry_stores:
-            for name, at in store.last_runs().items():
-                if name not in last or at > last[name]:
-                    last[name] = at
-        return last
-
-    def _tell_stores(self, records: Iterable[RunRecord]) -> None:
-        """Let the entry stores know what was published and recorded (DCB's admin shows last runs)."""
-        if not self.entry_stores:
-            return
-        recorded = list(records)
-        for store in self.entry_stores:
-            store.runs_published(recorded)
+                 lease.token, plural(len(self.catalog.entries), "entry"), len(records))
+        self.observer.on_leader(lease.token, len(self.catalog.entries))
 
     def _step_down(self, reason: str) -> None:
         """Stop publishing; record what was sent if the fence still allows it (else it is re-sent)."""
@@ -317,7 +264,7 @@ class Daemon:
         if term.unrecorded:
             try:
                 self.state.record(term.unrecorded.values(), term.lease.token)
-                self._tell_stores(term.unrecorded.values())
+                self.catalog.runs_published(term.unrecorded.values())
             except (BackendUnavailable, LeaseLost) as exc:
                 log.warning("%d published runs not recorded (a new leader re-sends them with the same task ids): %s",
                             len(term.unrecorded), exc)
@@ -444,7 +391,7 @@ class Daemon:
             return
         now = self.clock.now()
         for name, resume_after in self.quarantine.due(self.clock.monotonic()):
-            entry = self.entries.get(name)
+            entry = self.catalog.entries.get(name)
             if entry is None:
                 self.quarantine.release(name)
                 continue
@@ -524,7 +471,7 @@ class Daemon:
                     # The run is on the broker: the entry resumes after it.
                     self._hold(term, record.entry, "record", f"its run cannot be recorded: {exc}",
                                resume_after=record.scheduled_at)
-        self._tell_stores(records)
+        self.catalog.runs_published(records)
         term.unrecorded = {}
         if len(self.quarantine):
             for record in records:
@@ -561,8 +508,9 @@ class Daemon:
             retry_at = self.quarantine.next_retry()
             if retry_at is not None:
                 deadlines.append(retry_at)
-        if self.entry_stores:
-            deadlines.append(max(self._stores_poll_at, self._stores_backoff.retry_at))
+        poll_at = self.catalog.next_poll_at()
+        if poll_at is not None:
+            deadlines.append(poll_at)
         self.clock.wait(min(deadlines) - monotonic_now, self._wake)
         self._wake.clear()
 
@@ -575,111 +523,47 @@ class Daemon:
             config = load(self.config.path, self.config.app)
         except ConfigError as exc:
             log.error("config reload failed, keeping the running config: %s", exc)
-            self.observer.on_reload(False, len(self.entries))
+            self.observer.on_reload(False, len(self.catalog.entries))
             return
         fixed = _settings_needing_restart(self.config, config)
         if fixed:
             log.error("config reload refused, keeping the whole running config: %s changed, which a running "
                       "beatd cannot apply; restart beatd to apply the new file", ", ".join(fixed))
-            self.observer.on_reload(False, len(self.entries))
+            self.observer.on_reload(False, len(self.catalog.entries))
             return
-        in_file = {entry.name for entry in config.entries}
-        removed = [name for name in self.entries if name not in self._store_of and name not in in_file]
-        upserted = []
-        for entry in config.entries:
-            store = self._store_of.get(entry.name)
-            if store is not None:
-                log.error("config reload: entry %r at %s is also defined in %s; keeping that one",
-                          entry.name, entry.source, store)
-                continue
-            upserted.append(entry)
         self.config = config
         if self.term is not None:
             self.term.engine.catchup_limit = config.catchup_limit
-        self._apply_changes(upserted, removed, "config reloaded")
-        self.observer.on_reload(True, len(self.entries))
+        self._apply(self.catalog.reload(config))
+        self.observer.on_reload(True, len(self.catalog.entries))
 
-    def _owner(self, name: str) -> str | None:
-        """Where the running entry of this name was defined: a store, or a place in the config files."""
-        if name in self._store_of:
-            return self._store_of[name]
-        entry = self.entries.get(name)
-        return None if entry is None else str(entry.source or self.config.place)
-
-    def _poll_stores(self) -> None:
-        """Apply what changed in the entry stores, at most every STORE_POLL_S (one cheap query each)."""
-        monotonic_now = self.clock.monotonic()
-        if not self.entry_stores or monotonic_now < self._stores_poll_at or not self._stores_backoff.ready(monotonic_now):
-            return
-        self._stores_poll_at = monotonic_now + STORE_POLL_S
-        for store in self.entry_stores:
-            try:
-                changes = store.changes()
-            except BackendUnavailable as exc:
-                self._stores_backoff.failed(monotonic_now, exc)
-                return
-            if changes:
-                self._apply_store_changes(f"store {store}", changes)
-        self._stores_backoff.succeeded(monotonic_now)
-
-    def _apply_store_changes(self, origin: str, changes: EntryChanges) -> None:
-        removed = [name for name in changes.deleted if self._store_of.get(name) == origin]
-        for name in removed:
-            del self._store_of[name]
-        upserted = []
-        for entry in changes.upserted:
-            owner = self._owner(entry.name)
-            if owner is not None and owner != origin:
-                log.error("entry %r from %s is also defined in %s; keeping that one", entry.name, origin, owner)
-                continue
-            self._store_of[entry.name] = origin
-            upserted.append(entry)
-        self._apply_changes(upserted, removed, "entry stores changed")
-
-    def _apply_changes(self, upserted: list[Entry], removed: list[str], what: str) -> None:
-        """Put upserted entries in place and drop removed ones, telling the engine only what changed.
-
-        The work follows the number of changes, not of entries: a store edit among a
-        million entries costs one entry's work.
-        """
-        entries = self.entries
-        added = [entry for entry in upserted if entry.name not in entries]
-        replaced = {entry.name: entries[entry.name] for entry in upserted
-                    if entry.name in entries and not _same_entry(entries[entry.name], entry)}
-        changed = [entry for entry in upserted if entry.name in replaced]
-        removed = [name for name in removed if name in entries]
-        for entry in upserted:
-            entries[entry.name] = entry
-        for name in removed:
-            del entries[name]
+    def _apply(self, change: CatalogChange) -> None:
+        """Tell the engine, the quarantine and the observer what an edit of the catalogue changed."""
         if self.term is not None:
             engine, now = self.term.engine, self.clock.now()
             # Runs prepared for the old versions are taken back; a changed entry resumes
             # just before its withdrawn slot, so that slot is sent in its new form.
             prepared = self.term.prepared
-            withdrawn = prepared.withdraw(set(replaced) | set(removed)) if prepared is not None else {}
-            for entry in added:
+            withdrawn = prepared.withdraw(set(change.touched())) if prepared is not None else {}
+            for entry in change.added:
                 engine.add(entry, now=now)
-            for entry in changed:
+            for old, entry in change.changed:
                 # Same schedule: continue from the last run sent, so waiting runs are not lost.
                 # New schedule: its slots start now; the old schedule's misses do not carry over.
                 # Enabled again: from now too, as slots of a disabled period are never sent.
-                old = replaced[entry.name]
                 keeps_slots = entry.schedule == old.schedule and entry.enabled and old.enabled
                 resume = withdrawn[entry.name] - _MICROSECOND if entry.name in withdrawn else engine.last_handed_out(entry.name)
                 engine.add(entry, now=now, last_scheduled=resume if keeps_slots else None)
-            for name in removed:
+            for name in change.removed:
                 engine.remove(name)
-            self.term.removed.update(removed)
-            self.term.removed.difference_update(entry.name for entry in added)
+            self.term.removed.update(change.removed)
+            self.term.removed.difference_update(entry.name for entry in change.added)
         # A changed entry gets a fresh chance; a removed one has nothing left to retry.
-        for name in [*replaced, *removed]:
+        for name in change.touched():
             self.quarantine.release(name)
-        if removed:
-            self.message_builder.forget(removed)
-            self.observer.on_entries_removed(removed)
-        log.info("%s: %d added, %d changed, %d removed, %d unchanged",
-                 what, len(added), len(changed), len(removed), len(entries) - len(added) - len(changed))
+        if change.removed:
+            self.message_builder.forget(change.removed)
+            self.observer.on_entries_removed(change.removed)
 
     def _shut_down(self) -> None:
         term = self.term
@@ -691,8 +575,7 @@ class Daemon:
             self._release(term.lease)
         self.transport.close()
         self.state.close()
-        for store in self.entry_stores:
-            store.close()
+        self.catalog.close()
         self.lease_backend.close()
         log.info("beatd stopped: %d runs published", self.published_total)
 
