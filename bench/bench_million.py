@@ -18,7 +18,7 @@ Goals (issue 3): first publish under 60 s from start; peak resident memory under
 
 The breakdown (one run, in a child process so its memory is its own) repeats the
 daemon's start-up steps in-process: imports, load_config (which reads, checks and builds
-each entry in one streamed pass; --attribute-load also times the plain YAML reader alone
+each entry in one pass; --attribute-load also times the YAML reader alone
 in a separate pass), loading the engine, the first `due`, with the RSS after each step.
 """
 
@@ -173,26 +173,23 @@ def breakdown_child(config_path: Path, attribute: bool) -> None:
         steps.append({"step": name, "seconds": now - clock[0], "cpu_s": cpu - clock[1], "rss_mib": rss_mib()})
         clock[0], clock[1] = time.perf_counter(), time.process_time()
 
-    import beatd.daemon.build  # noqa: F401  (what `beatd run` imports)
     import beatd.config as config_module
+    import beatd.daemon.build  # noqa: F401  (what `beatd run` imports)
     from beatd.engine import Engine
 
     step("imports (beatd.daemon.build)")
-    # What `beatd run` does: load_config reads, checks and builds each entry in one
-    # streamed pass (the plain reader), with no YAML node graph.
+    # What `beatd run` does: load_config reads (one walk over libyaml's events), checks
+    # and builds each entry.
     entries = list(config_module.load_config(config_path).entries)
-    step("load_config (read, check, build; streamed)")
+    step("load_config (read, check, build)")
     if attribute:
-        # The same file once more, only through the plain reader (its mappings dropped as
-        # they come): how much of load_config is reading rather than checking and building.
-        from beatd.config_plain import read_plain
+        # The same file once more, only through the reader: how much of load_config is
+        # reading rather than checking and building.
+        from beatd.config.document import read_yaml
 
-        text = config_path.read_text(encoding="utf-8")
         clock[0], clock[1] = time.perf_counter(), time.process_time()
-        for _ in read_plain(text, config_path).entries or ():
-            pass
-        step("  of which the plain reader alone (a separate pass)")
-        del text
+        read_yaml(config_path)
+        step("  of which the YAML reader alone (a separate pass)")
     now = datetime.now(UTC)
     engine = Engine()
     engine.load(entries, now=now, last_scheduled={})
@@ -233,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-runs", action="store_true", help="only the breakdown")
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="a database this bench may flush")
     parser.add_argument("--attribute-load", action="store_true",
-                        help="in the breakdown, also time the plain reader alone in a separate pass")
+                        help="in the breakdown, also time the YAML reader alone in a separate pass")
     parser.add_argument("--breakdown-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.breakdown_child:
