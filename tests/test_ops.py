@@ -45,7 +45,7 @@ from beatd.ops import PacedClock
 from beatd.ops.http import Health, OpsEndpoint, OpsHttpServer
 from beatd.ops.metrics import MetricsObserver
 from beatd.ops.notify import SystemdNotifier, monotonic_usec, notify_address
-from beatd.publish import Transport
+from beatd.publish import PublishResult, Transport
 from beatd.publish.message import Message
 from beatd.state import open_state_store
 
@@ -289,11 +289,12 @@ class HangingTransport(Transport):
         self.hung = threading.Event()
         self.release = threading.Event()
 
-    def publish(self, messages: Sequence[Message]) -> None:
+    def publish(self, messages: Sequence[Message]) -> PublishResult:
         self.calls += 1
         if self.calls > self.calls_before_hang and not self.release.is_set():
             self.hung.set()
             self.release.wait(30)
+        return PublishResult()
 
     def close(self) -> None:
         self.release.set()
