@@ -419,15 +419,15 @@ def test_kill_9_and_restart_loses_no_slot_and_resends_with_the_same_id(
     assert_consecutive_seconds(instants)
     assert instants[0] < restart.stopped_at and instants[-1] > restart.restarted_at
     assert len(set(restart.instants_missed_while_down())) >= 2, f"the downtime was not caught up: {instants}"
-    # ...a slot executed twice carried one task id both times, and the run that was published
-    # but not recorded at the kill was sent again, under its id
+    # ...the run that was published but not recorded at the kill was sent again, under its
+    # id, and the Redis broker's high-water mark kept the copy out: it ran once
     different_ids = {instant.isoformat(): ids for instant, ids in by_instant.items() if len(set(ids)) > 1}
     assert not different_ids, f"one slot ran under several task ids: {different_ids}"
     resent = {(line.scheduled_at, line.task_id) for line in restart.first_published} & {
         (line.scheduled_at, line.task_id) for line in restart.second_published
     }
     assert resent, "no unrecorded run was re-sent after the kill"
-    assert all(len(by_instant[instant]) == 2 for instant, _ in resent), by_instant
+    assert all(len(by_instant[instant]) == 1 for instant, _ in resent), by_instant
     slot_ids = [ids[0] for ids in by_instant.values()]
     assert len(set(slot_ids)) == len(slot_ids), "two slots share a task id"
 
