@@ -349,9 +349,7 @@ def _edited(mapping: dict[str, Any], wanted: dict[str, Any], unset_keys: tuple[s
 @click.argument("name")
 def entries_enable(url: str, name: str) -> None:
     """Let entry NAME fire again."""
-    with _store(url) as store:
-        changed = store.set_enabled(name, True)
-    click.echo(f"enabled {name}" if changed else f"{name} was already enabled")
+    _set_enabled(url, name, True)
 
 
 @entries.command(name="disable")
@@ -359,9 +357,14 @@ def entries_enable(url: str, name: str) -> None:
 @click.argument("name")
 def entries_disable(url: str, name: str) -> None:
     """Stop entry NAME from firing; it keeps its keys and its state."""
+    _set_enabled(url, name, False)
+
+
+def _set_enabled(url: str, name: str, enabled: bool) -> None:
+    state = "enabled" if enabled else "disabled"
     with _store(url) as store:
-        changed = store.set_enabled(name, False)
-    click.echo(f"disabled {name}" if changed else f"{name} was already disabled")
+        changed = store.set_enabled(name, enabled)
+    click.echo(f"{state} {name}" if changed else f"{name} was already {state}")
 
 
 @entries.command(name="remove")
