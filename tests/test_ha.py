@@ -341,9 +341,9 @@ def test_three_instances_survive_kills_pauses_and_stops_without_losing_or_doubli
     # ...each new term took the next lease token: one more than the term before
     tokens = sorted({term.token for member in cluster.members for term in member.terms()})
     assert tokens == list(range(tokens[0], tokens[0] + len(tokens))), tokens
-    # The first term, one per kill, two pauses, two SIGTERMs: kills + 5 terms, each of which
-    # the harness waited for (a token above the last). Here kills + 4: once, in a CI run on
-    # MariaDB, one of them was missing from the members' logs (8 of 9); not yet understood.
+    # The first term, one per kill, two pauses, two SIGTERMs: kills + 5 terms. Here kills + 4:
+    # once, in a CI run on MariaDB, there were 8 of 9 (a member gone before the SIGTERM phase
+    # would leave one SIGTERM failover out); not yet understood, see the session note.
     assert len(tokens) >= stores.kills + 4
 
     # ...a slot sent twice was the last one a killed leader sent, and its successor sent it
