@@ -10,17 +10,15 @@ of the same rows over the same minutes and compares what each had run.
 from __future__ import annotations
 
 import math
-import os
 import shutil
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from dcb_project import TESTS_DIR, beatd_config, dcb
+from dcb_project import beatd_config, dcb
+from dcb_project.beat import dcb_celery_beat
 from processes import Processes, log_tail, wait_until
 
 pytestmark = [pytest.mark.slow]
@@ -103,25 +101,13 @@ def test_same_runs_as_dcbs_own_scheduler_on_the_same_rows(sqlite_url: str, redis
     copy = tmp_path / "beatd-copy.sqlite3"
     shutil.copyfile(sqlite_url.removeprefix("sqlite:///"), copy)
     worker = processes.worker(redis_url, ["celery"], tmp_path / "worker", "worker")
-    environment = {**os.environ, "BEATD_DCB_DATABASE": sqlite_url, "BEATD_TEST_BROKER": redis_url,
-                   "DJANGO_SETTINGS_MODULE": "dcb_project.settings", "PYTHONPATH": str(TESTS_DIR)}
-    celery_log = tmp_path / "celery-beat.log"
-    with celery_log.open("w") as out:
-        celery_beat = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "dcb_project.celery_app", "beat", "--loglevel", "info",
-             "-S", "django_celery_beat.schedulers:DatabaseScheduler"],
-            cwd=tmp_path, env=environment, stdout=out, stderr=subprocess.STDOUT)
-    try:
+    with dcb_celery_beat(sqlite_url, redis_url, tmp_path) as celery_log:
         processes.beatd(beatd_config(tmp_path, redis_url, f"sqlite:///{copy}"), tmp_path / "beatd.log")
         started = time.time()
         window_start = math.ceil(started / 60) * 60
         window_end = window_start + 120
         wait_until(lambda: time.time() > window_end + 3, window_end - started + 10, "the window",
                    lambda: log_tail(celery_log))
-        assert celery_beat.poll() is None, log_tail(celery_log)
-    finally:
-        celery_beat.terminate()
-        celery_beat.wait(timeout=20)
 
     def minutes(source: str) -> dict[tuple[str, int], int]:
         counts: dict[tuple[str, int], int] = {}
