@@ -203,27 +203,42 @@ def yaml_mapping(mapping: Mapping[str, Any]) -> dict[str, Any]:
     """An entry's keys as `beatd export` writes them: whole-second durations as 30s, 1h30m."""
     shown = dict(mapping)
     for key in _DURATION_KEYS:
-        value = shown.get(key)
-        if isinstance(value, float) and value.is_integer() and value > 0:
-            shown[key] = format_duration(timedelta(seconds=value))
+        if key in shown:
+            shown[key] = _yaml_duration(shown[key])
     return shown
+
+
+def _yaml_duration(value: Any) -> Any:
+    """A duration key's value as YAML writes it: 90.0 as 1m30s; anything else as it is."""
+    if isinstance(value, float) and value.is_integer() and value > 0:
+        return format_duration(timedelta(seconds=value))
+    return value
+
+
+# What a listing says for each schedule key an entry has, in this order; {lat} and {lon}
+# show None where missing, as the entry may be invalid.
+_SCHEDULE_PHRASES = (
+    ("every", "every {every}"),
+    ("cron", "cron {cron}"),
+    ("day_match", "(day_match {day_match})"),
+    ("solar", "solar {solar} at {lat},{lon}"),
+    ("at", "at {at}"),
+    ("start", "from {start}"),
+    ("end", "until {end}"),
+)
+
+
+class _PhraseKeys(dict[str, Any]):
+    """An entry's keys for _SCHEDULE_PHRASES: `every` as YAML writes it, a missing key as None."""
+
+    def __missing__(self, key: str) -> None:
+        return None
 
 
 def describe_mapping(mapping: Mapping[str, Any]) -> str:
     """An entry's schedule in words, from its keys (valid or not), for listings."""
-    parts = []
-    if "every" in mapping:
-        parts.append(f"every {yaml_mapping(mapping)['every']}")
-    if "cron" in mapping:
-        parts.append(f"cron {mapping['cron']}")
-    if "day_match" in mapping:
-        parts.append(f"(day_match {mapping['day_match']})")
-    if "solar" in mapping:
-        parts.append(f"solar {mapping['solar']} at {mapping.get('lat')},{mapping.get('lon')}")
-    if "at" in mapping:
-        parts.append(f"at {mapping['at']}")
-    if "start" in mapping:
-        parts.append(f"from {mapping['start']}")
-    if "end" in mapping:
-        parts.append(f"until {mapping['end']}")
-    return " ".join(parts) or "(no schedule)"
+    keys = _PhraseKeys(mapping)
+    if "every" in keys:
+        keys["every"] = _yaml_duration(keys["every"])
+    phrases = [phrase.format_map(keys) for key, phrase in _SCHEDULE_PHRASES if key in mapping]
+    return " ".join(phrases) or "(no schedule)"
