@@ -39,6 +39,10 @@ YEAR_2026 = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
 # a few seconds of time at mid-latitudes, up to about 100 s near the polar circles,
 # where the sun crosses an altitude at a shallow angle.
 TOLERANCE = timedelta(minutes=2)
+# At mid latitudes the README promises this much, measured over 2026 in the five cities
+# below: at most 6 s at sunrise and sunset, 16 s at Berlin's astronomical twilight in
+# summer (the sun skims -18°).
+MID_LATITUDE_TOLERANCE_S = 20.0
 # On a day where the sun turns just at an event's altitude, that difference decides
 # whether the event happens at all. Such days may disagree, and only they: the sun's
 # culmination must lie within this many arc minutes of the altitude. In 2026 this
@@ -161,7 +165,8 @@ def pair_up(ours: list[datetime], theirs: list[datetime]) -> tuple[list[float], 
     return deviations, only_ours + ours[i:], only_theirs + theirs[j:]
 
 
-def assert_matches_ephem(event: str, latitude: float, longitude: float, start: datetime, end: datetime) -> None:
+def assert_matches_ephem(event: str, latitude: float, longitude: float, start: datetime, end: datetime) -> list[float]:
+    """Our fires and PyEphem's events pair up within TOLERANCE; returns the deviations, ours minus theirs, in s."""
     schedule = SolarSchedule(event=event, latitude=latitude, longitude=longitude)
     ours = walk(schedule, start, end)
     theirs = ephem_events(event, latitude, longitude, start, end)
@@ -179,6 +184,7 @@ def assert_matches_ephem(event: str, latitude: float, longitude: float, start: d
     # Ascending, to the second, and never two fires of one event within hours.
     assert all(later - earlier > timedelta(hours=20) for earlier, later in itertools.pairwise(ours))
     assert all(fire.microsecond == 0 for fire in ours)
+    return deviations
 
 
 # --- against PyEphem, through 2026 --------------------------------------------------------
@@ -187,7 +193,8 @@ def assert_matches_ephem(event: str, latitude: float, longitude: float, start: d
 @pytest.mark.parametrize("event", EVENTS)
 @pytest.mark.parametrize("place", MID_LATITUDES)
 def test_every_event_of_2026_matches_ephem_at_mid_latitudes(place: str, event: str) -> None:
-    assert_matches_ephem(event, *MID_LATITUDES[place], *YEAR_2026)
+    deviations = assert_matches_ephem(event, *MID_LATITUDES[place], *YEAR_2026)
+    assert max(abs(deviation) for deviation in deviations) <= MID_LATITUDE_TOLERANCE_S
 
 
 @pytest.mark.parametrize("event", EVENTS)
