@@ -1,6 +1,6 @@
-"""Sustained fires a second into local Redis, beatd (Lua path and the old MULTI path) against celery beat 5.x.
+"""Sustained fires a second into local Redis, beatd (Lua path, with and without metrics; old MULTI path) against celery beat 5.x.
 
-Run: /tmp/venv/bin/python bench/bench_daemon.py [--sizes 1000,20000,100000] [--repeats 3] [--duration 20] [--dense]
+Run: python bench/bench_daemon.py [--sizes 1000,20000,100000] [--repeats 3] [--duration 20] [--dense]
 
 For each N, N interval entries all due every second (`every: 1` for beatd, `schedule: 1.0`
 for celery beat) go to the `celery` queue of one Redis database, which this bench flushes
@@ -9,6 +9,8 @@ for celery beat) go to the `celery` queue of one Redis database, which this benc
     beatd run --config <tmp>/beatd.yaml --log-level warning     (state in a fresh SQLite file)
     the same with the Redis path before issue 16 (one MULTI/EXEC per batch, no high-water
         mark: bench_publish.MultiTransport patched in), labelled "beatd MULTI (old)"
+    the Lua path with `http: 127.0.0.1:<port>` and a scraper GETting /metrics once a
+        second (every entry labelled: metrics_per_entry's default), "beatd, http metrics"
     celery -A benchapp beat -s <tmp>/celerybeat-schedule -l WARNING
 
 The rate is read on the Redis side: ten times a second, aligned to the wall clock at
@@ -77,7 +79,8 @@ SAMPLE_HZ = 10
 # The dense rows: 1,000 entries due 100 times a second, more than any scheduler here can
 # send, so each shows what it can do with 1,000 entries (its capacity).
 DENSE_EVERY_S = 0.01
-BEATD_LUA, BEATD_MULTI = "beatd", "beatd MULTI (old)"
+BEATD_LUA, BEATD_MULTI, BEATD_METRICS = "beatd", "beatd MULTI (old)", "beatd, http metrics"
+BEATD_ROWS = (BEATD_LUA, BEATD_MULTI, BEATD_METRICS)
 # `beatd` with the Redis path before issue 16 in place of the Lua script, for the side-by-side rows.
 MULTI_LAUNCHER = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
                   "import beatd.publish, bench_publish; beatd.publish.RedisTransport = bench_publish.MultiTransport; "
@@ -98,6 +101,8 @@ class Run:
     stop_s: float | None = None  # SIGTERM to exit
     peak_rss_mib: float | None = None
     note: str = ""
+    scrape_s: list[float] = field(default_factory=list)  # GET /metrics, once a second (metrics rows)
+    scrape_bytes: int = 0
     lateness_log_s: list[float] = field(default_factory=list)
     lateness_seen_s: list[float] = field(default_factory=list)
 
@@ -196,6 +201,37 @@ class Popper(threading.Thread):
                     self.seen.append((now, datetime.fromisoformat(match.group(1).decode()).timestamp()))
 
 
+class Scraper(threading.Thread):
+    """A Prometheus server as a strict one would be: GET /metrics once a second, timed."""
+
+    def __init__(self, url: str, run: Run) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.run_ = run
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        import urllib.request
+
+        while not self.stop.wait(1.0):
+            started = time.perf_counter()
+            try:
+                with urllib.request.urlopen(self.url, timeout=10) as response:
+                    body = response.read()
+            except OSError:
+                continue  # not listening yet, or stopping
+            self.run_.scrape_s.append(time.perf_counter() - started)
+            self.run_.scrape_bytes = len(body)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 # -- one scheduler run --------------------------------------------------------------------------
 
 
@@ -273,18 +309,26 @@ def flush(redis_url: str) -> None:
 
 
 def run_beatd(entries: int, every_s: float, workdir: Path, redis_url: str, *, warmup_s: float, duration_s: float,
-              start_timeout_s: float, max_window_s: float, lateness: bool = False, multi: bool = False) -> Run:
-    run = Run(BEATD_MULTI if multi else BEATD_LUA, entries, every_s)
+              start_timeout_s: float, max_window_s: float, lateness: bool = False, scheduler: str = BEATD_LUA) -> Run:
+    """beatd as `scheduler` says: the Lua path, the old MULTI path, or the Lua path serving /metrics, scraped."""
+    run = Run(scheduler, entries, every_s)
+    multi = scheduler == BEATD_MULTI
     flush(redis_url)
     config = workdir / f"beatd-{entries}.yaml"
     state = workdir / f"state-{entries}-{time.monotonic_ns()}.sqlite3"
     every_text = f"{every_s:g}"
-    write_interval_yaml(config, entries, every=lambda index: every_text,
-                        header=f"broker: {redis_url}\nstate: sqlite:///{state}\n"
-                               f"leader: {{backend: none, lock_file: {state}.lock}}")
+    header = f"broker: {redis_url}\nstate: sqlite:///{state}\nleader: {{backend: none, lock_file: {state}.lock}}"
+    scraper = None
+    if scheduler == BEATD_METRICS:
+        port = free_port()
+        header += f"\nhttp: 127.0.0.1:{port}"
+        scraper = Scraper(f"http://127.0.0.1:{port}/metrics", run)
+    write_interval_yaml(config, entries, every=lambda index: every_text, header=header)
     log_path = workdir / f"beatd-{entries}.log"
     counter = Counter(redis_url)
     popper = Popper(redis_url) if lateness else None
+    if scraper is not None:
+        scraper.start()
     with open(log_path, "wb") as log:
         started_wall = time.time()
         program = [sys.executable, "-c", MULTI_LAUNCHER] if multi else [BEATD]
@@ -299,9 +343,10 @@ def run_beatd(entries: int, every_s: float, workdir: Path, redis_url: str, *, wa
                                  start_timeout_s=start_timeout_s, log_path=log_path)
         finally:
             stop_process(process, run)
-            if popper is not None:
-                popper.stop.set()
-                popper.join()
+            for thread in (popper, scraper):
+                if thread is not None:
+                    thread.stop.set()
+                    thread.join()
     errors = [line for line in log_path.read_text(errors="replace").splitlines()
               if " ERROR " in line or "Traceback" in line]
     if errors:
@@ -427,7 +472,7 @@ def report(results: dict[tuple[str, int, float], list[Run]]) -> None:
         rss = [run.peak_rss_mib for run in runs if run.peak_rss_mib is not None]
         reference = celery_median.get((entries, every_s))
         goal, met, ratio = "", "", ""
-        if scheduler in (BEATD_LUA, BEATD_MULTI):
+        if scheduler in BEATD_ROWS:
             if reference and rate_median:
                 ratio = f"{rate_median / reference:.1f}x"
             if entries == 1000 and every_s == DENSE_EVERY_S:
@@ -448,6 +493,11 @@ def report(results: dict[tuple[str, int, float], list[Run]]) -> None:
                      fmt(statistics.median(per_cpu) if per_cpu else None),
                      fmt(statistics.median(stop) if stop else None, "{:.1f}"),
                      fmt(max(rss) if rss else None), goal, met))
+        scrapes = sorted(seconds for run in runs for seconds in run.scrape_s)
+        if scrapes:
+            notes.append(f"  N={entries:,} {label}: GET /metrics once a second, {len(scrapes)} scrapes, "
+                         f"median {percentile(scrapes, 0.5) * 1000:.1f} ms, p99 {percentile(scrapes, 0.99) * 1000:.1f} ms, "
+                         f"{max(run.scrape_bytes for run in runs):,} bytes")
         for number, run in enumerate(runs, start=1):
             if run.note.strip():
                 notes.append(f"  N={entries:,} {label} run {number}: {run.note.strip()}")
@@ -578,6 +628,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dense", action="store_true", help=f"add the schedulers with 1,000 entries every {DENSE_EVERY_S} s")
     parser.add_argument("--no-celery", action="store_true")
     parser.add_argument("--no-multi", action="store_true", help="skip beatd with the old MULTI path")
+    parser.add_argument("--no-metrics", action="store_true",
+                        help="skip beatd serving http metrics (scraped once a second)")
     parser.add_argument("--no-lateness", action="store_true")
     parser.add_argument("--no-steps", action="store_true", help="skip the in-process cost of each step")
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="a database this bench may flush")
@@ -587,6 +639,8 @@ def main(argv: list[str] | None = None) -> int:
     timing = {"warmup_s": args.warmup, "duration_s": args.duration, "start_timeout_s": args.start_timeout,
               "max_window_s": args.max_window}
 
+    beatd_rows = [scheduler for scheduler, skipped in ((BEATD_LUA, False), (BEATD_MULTI, args.no_multi),
+                                                       (BEATD_METRICS, args.no_metrics)) if not skipped]
     results: dict[tuple[str, int, float], list[Run]] = {}
     lateness_runs: list[Run] = []
     celery_gave_up: set[int] = set()
@@ -601,10 +655,10 @@ def main(argv: list[str] | None = None) -> int:
             report_steps([1000, 20_000], workdir, args.redis_url, turns=max(5, 3 * args.repeats))
         for repeat in range(1, args.repeats + 1):
             for entries in sizes:
-                for multi in (False,) if args.no_multi else (False, True):
-                    progress(f"repeat {repeat}: N={entries:,} {BEATD_MULTI if multi else BEATD_LUA}")
-                    results.setdefault((BEATD_MULTI if multi else BEATD_LUA, entries, 1.0), []).append(
-                        run_beatd(entries, 1.0, workdir, args.redis_url, multi=multi, **timing))
+                for scheduler in beatd_rows:
+                    progress(f"repeat {repeat}: N={entries:,} {scheduler}")
+                    results.setdefault((scheduler, entries, 1.0), []).append(
+                        run_beatd(entries, 1.0, workdir, args.redis_url, scheduler=scheduler, **timing))
                 if args.no_celery or entries >= args.celery_max or entries in celery_gave_up:
                     continue
                 progress(f"repeat {repeat}: N={entries:,} celery beat")
@@ -613,10 +667,10 @@ def main(argv: list[str] | None = None) -> int:
                 if run.start_s is None:
                     celery_gave_up.add(entries)
             if args.dense:
-                for multi in (False,) if args.no_multi else (False, True):
-                    progress(f"repeat {repeat}: N=1,000 every {DENSE_EVERY_S} s {BEATD_MULTI if multi else BEATD_LUA}")
-                    results.setdefault((BEATD_MULTI if multi else BEATD_LUA, 1000, DENSE_EVERY_S), []).append(
-                        run_beatd(1000, DENSE_EVERY_S, workdir, args.redis_url, multi=multi, **timing))
+                for scheduler in beatd_rows:
+                    progress(f"repeat {repeat}: N=1,000 every {DENSE_EVERY_S} s {scheduler}")
+                    results.setdefault((scheduler, 1000, DENSE_EVERY_S), []).append(
+                        run_beatd(1000, DENSE_EVERY_S, workdir, args.redis_url, scheduler=scheduler, **timing))
                 if not args.no_celery:
                     progress(f"repeat {repeat}: N=1,000 every {DENSE_EVERY_S} s celery beat")
                     results.setdefault(("celery beat", 1000, DENSE_EVERY_S), []).append(
