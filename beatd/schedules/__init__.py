@@ -25,3 +25,13 @@ class Schedule(Protocol):
     def describe(self) -> str:
         """The schedule in words, for listings ("every 30s", "cron 30 7 * * 1-5")."""
         ...
+
+
+def check_aware(instant: datetime, what: str) -> None:
+    """Refuse a naive instant: it names no instant until a zone is chosen, and the core never assumes the host's.
+
+    Raises:
+        ValueError: names what and the instant.
+    """
+    if instant.tzinfo is None:
+        raise ValueError(f"{what} {instant.isoformat()!r} must be timezone-aware")

@@ -44,8 +44,6 @@ DURATION_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
 MAX_LISTED_TIMES = 6
 # Three values read better as a list ("days 1, 15 and 29") than as a step ("every 14th day").
 MIN_STEPPED_VALUES = 4
-ALL_MINUTES = tuple(range(60))
-ALL_HOURS = tuple(range(24))
 ALL_MONTHS = tuple(range(1, 13))
 ALL_MONTH_DAYS = frozenset(range(1, 32))
 ALL_WEEKDAYS = frozenset(range(7))
@@ -123,11 +121,16 @@ def spans(values: Sequence[int], steps: bool = True) -> list[Span]:
 def _even_step(values: tuple[int, ...], size: int) -> int | None:
     """The step of values spaced evenly around a field of size values from 0, wrap included.
 
-    */15 on minutes gives 15 (and so does 0,30 give 30); */7 gives None, since 56 to 0 is
-    4 minutes, and "every 7 minutes" would hide that.
+    Every value of the field gives 1; */15 on minutes gives 15 (and so does 0,30 give 30);
+    */7 gives None, since 56 to 0 is 4 minutes, and "every 7 minutes" would hide that.
     """
     step = values[1] - values[0] if len(values) >= 2 else 0
-    return step if step > 1 and size % step == 0 and values == tuple(range(0, size, step)) else None
+    return step if step > 0 and size % step == 0 and values == tuple(range(0, size, step)) else None
+
+
+def _every(step: int, unit: str) -> str:
+    """"Every minute", "Every 15 minutes"."""
+    return f"Every {unit}" if step == 1 else f"Every {step} {unit}s"
 
 
 # --- cron -----------------------------------------------------------------------------------------
@@ -154,11 +157,9 @@ def _cron_time(minutes: tuple[int, ...], hours: tuple[int, ...]) -> str:
 
 def _hourly_at(minute: int, hours: tuple[int, ...], hour_spans: list[Span]) -> str:
     """One minute in several hours: "Every hour, at minute 0", "Every hour from 09:30 through 17:30"."""
-    if hours == ALL_HOURS:
-        return f"Every hour, at minute {minute}"
     step = _even_step(hours, 24)
     if step:
-        return f"Every {step} hours, at minute {minute}"
+        return f"{_every(step, 'hour')}, at minute {minute}"
     items = []
     for index, span in enumerate(hour_spans):
         if span.first == span.last:
@@ -174,11 +175,9 @@ def _hourly_at(minute: int, hours: tuple[int, ...], hour_spans: list[Span]) -> s
 
 def _minutes_phrase(minutes: tuple[int, ...], spans: list[Span]) -> str:
     """Several minutes of each hour: "Every minute", "Every 15 minutes", "At minutes 0 and 30 past the hour"."""
-    if minutes == ALL_MINUTES:
-        return "Every minute"
     step = _even_step(minutes, 60)
     if step:
-        return f"Every {step} minutes"
+        return _every(step, "minute")
     if len(spans) == 1 and spans[0].step > 1:
         span = spans[0]
         return f"Every {span.step} minutes from minute {span.first} through {span.last}"
@@ -191,10 +190,10 @@ def _range_text(span: Span) -> str:
 
 def _hours_qualifier(hours: tuple[int, ...], spans: list[Span]) -> str:
     """Which hours a within-the-hour pattern runs in: "", ", in every 2nd hour", ", from 09:00 through 17:59"."""
-    if hours == ALL_HOURS:
+    step = _even_step(hours, 24)
+    if step == 1:
         return ""
     # "in every 2nd hour", not "every 2 hours": the minutes repeat within each such hour.
-    step = _even_step(hours, 24)
     if step:
         return f", in every {_ordinal(step)} hour"
     items = []

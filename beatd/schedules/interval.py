@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from beatd.durations import format_duration
+from beatd.schedules import check_aware
 
 # Slots are counted from the Unix epoch unless an entry has a `start`, so `every: 30s`
 # fires at :00 and :30 on every instance: peers and restarts agree on the slots, and
@@ -23,8 +24,7 @@ class IntervalSchedule:
     def __post_init__(self) -> None:
         if self.every <= timedelta(0):
             raise ValueError(f"interval {self.every!r} must be greater than zero")
-        if self.anchor.tzinfo is None:
-            raise ValueError(f"interval anchor {self.anchor.isoformat()!r} must be timezone-aware")
+        check_aware(self.anchor, "interval anchor")
 
     @property
     def kind(self) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from beatd.schedules import check_aware
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OnceSchedule:
@@ -13,8 +15,7 @@ class OnceSchedule:
     at: datetime
 
     def __post_init__(self) -> None:
-        if self.at.tzinfo is None:
-            raise ValueError(f"one-off time {self.at.isoformat()!r} must be timezone-aware")
+        check_aware(self.at, "one-off time")
 
     @property
     def kind(self) -> str:
