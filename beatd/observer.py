@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from typing import Concatenate, ParamSpec
 
 from beatd.entry import Fire
+
+_Arguments = ParamSpec("_Arguments")
 
 
 class Observer:
@@ -65,6 +68,22 @@ class Observer:
         """A graceful stop starts."""
 
 
+def _to_each(hook: Callable[Concatenate[Observer, _Arguments], None]) -> Callable[Concatenate[Observers, _Arguments], None]:
+    """The Observers method for hook: the hook of the same name on each observer, in order.
+
+    Typed by the hook it is made from, so mypy checks every call against Observer's signature.
+    """
+    name = hook.__name__
+
+    def call_each(self: Observers, /, *args: _Arguments.args, **kwargs: _Arguments.kwargs) -> None:
+        for observer in self.observers:
+            getattr(observer, name)(*args, **kwargs)
+
+    call_each.__name__, call_each.__qualname__ = name, f"Observers.{name}"
+    call_each.__doc__ = hook.__doc__
+    return call_each
+
+
 class Observers(Observer):
     """Several observers called in order, as one."""
 
@@ -75,58 +94,17 @@ class Observers(Observer):
     def hears_published(self) -> bool:
         return any(observer.hears_published for observer in self.observers)
 
-    def on_ready(self, entry_count: int) -> None:
-        for observer in self.observers:
-            observer.on_ready(entry_count)
-
-    def on_loop(self) -> None:
-        for observer in self.observers:
-            observer.on_loop()
-
-    def on_leader(self, token: int, entry_count: int) -> None:
-        for observer in self.observers:
-            observer.on_leader(token, entry_count)
-
-    def on_standby(self, reason: str) -> None:
-        for observer in self.observers:
-            observer.on_standby(reason)
-
-    def on_published(self, fire: Fire, task_id: str, lateness_s: float) -> None:
-        for observer in self.observers:
-            observer.on_published(fire, task_id, lateness_s)
-
-    def on_publish_batch(self, count: int, duration_s: float) -> None:
-        for observer in self.observers:
-            observer.on_publish_batch(count, duration_s)
-
-    def on_broker_error(self, error: Exception) -> None:
-        for observer in self.observers:
-            observer.on_broker_error(error)
-
-    def on_state_write_error(self, error: Exception) -> None:
-        for observer in self.observers:
-            observer.on_state_write_error(error)
-
-    def on_reload(self, ok: bool, entry_count: int) -> None:
-        for observer in self.observers:
-            observer.on_reload(ok, entry_count)
-
-    def on_entries_removed(self, names: Collection[str]) -> None:
-        for observer in self.observers:
-            observer.on_entries_removed(names)
-
-    def on_entry_fault(self, name: str, reason: str, detail: str) -> None:
-        for observer in self.observers:
-            observer.on_entry_fault(name, reason, detail)
-
-    def on_entry_recovered(self, name: str) -> None:
-        for observer in self.observers:
-            observer.on_entry_recovered(name)
-
-    def on_reloading(self) -> None:
-        for observer in self.observers:
-            observer.on_reloading()
-
-    def on_stopping(self) -> None:
-        for observer in self.observers:
-            observer.on_stopping()
+    on_ready = _to_each(Observer.on_ready)
+    on_loop = _to_each(Observer.on_loop)
+    on_leader = _to_each(Observer.on_leader)
+    on_standby = _to_each(Observer.on_standby)
+    on_published = _to_each(Observer.on_published)
+    on_publish_batch = _to_each(Observer.on_publish_batch)
+    on_broker_error = _to_each(Observer.on_broker_error)
+    on_state_write_error = _to_each(Observer.on_state_write_error)
+    on_reload = _to_each(Observer.on_reload)
+    on_entries_removed = _to_each(Observer.on_entries_removed)
+    on_entry_fault = _to_each(Observer.on_entry_fault)
+    on_entry_recovered = _to_each(Observer.on_entry_recovered)
+    on_reloading = _to_each(Observer.on_reloading)
+    on_stopping = _to_each(Observer.on_stopping)
