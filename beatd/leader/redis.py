@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
-from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -32,7 +31,7 @@ from beatd.leader.base import (
     check_ttl,
     monotonic_clock,
 )
-from beatd.urls import redact_url
+from beatd.urls import redact_url, redis_client_url
 
 DEFAULT_LEASE_KEY = "beatd:lease"
 
@@ -95,7 +94,7 @@ class RedisLeaseBackend(LeaseBackend):
             self._where = redact_url(str(url))
             client = _create_client(str(url), self._where)
         else:
-            self._where = _describe(client)
+            self._where = redis_client_url(client)
         self.client = client
         self._keys = [key, f"{key}:token"]
         self._acquire = client.register_script(_ACQUIRE)
@@ -163,14 +162,6 @@ def _create_client(url: str, where: str) -> redis.Redis:
         )
     except ValueError as exc:
         raise ConfigError(f"lease store URL {where!r} is not usable: {exc}") from exc
-
-
-def _describe(client: redis.Redis) -> str:
-    """A password-free name for a client we were given: redis://host:port/db."""
-    kwargs: dict[str, Any] = client.connection_pool.connection_kwargs
-    if "path" in kwargs:
-        return f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}"
-    return f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
 
 
 def _parse(value: bytes | str) -> tuple[str, int]:

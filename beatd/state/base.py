@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 from beatd.entry import MAX_ENTRY_NAME_CHARS
-from beatd.errors import ConfigError
+from beatd.errors import ConfigError, LeaseLost
 
 # Bump when the persisted layout changes; stores refuse data written by a newer layout.
 STATE_FORMAT_VERSION = 1
@@ -54,7 +55,13 @@ class StateStore(ABC):
     cannot overwrite its successor's state. A write with a token at least as high is
     accepted and raises the remembered token to it. Token 0 is what a single instance
     without leader election uses.
+
+    A backend sets `_where` (its name for messages, without a password) and writes what
+    `record`, `forget` and `record_faults` have checked through `_write_records`,
+    `_drop_entries` and `_write_faults`.
     """
+
+    _where: str
 
     @abstractmethod
     def load(self) -> dict[str, RunRecord]:
@@ -64,7 +71,6 @@ class StateStore(ABC):
             BackendUnavailable: the store cannot be reached.
         """
 
-    @abstractmethod
     def record(self, records: Iterable[RunRecord], token: int) -> None:
         """Upsert these records atomically (all or none) under the lease token.
 
@@ -73,11 +79,18 @@ class StateStore(ABC):
         Raises:
             LeaseLost: a newer token has written; nothing was written.
             BackendUnavailable: the store cannot be reached; nothing was written.
+            ConfigError, ValueError: a record or the token is invalid (see newest_per_entry
+                and check_token); nothing was written.
         """
+        newest = newest_per_entry(records)
+        check_token(token)
+        self._write_records(newest, token)
 
-    @abstractmethod
     def forget(self, entry_names: Iterable[str], token: int) -> None:
         """Drop the records and faults of entries that no longer exist (fenced like `record`)."""
+        names = list(dict.fromkeys(entry_names))
+        check_token(token)
+        self._drop_entries(names, token)
 
     @abstractmethod
     def load_faults(self) -> dict[str, EntryFault]:
@@ -87,22 +100,60 @@ class StateStore(ABC):
             BackendUnavailable: the store cannot be reached.
         """
 
-    @abstractmethod
     def record_faults(self, failing: Iterable[EntryFault], recovered: Iterable[str], token: int) -> None:
         """Upsert the faults of failing entries and drop those of recovered ones (fenced like `record`)."""
+        faults, names = list(failing), list(dict.fromkeys(recovered))
+        check_token(token)
+        self._write_faults(faults, names, token)
 
     @abstractmethod
     def close(self) -> None:
         """Release connections."""
 
+    @abstractmethod
+    def _write_records(self, records: Sequence[RunRecord], token: int) -> None:
+        """`record`, with one record per entry and the token checked."""
 
-def newer_format_message(where: str, version: int) -> str:
-    """The error for a store written by a newer beatd (a higher STATE_FORMAT_VERSION)."""
-    return (
-        f"state store {where} holds state format version {version}, but this beatd reads "
-        f"versions up to {STATE_FORMAT_VERSION}: a newer beatd has written it. Upgrade beatd, "
-        "or point `state:` at another database"
-    )
+    @abstractmethod
+    def _drop_entries(self, entry_names: Sequence[str], token: int) -> None:
+        """`forget`, with each name once and the token checked."""
+
+    @abstractmethod
+    def _write_faults(self, failing: Sequence[EntryFault], recovered: Sequence[str], token: int) -> None:
+        """`record_faults`, with each recovered name once and the token checked."""
+
+    def _check_format(self, version: int | str | bytes | None) -> None:
+        """Refuse a store that a newer beatd wrote; version as stored (a number or its digits), None when unset.
+
+        Raises:
+            ConfigError: the version is higher than STATE_FORMAT_VERSION.
+        """
+        if version is not None and int(version) > STATE_FORMAT_VERSION:
+            raise self._newer_format(int(version))
+
+    def _newer_format(self, version: int) -> ConfigError:
+        """The error for a store written by a newer beatd (a higher STATE_FORMAT_VERSION)."""
+        return ConfigError(
+            f"state store {self._where} holds state format version {version}, but this beatd reads "
+            f"versions up to {STATE_FORMAT_VERSION}: a newer beatd has written it. Upgrade beatd, "
+            "or point `state:` at another database"
+        )
+
+    def _fenced_off(self, token: int, newer_token: int | str) -> LeaseLost:
+        """The error for a write under token after newer_token has written."""
+        return LeaseLost(
+            f"state store {self._where}: lease token {token} is fenced off, token "
+            f"{newer_token} has written since; nothing was written"
+        )
+
+    @contextmanager
+    def _closed_on_error(self) -> Iterator[None]:
+        """Close the store if the block raises: for constructors, whose caller gets no store to close."""
+        try:
+            yield
+        except BaseException:
+            self.close()
+            raise
 
 
 def check_token(token: int) -> None:

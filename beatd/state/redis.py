@@ -16,7 +16,7 @@ see no other client in between.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib.resources import files
@@ -24,17 +24,9 @@ from importlib.resources import files
 import redis
 from redis.commands.core import Script
 
-from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
-from beatd.state.base import (
-    STATE_FORMAT_VERSION,
-    EntryFault,
-    RunRecord,
-    StateStore,
-    check_token,
-    newer_format_message,
-    newest_per_entry,
-)
-from beatd.urls import redact_url
+from beatd.errors import BackendUnavailable
+from beatd.state.base import STATE_FORMAT_VERSION, EntryFault, RunRecord, StateStore
+from beatd.urls import redact_url, redis_client_url
 
 
 def _script(name: str) -> str:
@@ -81,19 +73,15 @@ class RedisStateStore(StateStore):
             # timeouts given in the URL's query take precedence over these.
             client = redis.Redis.from_url(str(url), socket_connect_timeout=5.0, socket_timeout=30.0)
         self.client = client
-        self._where = redact_url(url) if url is not None else _describe(client)
+        self._where = redact_url(url) if url is not None else redis_client_url(client)
         self._prefix = prefix
         self._keys = [f"{prefix}:state", f"{prefix}:state:fence", f"{prefix}:state:format", f"{prefix}:state:faults"]
         self._record_script = client.register_script(_RECORD)
         self._forget_script = client.register_script(_FORGET)
         self._record_faults_script = client.register_script(_RECORD_FAULTS)
-        try:
-            with self._backend_errors():
-                client.set(self._keys[2], STATE_FORMAT_VERSION, nx=True)
-                self._check_format(client.get(self._keys[2]))
-        except BaseException:
-            self.close()
-            raise
+        with self._closed_on_error(), self._backend_errors():
+            client.set(self._keys[2], STATE_FORMAT_VERSION, nx=True)
+            self._check_format(client.get(self._keys[2]))
 
     def __repr__(self) -> str:
         return f"RedisStateStore({self._where!r}, prefix={self._prefix!r})"
@@ -117,16 +105,16 @@ class RedisStateStore(StateStore):
             )
         return records
 
-    def record(self, records: Iterable[RunRecord], token: int) -> None:
+    def _write_records(self, records: Sequence[RunRecord], token: int) -> None:
         arguments: list[str] = []
-        for run in newest_per_entry(records):
+        for run in records:
             scheduled_at = _format_instant(run.scheduled_at)
             value = {"scheduled_at": scheduled_at, "sent_at": _format_instant(run.sent_at), "run_count": run.run_count}
             arguments += [run.entry, scheduled_at, json.dumps(value, separators=(",", ":"))]
         self._run(self._record_script, token, arguments)
 
-    def forget(self, entry_names: Iterable[str], token: int) -> None:
-        self._run(self._forget_script, token, list(dict.fromkeys(entry_names)))
+    def _drop_entries(self, entry_names: Sequence[str], token: int) -> None:
+        self._run(self._forget_script, token, entry_names)
 
     def load_faults(self) -> dict[str, EntryFault]:
         with self._backend_errors():
@@ -138,9 +126,8 @@ class RedisStateStore(StateStore):
                                       since=_parse_instant(fields["since"]), attempts=fields["attempts"])
         return faults
 
-    def record_faults(self, failing: Iterable[EntryFault], recovered: Iterable[str], token: int) -> None:
-        names = list(dict.fromkeys(recovered))
-        arguments = [str(len(names)), *names]
+    def _write_faults(self, failing: Sequence[EntryFault], recovered: Sequence[str], token: int) -> None:
+        arguments = [str(len(recovered)), *recovered]
         for fault in failing:
             value = {"reason": fault.reason, "detail": fault.detail, "since": _format_instant(fault.since),
                      "attempts": fault.attempts}
@@ -152,21 +139,13 @@ class RedisStateStore(StateStore):
             self.client.close()
 
     def _run(self, script: Script, token: int, arguments: Sequence[str]) -> None:
-        check_token(token)
         with self._backend_errors():
             reply = script(keys=self._keys, args=[str(token), str(STATE_FORMAT_VERSION), *arguments])
         status, detail = _text(reply[0]), _text(reply[1]) if len(reply) > 1 else ""
         if status == "newer-format":
-            raise ConfigError(newer_format_message(self._where, int(detail)))
+            raise self._newer_format(int(detail))
         if status == "fenced":
-            raise LeaseLost(
-                f"state store {self._where}: lease token {token} is fenced off, token "
-                f"{detail} has written since; nothing was written"
-            )
-
-    def _check_format(self, stored: bytes | str | None) -> None:
-        if stored is not None and int(stored) > STATE_FORMAT_VERSION:
-            raise ConfigError(newer_format_message(self._where, int(stored)))
+            raise self._fenced_off(token, detail)
 
     @contextmanager
     def _backend_errors(self) -> Iterator[None]:
@@ -189,11 +168,3 @@ def _parse_instant(text: str) -> datetime:
 def _text(value: bytes | str) -> str:
     """Replies are bytes unless the caller's client decodes them."""
     return value.decode("utf-8") if isinstance(value, bytes) else value
-
-
-def _describe(client: redis.Redis) -> str:
-    """A URL-like name for a client we did not build, for messages (it holds no password)."""
-    options = client.connection_pool.connection_kwargs
-    if "path" in options:
-        return f"unix://{options['path']}?db={options.get('db', 0)}"
-    return f"redis://{options.get('host', 'localhost')}:{options.get('port', 6379)}/{options.get('db', 0)}"

@@ -13,7 +13,7 @@ and ordered as the instants are, so the upsert can compare them in SQL.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -36,7 +36,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
-from beatd.errors import BackendUnavailable, ConfigError, LeaseLost
+from beatd.errors import BackendUnavailable, ConfigError
 from beatd.gcpause import garbage_collection_paused
 from beatd.sqlhelpers import (
     MYSQL_DIALECTS,
@@ -48,15 +48,7 @@ from beatd.sqlhelpers import (
     driver_reason,
     tune_sqlite_connection,
 )
-from beatd.state.base import (
-    STATE_FORMAT_VERSION,
-    EntryFault,
-    RunRecord,
-    StateStore,
-    check_token,
-    newer_format_message,
-    newest_per_entry,
-)
+from beatd.state.base import STATE_FORMAT_VERSION, EntryFault, RunRecord, StateStore
 from beatd.urls import redact_url
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -141,21 +133,15 @@ class SqlStateStore(StateStore):
             )
         self.engine = engine
         self._where = redact_url(engine.url.render_as_string(hide_password=False))
-        try:
+        with self._closed_on_error():
             check_dialect(engine, where=f"state store {self._where}", otherwise=", or a redis:// URL")
-        except ConfigError:
-            self.close()
-            raise
-        self._upsert = _upsert_statement(engine.dialect.name)
-        # SQLite runs in-process, so its driver's executemany of plain tuples costs a
-        # third of the same rows through SQLAlchemy's parameter processing. Elsewhere
-        # SQLAlchemy's multi-row INSERT batching saves round trips, so it stays.
-        self._sqlite_upsert = str(self._upsert.compile(dialect=engine.dialect)) if engine.dialect.name == "sqlite" else None
-        try:
+            self._upsert = _upsert_statement(engine.dialect.name)
+            # SQLite runs in-process, so its driver's executemany of plain tuples costs a
+            # third of the same rows through SQLAlchemy's parameter processing. Elsewhere
+            # SQLAlchemy's multi-row INSERT batching saves round trips, so it stays.
+            self._sqlite_upsert = (str(self._upsert.compile(dialect=engine.dialect))
+                                   if engine.dialect.name == "sqlite" else None)
             self._prepare()
-        except BaseException:
-            self.close()
-            raise
 
     def __repr__(self) -> str:
         return f"SqlStateStore({self._where!r})"
@@ -176,14 +162,13 @@ class SqlStateStore(StateStore):
                                            sent_at=instant(sent_at_us), run_count=run_count)
         return records
 
-    def record(self, records: Iterable[RunRecord], token: int) -> None:
+    def _write_records(self, records: Sequence[RunRecord], token: int) -> None:
         # A batch's records share few instants (one sent_at, the slots of a second).
         microseconds = _MicrosecondsMemo()
         rows = [
             (run.entry, microseconds(run.scheduled_at), microseconds(run.sent_at), run.run_count)
-            for run in newest_per_entry(records)
+            for run in records
         ]
-        check_token(token)
         with self._backend_errors(), self.engine.begin() as connection:
             self._claim_fence(connection, token)
             if not rows:
@@ -195,13 +180,11 @@ class SqlStateStore(StateStore):
                 # batch it into multi-row INSERTs, so ten thousand rows are a few round trips.
                 connection.execute(self._upsert, [dict(zip(_RECORD_COLUMNS, row)) for row in rows])
 
-    def forget(self, entry_names: Iterable[str], token: int) -> None:
-        names = list(dict.fromkeys(entry_names))
-        check_token(token)
+    def _drop_entries(self, entry_names: Sequence[str], token: int) -> None:
         with self._backend_errors(), self.engine.begin() as connection:
             self._claim_fence(connection, token)
-            for start in range(0, len(names), _DELETE_CHUNK):
-                chunk = names[start : start + _DELETE_CHUNK]
+            for start in range(0, len(entry_names), _DELETE_CHUNK):
+                chunk = entry_names[start : start + _DELETE_CHUNK]
                 connection.execute(delete(_state).where(_state.c.entry.in_(chunk)))
                 connection.execute(delete(_fault).where(_fault.c.entry.in_(chunk)))
 
@@ -214,12 +197,11 @@ class SqlStateStore(StateStore):
             for row in rows
         }
 
-    def record_faults(self, failing: Iterable[EntryFault], recovered: Iterable[str], token: int) -> None:
+    def _write_faults(self, failing: Sequence[EntryFault], recovered: Sequence[str], token: int) -> None:
         # Few entries fail at once: delete-then-insert is plain SQL on every database.
         rows = [{"entry": fault.entry, "reason": fault.reason, "detail": fault.detail,
                  "since_us": _to_microseconds(fault.since), "attempts": fault.attempts} for fault in failing]
         names = list(dict.fromkeys([*recovered, *(row["entry"] for row in rows)]))
-        check_token(token)
         with self._backend_errors(), self.engine.begin() as connection:
             self._claim_fence(connection, token)
             for start in range(0, len(names), _DELETE_CHUNK):
@@ -281,14 +263,7 @@ class SqlStateStore(StateStore):
             )
         self._check_format(row.format_version)
         if row.fence_token > token:
-            raise LeaseLost(
-                f"state store {self._where}: lease token {token} is fenced off, token "
-                f"{row.fence_token} has written since; nothing was written"
-            )
-
-    def _check_format(self, version: int | None) -> None:
-        if version is not None and version > STATE_FORMAT_VERSION:
-            raise ConfigError(newer_format_message(self._where, version))
+            raise self._fenced_off(token, row.fence_token)
 
     @contextmanager
     def _backend_errors(self) -> Iterator[None]:
