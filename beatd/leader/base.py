@@ -68,10 +68,10 @@ class LeaseBackend(ABC):
     `none` (LocalLeaseBackend) is the exception: one instance only, token 0, no expiry.
 
     Every method may raise BackendUnavailable (the store cannot be reached; retry with
-    backoff); its message names the store with any password replaced by ***.
+    backoff); its message names the store with any password replaced by ***. A backend
+    implements `_acquire`, which `acquire` calls with holder and ttl checked.
     """
 
-    @abstractmethod
     def acquire(self, holder: str, ttl: timedelta) -> Lease | None:
         """Take the lease if it is free or expired, or renew it if holder holds it.
 
@@ -84,6 +84,9 @@ class LeaseBackend(ABC):
             BackendUnavailable: the store cannot be reached; nothing is known.
             ValueError: ttl is not positive, or holder is empty, too long or space-padded.
         """
+        check_holder(holder)
+        check_ttl(ttl)
+        return self._acquire(holder, ttl)
 
     @abstractmethod
     def release(self, lease: Lease) -> None:
@@ -99,6 +102,10 @@ class LeaseBackend(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release connections; a held lease is not released (call `release` first)."""
+
+    @abstractmethod
+    def _acquire(self, holder: str, ttl: timedelta) -> Lease | None:
+        """`acquire`, with holder and ttl checked."""
 
     def __enter__(self) -> Self:
         return self

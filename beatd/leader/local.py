@@ -20,8 +20,6 @@ from beatd.leader.base import (
     Lease,
     LeaseBackend,
     LeaseInfo,
-    check_holder,
-    check_ttl,
     monotonic_clock,
 )
 
@@ -66,15 +64,13 @@ class LocalLeaseBackend(LeaseBackend):
     def __repr__(self) -> str:
         return f"LocalLeaseBackend({str(self.lock_path)!r})"
 
-    def acquire(self, holder: str, ttl: timedelta) -> Lease:
+    def _acquire(self, holder: str, ttl: timedelta) -> Lease:
         """Lock the file for holder, or confirm this process still holds it.
 
         Raises:
             ConfigError: another process (or another holder in this one) holds the lock; the
                 message names its pid and the file. Also when the file cannot be opened.
         """
-        check_holder(holder)
-        check_ttl(ttl)
         with self._mutex:
             if self._fd is None:
                 self._fd = self._lock(holder)

@@ -27,8 +27,6 @@ from beatd.leader.base import (
     Lease,
     LeaseBackend,
     LeaseInfo,
-    check_holder,
-    check_ttl,
     monotonic_clock,
 )
 from beatd.urls import redact_url, redis_client_url
@@ -97,24 +95,22 @@ class RedisLeaseBackend(LeaseBackend):
             self._where = redis_client_url(client)
         self.client = client
         self._keys = [key, f"{key}:token"]
-        self._acquire = client.register_script(_ACQUIRE)
-        self._release = client.register_script(_RELEASE)
-        self._current = client.register_script(_CURRENT)
+        self._acquire_script = client.register_script(_ACQUIRE)
+        self._release_script = client.register_script(_RELEASE)
+        self._current_script = client.register_script(_CURRENT)
         self._monotonic = monotonic
 
     def __repr__(self) -> str:
         return f"RedisLeaseBackend({self._where!r}, key={self._keys[0]!r})"
 
-    def acquire(self, holder: str, ttl: timedelta) -> Lease | None:
-        check_holder(holder)
-        check_ttl(ttl)
+    def _acquire(self, holder: str, ttl: timedelta) -> Lease | None:
         # Rounded up: Redis must not expire the lease before ttl has passed.
         ttl_ms = -(-ttl // _ONE_MILLISECOND)
         with self._backend_errors():
             # Read before sending: the server's TIME in the script is later, so a local
             # validity counted from here ends before the lease does.
             sent_monotonic = self._monotonic()
-            won, value, expires_ms = self._acquire(keys=self._keys, args=[holder, ttl_ms])
+            won, value, expires_ms = self._acquire_script(keys=self._keys, args=[holder, ttl_ms])
         if not won:
             return None
         return Lease(
@@ -126,11 +122,11 @@ class RedisLeaseBackend(LeaseBackend):
 
     def release(self, lease: Lease) -> None:
         with self._backend_errors():
-            self._release(keys=self._keys[:1], args=[lease.holder, lease.token])
+            self._release_script(keys=self._keys[:1], args=[lease.holder, lease.token])
 
     def current(self) -> LeaseInfo | None:
         with self._backend_errors():
-            reply = self._current(keys=self._keys[:1])
+            reply = self._current_script(keys=self._keys[:1])
         if reply is None:
             return None
         value, expires_ms = reply

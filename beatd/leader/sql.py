@@ -43,8 +43,6 @@ from beatd.leader.base import (
     Lease,
     LeaseBackend,
     LeaseInfo,
-    check_holder,
-    check_ttl,
     monotonic_clock,
 )
 from beatd.sqlhelpers import (
@@ -163,9 +161,7 @@ class SqlLeaseBackend(LeaseBackend):
     def __repr__(self) -> str:
         return f"SqlLeaseBackend({self._where!r}, name={self._name!r})"
 
-    def acquire(self, holder: str, ttl: timedelta) -> Lease | None:
-        check_holder(holder)
-        check_ttl(ttl)
+    def _acquire(self, holder: str, ttl: timedelta) -> Lease | None:
         ttl_us = ttl // _ONE_MICROSECOND
         with self._backend_errors():
             for _attempt in range(2):
