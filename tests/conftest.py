@@ -26,16 +26,22 @@ START_HINTS = {
 PORTS = {"rabbitmq": 5672, "postgres": 5432, "mariadb": 3306}
 
 # Redis: each test run starts a redis-server of its own (a free port, nothing kept on disk),
-# so the tests never write a database that something else on the machine uses. Set
+# so the tests never write a database that something else on the machine uses; under
+# pytest-xdist each worker starts one, as the tests flush their database numbers. Set
 # BEATD_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379) to use a server whose databases the
-# tests may flush instead.
+# tests may flush instead (then run them in one process: `-n 0`).
 REDIS_URL_VARIABLE = "BEATD_TEST_REDIS_URL"
 _private_redis: RedisServer | None = None
 
 
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    """True in the process that hands tests to xdist workers and runs none itself."""
+    return not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", None))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     global _private_redis
-    if os.environ.get(REDIS_URL_VARIABLE) or shutil.which("redis-server") is None:
+    if os.environ.get(REDIS_URL_VARIABLE) or shutil.which("redis-server") is None or _is_xdist_controller(config):
         return
     _private_redis = RedisServer(port=free_port(), directory=Path(tempfile.mkdtemp(prefix="beatd-test-redis-")),
                                  persistent=False)
