@@ -483,31 +483,50 @@ def test_fast_path_messages_are_consumed_by_kombus_redis_consumer(publish_redis_
             assert consumed.properties["expiration"] == expiration_ms(message.properties["expiration"])
 
 
-def test_fast_path_keeps_order_and_sends_one_round_trip_per_batch(publish_redis_url: str) -> None:
+def _scripts_run(client: Any) -> int:
+    """How many EVALSHA and EVAL calls the server has run (INFO commandstats)."""
+    stats = client.info("commandstats")
+    return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha", "eval"))
+
+
+def test_fast_path_keeps_order_and_sends_one_script_per_batch(publish_redis_url: str) -> None:
     import redis
-
-    class CountingRedis(redis.Redis):
-        scripts = 0
-
-        def evalsha(self, *args: Any, **kwargs: Any) -> Any:
-            CountingRedis.scripts += 1
-            return super().evalsha(*args, **kwargs)
 
     queue = unique("bulk")
     entry = make_entry(unique("bulk"), options=Options(queue=queue))
     messages = [build(entry, SCHEDULED + timedelta(seconds=30 * index)) for index in range(2501)]
-    client = CountingRedis.from_url(publish_redis_url)
+    client = redis.Redis.from_url(publish_redis_url)
 
-    with RedisTransport(publish_redis_url, client=client, batch_size=1000) as transport:
-        transport.publish(messages[:1])  # loads the script, if this server has not seen it yet
-        CountingRedis.scripts = 0
+    with RedisTransport(publish_redis_url, batch_size=1000) as transport:
+        transport.publish(messages[:1])  # binds the queue
+        before = _scripts_run(client)
         result = transport.publish(messages[1:])
+        scripts = _scripts_run(client) - before
 
-    assert CountingRedis.scripts == 3
+    assert scripts == 3
     assert result == PublishResult()
     # Workers BRPOP from the right: the oldest message must sit at the tail.
     consumed_order = [json.loads(raw)["headers"]["id"] for raw in reversed(client.lrange(queue, 0, -1))]
     assert consumed_order == [message.task_id for message in messages]
+    client.close()
+
+
+def test_fast_path_loads_its_script_again_after_a_script_flush(publish_redis_url: str) -> None:
+    import redis
+
+    queue = unique("flushed")
+    entry = make_entry(unique("flushed"), options=Options(queue=queue))
+    messages = [build(entry, SCHEDULED + timedelta(seconds=30 * index)) for index in range(30)]
+    client = redis.Redis.from_url(publish_redis_url)
+
+    with RedisTransport(publish_redis_url, batch_size=10) as transport:
+        transport.publish(messages[:10])
+        client.script_flush()
+        result = transport.publish(messages[10:])
+
+    assert result == PublishResult()
+    assert [json.loads(raw)["headers"]["id"] for raw in reversed(client.lrange(queue, 0, -1))] == [
+        message.task_id for message in messages]
     client.close()
 
 
