@@ -9,8 +9,9 @@ for celery beat) go to the `celery` queue of one Redis database, which this benc
     beatd run --config <tmp>/beatd.yaml --log-level warning     (state in a fresh SQLite file)
     the same with the Redis path before issue 16 (one MULTI/EXEC per batch, no high-water
         mark: bench_publish.MultiTransport patched in), labelled "beatd MULTI (old)"
-    the Lua path with `http: 127.0.0.1:<port>` and a scraper GETting /metrics once a
-        second (every entry labelled: metrics_per_entry's default), "beatd, http metrics"
+    the Lua path with `http: 127.0.0.1:<port>` and a scraper GETting /metrics every
+        --scrape-every seconds (every entry labelled: metrics_per_entry's default),
+        labelled "beatd, http metrics"
     celery -A benchapp beat -s <tmp>/celerybeat-schedule -l WARNING
 
 The rate is read on the Redis side: ten times a second, aligned to the wall clock at
@@ -202,18 +203,19 @@ class Popper(threading.Thread):
 
 
 class Scraper(threading.Thread):
-    """A Prometheus server as a strict one would be: GET /metrics once a second, timed."""
+    """A Prometheus server: GET /metrics every interval_s seconds, timed."""
 
-    def __init__(self, url: str, run: Run) -> None:
+    def __init__(self, url: str, run: Run, interval_s: float) -> None:
         super().__init__(daemon=True)
         self.url = url
         self.run_ = run
+        self.interval_s = interval_s
         self.stop = threading.Event()
 
     def run(self) -> None:
         import urllib.request
 
-        while not self.stop.wait(1.0):
+        while not self.stop.wait(self.interval_s):
             started = time.perf_counter()
             try:
                 with urllib.request.urlopen(self.url, timeout=10) as response:
@@ -309,7 +311,8 @@ def flush(redis_url: str) -> None:
 
 
 def run_beatd(entries: int, every_s: float, workdir: Path, redis_url: str, *, warmup_s: float, duration_s: float,
-              start_timeout_s: float, max_window_s: float, lateness: bool = False, scheduler: str = BEATD_LUA) -> Run:
+              start_timeout_s: float, max_window_s: float, lateness: bool = False, scheduler: str = BEATD_LUA,
+              scrape_every_s: float = 15.0) -> Run:
     """beatd as `scheduler` says: the Lua path, the old MULTI path, or the Lua path serving /metrics, scraped."""
     run = Run(scheduler, entries, every_s)
     multi = scheduler == BEATD_MULTI
@@ -322,7 +325,7 @@ def run_beatd(entries: int, every_s: float, workdir: Path, redis_url: str, *, wa
     if scheduler == BEATD_METRICS:
         port = free_port()
         header += f"\nhttp: 127.0.0.1:{port}"
-        scraper = Scraper(f"http://127.0.0.1:{port}/metrics", run)
+        scraper = Scraper(f"http://127.0.0.1:{port}/metrics", run, scrape_every_s)
     write_interval_yaml(config, entries, every=lambda index: every_text, header=header)
     log_path = workdir / f"beatd-{entries}.log"
     counter = Counter(redis_url)
@@ -495,7 +498,7 @@ def report(results: dict[tuple[str, int, float], list[Run]]) -> None:
                      fmt(max(rss) if rss else None), goal, met))
         scrapes = sorted(seconds for run in runs for seconds in run.scrape_s)
         if scrapes:
-            notes.append(f"  N={entries:,} {label}: GET /metrics once a second, {len(scrapes)} scrapes, "
+            notes.append(f"  N={entries:,} {label}: GET /metrics, {len(scrapes)} scrapes, "
                          f"median {percentile(scrapes, 0.5) * 1000:.1f} ms, p99 {percentile(scrapes, 0.99) * 1000:.1f} ms, "
                          f"{max(run.scrape_bytes for run in runs):,} bytes")
         for number, run in enumerate(runs, start=1):
@@ -628,8 +631,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dense", action="store_true", help=f"add the schedulers with 1,000 entries every {DENSE_EVERY_S} s")
     parser.add_argument("--no-celery", action="store_true")
     parser.add_argument("--no-multi", action="store_true", help="skip beatd with the old MULTI path")
-    parser.add_argument("--no-metrics", action="store_true",
-                        help="skip beatd serving http metrics (scraped once a second)")
+    parser.add_argument("--no-metrics", action="store_true", help="skip beatd serving http metrics")
+    parser.add_argument("--scrape-every", type=float, default=15.0,
+                        help="seconds between GETs of /metrics in the metrics rows (default 15, a common "
+                             "Prometheus scrape_interval)")
     parser.add_argument("--no-lateness", action="store_true")
     parser.add_argument("--no-steps", action="store_true", help="skip the in-process cost of each step")
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="a database this bench may flush")
@@ -658,7 +663,8 @@ def main(argv: list[str] | None = None) -> int:
                 for scheduler in beatd_rows:
                     progress(f"repeat {repeat}: N={entries:,} {scheduler}")
                     results.setdefault((scheduler, entries, 1.0), []).append(
-                        run_beatd(entries, 1.0, workdir, args.redis_url, scheduler=scheduler, **timing))
+                        run_beatd(entries, 1.0, workdir, args.redis_url, scheduler=scheduler,
+                                  scrape_every_s=args.scrape_every, **timing))
                 if args.no_celery or entries >= args.celery_max or entries in celery_gave_up:
                     continue
                 progress(f"repeat {repeat}: N={entries:,} celery beat")
@@ -670,7 +676,8 @@ def main(argv: list[str] | None = None) -> int:
                 for scheduler in beatd_rows:
                     progress(f"repeat {repeat}: N=1,000 every {DENSE_EVERY_S} s {scheduler}")
                     results.setdefault((scheduler, 1000, DENSE_EVERY_S), []).append(
-                        run_beatd(1000, DENSE_EVERY_S, workdir, args.redis_url, scheduler=scheduler, **timing))
+                        run_beatd(1000, DENSE_EVERY_S, workdir, args.redis_url, scheduler=scheduler,
+                                  scrape_every_s=args.scrape_every, **timing))
                 if not args.no_celery:
                     progress(f"repeat {repeat}: N=1,000 every {DENSE_EVERY_S} s celery beat")
                     results.setdefault(("celery beat", 1000, DENSE_EVERY_S), []).append(

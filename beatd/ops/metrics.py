@@ -27,7 +27,16 @@ from __future__ import annotations
 from collections import Counter as Tally
 from collections.abc import Callable, Collection, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gc_collector, platform_collector, process_collector
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    gc_collector,
+    platform_collector,
+    process_collector,
+)
 
 from beatd.entry import Entry, Fire
 from beatd.observer import Observer
@@ -59,6 +68,10 @@ class MetricsObserver(Observer):
 
     def __init__(self, *, entries: Callable[[], Iterable[Entry]], registry: CollectorRegistry | None = None,
                  process_metrics: bool = True, per_entry_labels: bool = True) -> None:
+        # No `*_created` sample beside each counter and histogram series: with one series per
+        # entry they doubled every scrape (20,000 entries: 766 ms and 6.3 MB of text with
+        # them). Prometheus does not need them; the setting is prometheus-client's, per process.
+        disable_created_metrics()
         self.registry = registry if registry is not None else CollectorRegistry()
         self._entries_now = entries
         self.per_entry_labels = per_entry_labels
@@ -97,6 +110,8 @@ class MetricsObserver(Observer):
         self.entries_failing = Gauge(
             "beatd_entries_failing", "Entries whose last attempt failed, waiting to be retried", registry=registry)
         self._failing: set[str] = set()
+        # runs_published's series by label values: labels() costs three times an inc().
+        self._published_series: dict[tuple[str, ...], Counter] = {}
         # Series that exist from the start, at 0, so rate() and alerts see them before the first event.
         for outcome in ("ok", "refused"):
             self.config_reloads.labels(outcome)
@@ -119,10 +134,11 @@ class MetricsObserver(Observer):
 
     def on_published(self, fire: Fire, task_id: str, lateness_s: float) -> None:
         outcome = "late" if lateness_s > LATE_AFTER_S else "on_time"
-        if self.per_entry_labels:
-            self.runs_published.labels(fire.entry.name, outcome).inc()
-        else:
-            self.runs_published.labels(outcome).inc()
+        labels = (fire.entry.name, outcome) if self.per_entry_labels else (outcome,)
+        series = self._published_series.get(labels)
+        if series is None:
+            series = self._published_series[labels] = self.runs_published.labels(*labels)
+        series.inc()
         self.lateness.observe(lateness_s)
 
     def on_publish_batch(self, count: int, duration_s: float) -> None:
@@ -144,6 +160,7 @@ class MetricsObserver(Observer):
             for name in names:
                 for outcome in OUTCOMES:
                     self.runs_published.remove(name, outcome)  # a series never created is no error
+                    self._published_series.pop((name, outcome), None)
         self._failing.difference_update(names)
         self.entries_failing.set(len(self._failing))
 
