@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,6 +38,7 @@ log = logging.getLogger("beatd.ops.http")
 LOOP_STALE_AFTER_S = 60.0
 
 
+@dataclass(kw_only=True, eq=False)
 class Health(Observer):
     """What /healthz and /readyz report, kept from the daemon's hooks.
 
@@ -50,17 +51,18 @@ class Health(Observer):
     because `on_stopping` runs inside a signal handler.
     """
 
-    def __init__(self, *, stale_after_s: float = LOOP_STALE_AFTER_S, lease_valid: Callable[[], bool] | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
-        if not stale_after_s > 0:
-            raise ValueError(f"stale_after_s {stale_after_s!r} must be a positive number of seconds")
-        self.stale_after_s = stale_after_s
-        self._lease_valid = lease_valid
-        self._monotonic = monotonic
-        self.ready = False
-        self.stopping = False
-        self.leading = False
-        self.last_loop: float | None = None
+    stale_after_s: float = LOOP_STALE_AFTER_S
+    lease_valid: Callable[[], bool] | None = None
+    monotonic: Callable[[], float] = time.monotonic
+    # Written by the daemon's hooks.
+    ready: bool = field(default=False, init=False)
+    stopping: bool = field(default=False, init=False)
+    leading: bool = field(default=False, init=False)
+    last_loop: float | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if not self.stale_after_s > 0:
+            raise ValueError(f"stale_after_s {self.stale_after_s!r} must be a positive number of seconds")
 
     @property
     def max_loop_wait_s(self) -> float:
@@ -71,13 +73,13 @@ class Health(Observer):
         """Whether the daemon is alive, and a JSON-ready explanation."""
         if self.last_loop is None:
             return False, {"status": "unhealthy", "problem": "the scheduling loop has not turned yet"}
-        age_s = self._monotonic() - self.last_loop
+        age_s = self.monotonic() - self.last_loop
         detail: dict[str, Any] = {"loop_age_s": round(age_s, 3), "stale_after_s": self.stale_after_s,
                                   "leader": self.leading}
         problem = None
         if age_s > self.stale_after_s:
             problem = f"the scheduling loop has not turned for {age_s:.1f} s (limit {self.stale_after_s:g} s)"
-        elif self.leading and self._lease_valid is not None and not self._lease_valid():
+        elif self.leading and self.lease_valid is not None and not self.lease_valid():
             problem = "leading, but the lease is past its publish deadline"
         if problem is None:
             return True, {"status": "ok", **detail}
@@ -95,7 +97,7 @@ class Health(Observer):
         self.ready = True
 
     def on_loop(self) -> None:
-        self.last_loop = self._monotonic()
+        self.last_loop = self.monotonic()
 
     def on_leader(self, token: int, entry_count: int) -> None:
         self.leading = True
