@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from beatd.config import build_entry, parse_zone
+from beatd.config.build import build_entry, parse_zone
 from beatd.entry import Entry, Source
 from beatd.errors import ConfigError
 from beatd.schedules.describe import spans

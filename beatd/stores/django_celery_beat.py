@@ -86,7 +86,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.sql.elements import ColumnElement
 
-from beatd.config import SCHEDULE_KEYS
+from beatd.config.build import SCHEDULE_KEYS
 from beatd.entry import Entry, Source
 from beatd.errors import ConfigError
 from beatd.schedules.cron import CronSchedule
