@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import time
-from itertools import takewhile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import takewhile
 from typing import Any
 
 from kombu import Connection, Exchange, Producer, Queue
@@ -149,6 +150,20 @@ class _RouteRefusals:
         return self.queues.get(message.queue) or (self.exchanges.get(message.exchange) if message.exchange else None)
 
 
+def _look_up_queue(queue: Queue, channel: Any) -> None:
+    """queue.declare(passive): a channel error if the queue does not exist."""
+    queue.bind(channel).queue_declare(passive=True)
+
+
+def _declare_queue(queue: Queue, channel: Any) -> None:
+    queue.bind(channel).declare()
+
+
+def _look_up_exchange(exchange: str, channel: Any) -> None:
+    """exchange.declare(passive): a channel error if the exchange does not exist."""
+    channel.exchange_declare(exchange=exchange, type="direct", passive=True)
+
+
 @dataclass(slots=True, kw_only=True)
 class _Session:
     """One connection's worth of state; dropped whole after a broker failure."""
@@ -274,16 +289,15 @@ class _Session:
         amqp = _is_amqp(self.connection)
         for queue_name in sorted({message.queue for message in messages} - self.declared):
             queue = celery_queue(queue_name)
-            exists = amqp and self.on_spare_channel(lambda channel: queue.bind(channel).queue_declare(passive=True)) is None
-            reason = None if exists else self.on_spare_channel(lambda channel: queue.bind(channel).declare())
+            exists = amqp and self.on_spare_channel(partial(_look_up_queue, queue)) is None
+            reason = None if exists else self.on_spare_channel(partial(_declare_queue, queue))
             if reason is not None:
                 refusals.queues[queue_name] = f"queue {queue_name!r} could not be declared: {reason}"
                 continue
             self.declared.add(queue_name)
         if amqp:
             for exchange in sorted({message.exchange for message in messages if message.exchange} - self.exchanges):
-                reason = self.on_spare_channel(
-                    lambda channel: channel.exchange_declare(exchange=exchange, type="direct", passive=True))
+                reason = self.on_spare_channel(partial(_look_up_exchange, exchange))
                 if reason is not None:
                     refusals.exchanges[exchange] = f"exchange {exchange!r} cannot be published to: {reason}"
                     continue

@@ -441,8 +441,8 @@ class _EnvelopeForm:
 
     def render(self, values: dict[str, str | None]) -> str:
         pieces = [self.fragments[0]]
-        for field, fragment in zip(self.fields, self.fragments[1:]):
-            pieces.append(values[field])  # type: ignore[arg-type]  # None only for fields the form lacks
+        for name, fragment in zip(self.fields, self.fragments[1:]):
+            pieces.append(values[name])  # type: ignore[arg-type]  # None only for fields the form lacks
             pieces.append(fragment)
         return "".join(pieces)
 

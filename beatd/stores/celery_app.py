@@ -223,7 +223,8 @@ def _refuse_lazy_arguments(args: Iterable[Any], kwargs: Mapping[str, Any]) -> No
 
 def _schedule_keys(schedule: Any, zone: ZoneInfo) -> tuple[dict[str, Any], tuple[str, ...]]:
     """The beatd schedule keys of a Celery schedule, and what about its meaning needs care."""
-    from celery.schedules import crontab, schedule as interval, solar
+    from celery.schedules import crontab, solar
+    from celery.schedules import schedule as interval
 
     if isinstance(schedule, (int, float)) and not isinstance(schedule, bool):
         return _every(timedelta(seconds=schedule))
