@@ -69,13 +69,13 @@ def test_drop_removes_the_tables_their_triggers_and_the_version_table(upgraded: 
     # And `db upgrade` starts again from nothing.
     again = invoke("db", "upgrade", "--url", upgraded)
     assert again.exit_code == 0, again.output
-    assert again.output.endswith("entry tables upgraded from nothing to revision b0001\n")
+    assert again.output.endswith("entry tables upgraded from nothing to revision b0002\n")
 
 
 def test_downgrade_to_base_with_yes_removes_the_tables_and_triggers(upgraded: str) -> None:
     result = invoke("db", "downgrade", "base", "--url", upgraded, "--yes")
     assert result.exit_code == 0, result.output
-    assert result.output.endswith(": entry tables downgraded from b0001 to nothing (removed)\n")
+    assert result.output.endswith(": entry tables downgraded from b0002 to nothing (removed)\n")
     # Alembic's version table stays, empty: an upgrade knows the database is at base.
     assert tables_and_triggers(upgraded) == ({VERSION_TABLE}, set())
 

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -214,7 +214,7 @@ def test_upgrade_from_empty_builds_the_tables_of_the_code_and_runs_again_as_a_no
             context = MigrationContext.configure(connection, opts={"include_name": _only_beatd_tables})
             assert compare_metadata(context, metadata) == []
             assert connection.exec_driver_sql("SELECT id, revision FROM beatd_entries_revision").all() == [(1, 0)]
-            assert connection.exec_driver_sql("SELECT version_num FROM beatd_alembic_version").scalar() == "b0001"
+            assert connection.exec_driver_sql("SELECT version_num FROM beatd_alembic_version").scalar() == "b0002"
         # And a downgrade removes everything, after which an upgrade works again
         downgrade(engine, "base")
         assert set(sqlalchemy.inspect(engine).get_table_names()) <= {"beatd_alembic_version"}
@@ -232,8 +232,8 @@ def test_db_upgrade_command_is_idempotent(sqlite_url: str) -> None:
     first = runner.invoke(db, ["upgrade", "--url", sqlite_url])
     second = runner.invoke(db, ["upgrade"], env={"BEATD_DB_URL": sqlite_url})
     assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
-    assert first.output == f"{sqlite_url}: entry tables upgraded from nothing to revision b0001\n"
-    assert second.output == f"{sqlite_url}: entry tables already at revision b0001\n"
+    assert first.output == f"{sqlite_url}: entry tables upgraded from nothing to revision b0002\n"
+    assert second.output == f"{sqlite_url}: entry tables already at revision b0002\n"
 
 
 def test_a_database_without_the_tables_is_refused_with_the_command_that_creates_them(sqlite_url: str) -> None:
@@ -245,6 +245,62 @@ def test_a_database_without_the_tables_is_refused_with_the_command_that_creates_
         store.close()
     assert str(raised.value) == (f"entry store {sqlite_url}: the entry tables do not exist; "
                                  f"run: beatd db upgrade --url {sqlite_url}")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.services),
+                                     pytest.param("mysql", marks=pytest.mark.services)])
+def test_tables_at_b0001_are_refused_until_upgraded_keep_their_rows_and_downgrade_again(
+        backend: str, request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue(f"{backend}_url")
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+    try:
+        # Given tables made by a beatd of revision b0001, with rows
+        assert upgrade(engine, "b0001") == (None, "b0001")
+        with engine.begin() as connection:
+            connection.exec_driver_sql("INSERT INTO beatd_entries (name, task, kind, cron) "
+                                       "VALUES ('report', 't.report', 'cron', '0 9 13 * 5')")
+            connection.exec_driver_sql("INSERT INTO beatd_entries (name, task, kind, every_s) "
+                                       "VALUES ('ping', 't.ping', 'every', 30)")
+        # Then this beatd refuses them, saying what to run
+        with pytest.raises(ConfigError, match=r"at schema revision b0001, this beatd needs b0002; run: beatd db upgrade"):
+            _load_once(url)
+        # When upgraded
+        assert upgrade(engine) == ("b0001", SCHEMA_REVISION)
+        # Then the tables are those of the code, the rows are kept, and day_match NULL is cron's `either`
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"include_name": _only_beatd_tables})
+            assert compare_metadata(context, metadata) == []
+            assert connection.exec_driver_sql("SELECT day_match FROM beatd_entries").all() == [(None,), (None,)]
+        store = SqlEntryStore(url)
+        try:
+            loaded = {entry.name: entry for entry in store.load()}
+            assert set(loaded) == {"ping", "report"} and loaded["report"].schedule.day_match == "either"
+            # And an edit of day_match alone reaches the store's change detection
+            with engine.begin() as connection:
+                connection.exec_driver_sql("UPDATE beatd_entries SET day_match = 'both' WHERE name = 'report'")
+            changes = store.changes()
+            assert [(entry.name, entry.schedule.day_match) for entry in changes.upserted] == [("report", "both")]
+        finally:
+            store.close()
+        # When downgraded again, the column goes, the rows stay, and writes still bump the revision
+        assert downgrade(engine, "b0001") == (SCHEMA_REVISION, "b0001")
+        assert "day_match" not in {column["name"] for column in sqlalchemy.inspect(engine).get_columns("beatd_entries")}
+        with engine.begin() as connection:
+            before = connection.exec_driver_sql("SELECT revision FROM beatd_entries WHERE name = 'report'").scalar()
+            connection.exec_driver_sql("UPDATE beatd_entries SET cron = '0 9 * * 5' WHERE name = 'report'")
+            after = connection.exec_driver_sql("SELECT revision FROM beatd_entries WHERE name = 'report'").scalar()
+            assert connection.exec_driver_sql("SELECT count(*) FROM beatd_entries").scalar() == 2
+        assert after > before
+    finally:
+        engine.dispose()
+
+
+def _load_once(url: str) -> list[Entry]:
+    store = SqlEntryStore(url)
+    try:
+        return store.load()
+    finally:
+        store.close()
 
 
 def test_tables_of_a_newer_beatd_are_refused(sqlite_url: str) -> None:
@@ -293,19 +349,66 @@ def test_naive_times_stay_naive_and_instants_with_offsets_keep_them(database: Da
         "2026-03-29T01:00:00", "2026-12-31T23:00:00+01:00")
 
 
-def test_day_match_both_converts_to_its_key_and_back_and_the_table_refuses_it_by_name() -> None:
-    from beatd.stores.conversion import describe_mapping, entry_of_mapping, mapping_of_entry, row_of_mapping
+def test_day_match_converts_to_its_key_and_column_and_back() -> None:
+    from beatd.stores.conversion import describe_mapping, entry_of_mapping, mapping_of_entry, mapping_of_row, row_of_mapping
 
     mapping = {"task": "t.unlucky", "cron": "0 9 13 * 5", "day_match": "both"}
     entry = entry_of_mapping("friday-13th", mapping, UTC)
     assert mapping_of_entry(entry) == mapping
     assert entry_of_mapping("friday-13th", mapping_of_entry(entry), UTC) == entry
     assert describe_mapping(mapping) == "cron 0 9 13 * 5 (day_match both)"
-    # The table has no column for it: dropping it would turn Friday-the-13th into every Friday and every 13th.
-    with pytest.raises(ConfigError, match=r"^entry 'friday-13th': day_match 'both': the SQL entry store has no "
-                                          r"day_match column yet; keep this entry in a YAML file$"):
-        row_of_mapping("friday-13th", mapping)
-    assert row_of_mapping("friday-or-13th", {**mapping, "day_match": "either"})["cron"] == "0 9 13 * 5"
+    row = row_of_mapping("friday-13th", mapping)
+    assert (row["cron"], row["day_match"]) == ("0 9 13 * 5", "both")
+    assert mapping_of_row(row) == mapping
+    # Without the key the column is NULL: cron's rule, as in a file.
+    assert row_of_mapping("friday-or-13th", {"task": "t.unlucky", "cron": "0 9 13 * 5"})["day_match"] is None
+
+
+FRIDAY_13TH_YAML = """\
+entries:
+  friday-13th:
+    task: t.unlucky
+    cron: "0 9 13 * 5"
+    day_match: both
+  friday-or-13th:
+    task: t.unlucky
+    cron: "0 9 13 * 5"
+"""
+
+
+def _fires(entry: Entry, after: datetime, count: int) -> list[datetime]:
+    fires: list[datetime] = []
+    while len(fires) < count and (after := entry.schedule.next_after(after)) is not None:
+        fires.append(after)
+    return fires
+
+
+def test_day_match_both_round_trips_from_yaml_through_the_database_and_back(database: Database, tmp_path: Path) -> None:
+    # Given a file with Celery's day rule on one entry and cron's on the other
+    path = tmp_path / "friday-13th.yaml"
+    path.write_text(FRIDAY_13TH_YAML)
+    config = load_config(path)
+    # When it is imported and read back
+    assert _invoke(import_command, str(path), "--url", database.url).exit_code == 0
+    store = database.open(config.timezone)
+    loaded = _without_source(store.load())
+    # Then the rows hold the rule, and the entries are the file's, with the same fires
+    assert database.scalar("SELECT day_match FROM beatd_entries WHERE name = 'friday-13th'") == "both"
+    assert database.scalar("SELECT day_match FROM beatd_entries WHERE name = 'friday-or-13th'") is None
+    assert loaded == _without_source(config.entries)
+    start = datetime(2026, 1, 1, tzinfo=config.timezone)
+    from_yaml = {entry.name: entry for entry in config.entries}
+    assert _fires(loaded["friday-13th"], start, 3) == _fires(from_yaml["friday-13th"], start, 3) == [
+        datetime(2026, month, 13, 9, tzinfo=config.timezone) for month in (2, 3, 11)]
+    assert [fire.day for fire in _fires(loaded["friday-or-13th"], start, 3)] == [2, 9, 13]
+    # And export writes it back, and importing the export changes nothing
+    exported = _invoke(export_command, "--url", database.url)
+    assert yaml.safe_load(exported.output)["entries"]["friday-13th"] == {
+        "task": "t.unlucky", "cron": "0 9 13 * 5", "day_match": "both"}
+    export_path = tmp_path / "exported.yaml"
+    export_path.write_text(exported.output)
+    assert _invoke(import_command, str(export_path), "--url", database.url).output.endswith(
+        "0 added, 0 changed, 2 unchanged\n")
 
 
 # ---------------------------------------------------------------------------------------
@@ -360,6 +463,22 @@ def test_add_edit_disable_delete_by_another_connection_are_returned_and_nothing_
     assert _names(store.changes()) == ([], ["new"])
 
     # And afterwards nothing more is reported
+    assert store.changes() == EntryChanges()
+
+
+def test_an_edit_of_day_match_alone_is_returned(database: Database) -> None:
+    # Given a store that has loaded a cron entry with cron's day rule
+    _insert(database, "report", cron="0 9 13 * 5")
+    store = database.open()
+    assert store.load()[0].schedule.day_match == "either"
+    # When another program sets only day_match, then the store's writer clears it
+    database.sql("UPDATE beatd_entries SET day_match = 'both' WHERE name = 'report'")
+    set_both = store.changes()
+    assert database.open().update("report", {"task": "tasks.t", "cron": "0 9 13 * 5"}) is True
+    cleared = store.changes()
+    # Then each edit is returned, with the rule it set
+    assert [(entry.name, entry.schedule.day_match) for entry in set_both.upserted] == [("report", "both")]
+    assert [(entry.name, entry.schedule.day_match) for entry in cleared.upserted] == [("report", "either")]
     assert store.changes() == EntryChanges()
 
 
@@ -766,6 +885,26 @@ def test_entries_commands(sqlite_url: str, tmp_path: Path) -> None:
     missing = _invoke(entries, "remove", "report", *env_url)
     assert (missing.exit_code, missing.output) == (1, f"no entry named 'report' in {sqlite_url}\n")
     assert [entry.name for entry in SqlEntryStore(sqlite_url).load()] == ["wake-up"]
+
+
+def test_entries_add_and_edit_take_day_match_and_a_new_schedule_drops_it(sqlite_url: str) -> None:
+    env_url = ["--url", sqlite_url]
+    assert _invoke(db, "upgrade", *env_url).exit_code == 0
+
+    added = _invoke(entries, "add", "unlucky", "--task", "t", "--cron", "0 9 13 * 5", "--day-match", "both", *env_url)
+    assert (added.exit_code, added.output) == (0, "added unlucky: t cron 0 9 13 * 5 (day_match both)\n")
+    assert SqlEntryStore(sqlite_url).get("unlucky").mapping == {"task": "t", "cron": "0 9 13 * 5", "day_match": "both"}
+    new_cron = _invoke(entries, "edit", "unlucky", "--cron", "0 10 13 * 5", *env_url)
+    assert new_cron.output == "updated unlucky: t cron 0 10 13 * 5 (day_match both)\n"
+    either = _invoke(entries, "edit", "unlucky", "--day-match", "either", *env_url)
+    assert either.output == "updated unlucky: t cron 0 10 13 * 5 (day_match either)\n"
+    bad = _invoke(entries, "edit", "unlucky", "--day-match", "all", *env_url)
+    assert bad.exit_code == 2 and "Invalid value for '--day-match': 'all' is not one of 'either', 'both'" in bad.output
+    every = _invoke(entries, "edit", "unlucky", "--every", "1h", *env_url)
+    assert every.output == "updated unlucky: t every 1h\n"
+    assert SqlEntryStore(sqlite_url).get("unlucky").mapping == {"task": "t", "every": 3600.0}
+    not_cron = _invoke(entries, "add", "tick", "--task", "t", "--every", "1m", "--day-match", "both", *env_url)
+    assert (not_cron.exit_code, not_cron.output) == (1, "entry 'tick': 'day_match' applies only to cron entries\n")
 
 
 def test_list_and_show_mark_invalid_rows(sqlite_url: str) -> None:

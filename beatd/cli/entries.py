@@ -159,6 +159,9 @@ def _entry_key_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--task", metavar="NAME", help="Celery task name."),
         click.option("--every", metavar="DURATION", help="Interval: 30, 2.5, 30s, 5m, 1h30m, 2d."),
         click.option("--cron", metavar="EXPR", help='Cron expression or alias: "30 7 * * 1-5", @daily.'),
+        click.option("--day-match", type=click.Choice(["either", "both"]),
+                     help="With --cron: whether a restricted day of month and day of week must match either "
+                          "(cron, the default) or both (Celery)."),
         click.option("--solar", metavar="EVENT", help="Solar event (sunrise, sunset, ...), with --lat and --lon."),
         click.option("--lat", type=float, metavar="DEGREES", help="Latitude of a solar entry."),
         click.option("--lon", type=float, metavar="DEGREES", help="Longitude of a solar entry."),
@@ -328,6 +331,7 @@ def entries_edit(url: str, name: str, yaml_path: str | None, unset_keys: tuple[s
 def _edited(mapping: dict[str, Any], wanted: dict[str, Any], unset_keys: tuple[str, ...]) -> dict[str, Any]:
     """The stored keys with the wanted ones set and the unset ones removed, in ENTRY_KEYS order."""
     from beatd.config import SCHEDULE_KEYS
+    from beatd.config.build import ONLY_FOR_KIND
     from beatd.stores.conversion import ENTRY_KEYS
 
     edited = dict(mapping)
@@ -335,8 +339,8 @@ def _edited(mapping: dict[str, Any], wanted: dict[str, Any], unset_keys: tuple[s
     if new_schedule:
         for key in SCHEDULE_KEYS:
             edited.pop(key, None)
-        if new_schedule != ["solar"]:
-            for key in ("lat", "lon", "elevation"):
+        for key, kind in ONLY_FOR_KIND.items():
+            if new_schedule != [kind]:
                 edited.pop(key, None)
     for key in unset_keys:
         edited.pop(key, None)

@@ -22,7 +22,8 @@ from beatd.schedules.solar import SolarSchedule
 from beatd.schedules.window import WindowedSchedule
 
 SCHEDULE_KEYS = ("every", "cron", "solar", "at")
-_ONLY_FOR_KIND = {"lat": "solar", "lon": "solar", "elevation": "solar", "day_match": "cron"}
+# Keys of one schedule kind only; `beatd entries edit` drops them when it replaces that schedule.
+ONLY_FOR_KIND = {"lat": "solar", "lon": "solar", "elevation": "solar", "day_match": "cron"}
 
 
 @functools.lru_cache(maxsize=65536)
@@ -116,7 +117,7 @@ def _schedule_of(raw: Mapping[str, Any], zone: tzinfo) -> Schedule:
         found = ", ".join(kinds) if kinds else "none"
         raise ValueError(f"needs exactly one of every, cron, solar, at (found: {found})")
     kind = kinds[0]
-    for key, key_kind in _ONLY_FOR_KIND.items():
+    for key, key_kind in ONLY_FOR_KIND.items():
         if key in raw and kind != key_kind:
             raise EntryKeyError((key,), f"{key!r} applies only to {key_kind} entries")
     if "start" in raw or "end" in raw:

@@ -27,7 +27,7 @@ from beatd.schedules.window import WindowedSchedule
 
 ENTRIES_TABLE = "beatd_entries"
 # The YAML keys, in the order rows are exported and their problems reported.
-ENTRY_KEYS = ("task", "every", "cron", "solar", "lat", "lon", "elevation", "at", "args", "kwargs", "options",
+ENTRY_KEYS = ("task", "every", "cron", "day_match", "solar", "lat", "lon", "elevation", "at", "args", "kwargs", "options",
               "enabled", "timezone", "catchup", "jitter", "start", "end", "description")
 # Where each YAML key lives when its column has another name.
 COLUMN_OF_KEY = {"every": "every_s", "jitter": "jitter_s", "start": "start_at", "end": "end_at"}
@@ -160,7 +160,6 @@ def row_of_mapping(name: str, mapping: Mapping[str, Any]) -> dict[str, Any]:
     """
     try:
         entry_of_mapping(name, mapping, UTC)
-        _require_columns(mapping)
         for key in JSON_KEYS:
             if key in mapping:
                 check_json(key, mapping[key])
@@ -178,18 +177,6 @@ def row_of_mapping(name: str, mapping: Mapping[str, Any]) -> dict[str, Any]:
             value = float(value)
         row[COLUMN_OF_KEY.get(key, key)] = value
     return row
-
-
-def _require_columns(mapping: Mapping[str, Any]) -> None:
-    """Refuse a key the table has no column for, rather than drop it: `day_match: both` would
-    silently turn Celery's AND day rule into cron's OR.
-
-    Raises:
-        ValueError: names the key and the way out.
-    """
-    if mapping.get("day_match", "either") != "either":
-        raise ValueError(f"day_match {mapping['day_match']!r}: the SQL entry store has no day_match column yet; "
-                         "keep this entry in a YAML file")
 
 
 def check_json(key: str, value: Any) -> None:

@@ -27,9 +27,9 @@ StoredRow = Mapping[Any, Any]
 # Turns one row into its Entry as the row is read; None for a row that does not validate.
 RowToEntry = Callable[[StoredRow], Entry | None]
 # The migration this code reads; tests check it is the migrations' head.
-SCHEMA_REVISION = "b0001"
+SCHEMA_REVISION = "b0002"
 # Older revisions this code knows about (a store at one of them needs upgrading).
-OLDER_SCHEMA_REVISIONS: tuple[str, ...] = ()
+OLDER_SCHEMA_REVISIONS: tuple[str, ...] = ("b0001",)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -117,6 +117,8 @@ entries_table = Table(
     Column("kind", String(16), nullable=False, comment="every, cron, solar or at: the schedule column that is set"),
     Column("every_s", Double, comment="interval in seconds"),
     Column("cron", Text),
+    Column("day_match", String(16),
+           comment="cron entries: NULL or either (day of month OR day of week), both (AND, as Celery)"),
     Column("solar", String(32)),
     Column("lat", Double),
     Column("lon", Double),

@@ -25,7 +25,7 @@ ADD_URL = "/admin/beatd/entry/add/"
 PREVIEW_URL = "/admin/beatd/entry/preview/"
 
 # Every field of the form, empty, as a browser posts it.
-EMPTY_FORM = {key: "" for key in ("name", "task", "description", "every", "cron", "solar", "lat", "lon", "elevation",
+EMPTY_FORM = {key: "" for key in ("name", "task", "description", "every", "cron", "day_match", "solar", "lat", "lon", "elevation",
                                   "at", "timezone", "start_at", "end_at", "catchup", "jitter", "args", "kwargs",
                                   "options")}
 
@@ -129,6 +129,20 @@ def test_adding_an_entry_stores_its_yaml_keys_as_columns(client: Client) -> None
         "cron", "30 7 * * 1-5", "America/New_York", {"format": "pdf"}, 60.0, None)
     assert row.mapping() == {"task": "reports.send", "cron": "30 7 * * 1-5", "kwargs": {"format": "pdf"},
                              "timezone": "America/New_York", "jitter": 60.0}
+
+
+def test_day_match_sits_beside_cron_and_is_stored(client: Client) -> None:
+    page = client.get(ADD_URL).content.decode()
+    assert re.search(r'class="form-row[^"]*field-cron field-day_match', page)
+    assert '<option value="both">both: day of month and day of week (Celery)</option>' in page
+    response = client.post(ADD_URL, form(name="unlucky", task="t", cron="0 9 13 * 5", day_match="both"))
+    assert response.status_code == 302, text_of(response.content)
+    row = Entry.objects.get(name="unlucky")
+    assert row.mapping() == {"task": "t", "cron": "0 9 13 * 5", "day_match": "both"}
+    change_page = client.get(f"{LIST_URL}{row.pk}/change/").content.decode()
+    assert '<option value="both" selected>' in change_page
+    refused = client.post(ADD_URL, form(name="tick", task="t", every="30", day_match="both"))
+    assert refused.context["adminform"].form.errors == {"day_match": ["'day_match' applies only to cron entries"]}
 
 
 def test_editing_shows_durations_as_yaml_writes_them(client: Client) -> None:

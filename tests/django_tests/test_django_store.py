@@ -22,6 +22,7 @@ from beatd.contrib.django.models import Entry
 from beatd.contrib.django.store import DjangoEntryStore
 from beatd.daemon.catalog import open_entry_store
 from beatd.errors import BackendUnavailable, ConfigError
+from beatd.stores.migrations import upgrade as upgrade_entry_tables
 from beatd.stores.sql import SqlEntryStore, metadata
 from django_tests.conftest import DJANGO_TESTS_DIR, SETTINGS
 
@@ -51,20 +52,24 @@ def manage(*args: str, database: Path) -> subprocess.CompletedProcess[str]:
 # migrations
 
 
+def _beatd_tables_match_the_code(sa_connection: sqlalchemy.Connection) -> bool:
+    context = MigrationContext.configure(sa_connection, opts={
+        "include_name": lambda name, type_, parent: type_ != "table" or name in metadata.tables})
+    return compare_metadata(context, metadata) == []
+
+
 def test_django_migrate_makes_the_tables_beatd_db_upgrade_makes_and_records_the_revision(tmp_path: Path) -> None:
     database = tmp_path / "db.sqlite3"
     result = manage("migrate", "beatd", database=database)
     assert result.returncode == 0, result.stderr
     engine = sqlalchemy.create_engine(f"sqlite:///{database}")
     with engine.connect() as sa_connection:
-        context = MigrationContext.configure(sa_connection, opts={
-            "include_name": lambda name, type_, parent: type_ != "table" or name in metadata.tables})
-        assert compare_metadata(context, metadata) == []
-        assert sa_connection.exec_driver_sql("SELECT version_num FROM beatd_alembic_version").scalar() == "b0001"
+        assert _beatd_tables_match_the_code(sa_connection)
+        assert sa_connection.exec_driver_sql("SELECT version_num FROM beatd_alembic_version").scalar() == "b0002"
     engine.dispose()
     upgrade = subprocess.run([sys.executable, "-m", "beatd", "db", "upgrade", "--url", f"sqlite:///{database}"],
                              capture_output=True, text=True, check=False)
-    assert upgrade.stdout == f"sqlite:///{database}: entry tables already at revision b0001\n", upgrade.stderr
+    assert upgrade.stdout == f"sqlite:///{database}: entry tables already at revision b0002\n", upgrade.stderr
 
 
 def test_django_migrate_adopts_tables_made_by_beatd_db_upgrade_and_both_see_the_same_rows(tmp_path: Path) -> None:
@@ -81,6 +86,54 @@ def test_django_migrate_adopts_tables_made_by_beatd_db_upgrade_and_both_see_the_
     assert shell.stdout.strip().splitlines()[-1] == "['from-django', 'from-sql']", shell.stderr
     assert sql_store.get("from-django").mapping == {"task": "t.dj", "cron": "30 7 * * 1-5"}
     sql_store.close()
+
+
+def test_django_migrate_brings_tables_made_at_b0001_to_b0002_and_back_keeping_their_rows(tmp_path: Path) -> None:
+    # Given tables that an older beatd made (revision b0001), with a cron entry
+    database = tmp_path / "db.sqlite3"
+    engine = sqlalchemy.create_engine(f"sqlite:///{database}")
+    assert upgrade_entry_tables(engine, "b0001") == (None, "b0001")
+    with engine.begin() as sa_connection:
+        sa_connection.exec_driver_sql("INSERT INTO beatd_entries (name, task, kind, cron) "
+                                      "VALUES ('report', 't.report', 'cron', '0 9 13 * 5')")
+    # When Django migrates
+    result = manage("migrate", "beatd", database=database)
+    assert result.returncode == 0, result.stderr
+    # Then the tables are beatd's current ones, at b0002, with the row, whose day_match is NULL (either)
+    with engine.connect() as sa_connection:
+        assert _beatd_tables_match_the_code(sa_connection)
+        assert sa_connection.exec_driver_sql("SELECT version_num FROM beatd_alembic_version").scalar() == "b0002"
+        assert sa_connection.exec_driver_sql("SELECT name, day_match FROM beatd_entries").all() == [("report", None)]
+    # And Django's model reads and writes the column
+    shell = manage("shell", "-c", "from beatd.contrib.django.models import Entry; e = Entry.objects.get(name='report'); "
+                   "e.set_mapping({**e.mapping(), 'day_match': 'both'}); e.save(); "
+                   "print(Entry.objects.get(name='report').mapping())", database=database)
+    assert shell.stdout.strip().splitlines()[-1] == (
+        "{'task': 't.report', 'cron': '0 9 13 * 5', 'day_match': 'both'}"), shell.stderr
+    # When Django migrates back to 0001, the column goes and the row stays, at b0001 for `beatd db upgrade`
+    back = manage("migrate", "beatd", "0001", database=database)
+    assert back.returncode == 0, back.stderr
+    with engine.connect() as sa_connection:
+        assert sa_connection.exec_driver_sql("SELECT name, cron FROM beatd_entries").all() == [("report", "0 9 13 * 5")]
+        assert sa_connection.exec_driver_sql("SELECT version_num FROM beatd_alembic_version").scalar() == "b0001"
+    assert "day_match" not in {column["name"] for column in sqlalchemy.inspect(engine).get_columns("beatd_entries")}
+    engine.dispose()
+    upgrade = subprocess.run([sys.executable, "-m", "beatd", "db", "upgrade", "--url", f"sqlite:///{database}"],
+                             capture_output=True, text=True, check=False)
+    assert upgrade.stdout == f"sqlite:///{database}: entry tables upgraded from b0001 to revision b0002\n", upgrade.stderr
+
+
+def test_django_migrate_refuses_tables_of_a_revision_it_does_not_know(tmp_path: Path) -> None:
+    database = tmp_path / "db.sqlite3"
+    engine = sqlalchemy.create_engine(f"sqlite:///{database}")
+    upgrade_entry_tables(engine)
+    with engine.begin() as sa_connection:
+        sa_connection.exec_driver_sql("UPDATE beatd_alembic_version SET version_num = 'b0099'")
+    engine.dispose()
+    result = manage("migrate", "beatd", database=database)
+    assert result.returncode == 1
+    assert ("RuntimeError: beatd_entries exists at schema revision ['b0099'], which this beatd does not know: "
+            "upgrade beatd to the version that made it") in result.stderr
 
 
 # ---------------------------------------------------------------------------------------
@@ -131,6 +184,17 @@ def test_changes_report_saves_bulk_updates_renames_and_deletes(store: DjangoEntr
     changes = store.changes()
     assert [entry.name for entry in changes.upserted] == ["c2"]
     assert sorted(changes.deleted) == ["a", "c"]
+    assert not store.changes()
+
+
+def test_day_match_is_stored_and_an_update_of_it_alone_is_a_change(store: DjangoEntryStore) -> None:
+    add("unlucky", task="t.unlucky", cron="0 9 13 * 5", day_match="both")
+    assert Entry.objects.get(name="unlucky").day_match == "both"
+    assert [entry.schedule.day_match for entry in store.load()] == ["both"]
+
+    Entry.objects.filter(name="unlucky").update(day_match=None)
+    changes = store.changes()
+    assert [(entry.name, entry.schedule.day_match) for entry in changes.upserted] == [("unlucky", "either")]
     assert not store.changes()
 
 

@@ -41,7 +41,8 @@ class EntryAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "task", "enabled", "description"]}),
         ("Schedule: exactly one of every, cron, solar (with latitude and longitude) or at",
-         {"fields": ["every", "cron", "solar", ("lat", "lon", "elevation"), "at", "timezone", ("start_at", "end_at")]}),
+         {"fields": ["every", ("cron", "day_match"), "solar", ("lat", "lon", "elevation"), "at", "timezone",
+                     ("start_at", "end_at")]}),
         ("Arguments and options", {"fields": ["args", "kwargs", "options", "catchup", "jitter"]}),
     ]
 

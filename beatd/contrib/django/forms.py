@@ -77,14 +77,16 @@ class EntryForm(forms.ModelForm):
 
     class Meta:
         model = EntryRow
-        fields = ["name", "task", "enabled", "description", "every", "cron", "solar", "lat", "lon", "elevation", "at",
-                  "timezone", "start_at", "end_at", "catchup", "jitter", "args", "kwargs", "options"]
+        fields = ["name", "task", "enabled", "description", "every", "cron", "day_match", "solar", "lat", "lon",
+                  "elevation", "at", "timezone", "start_at", "end_at", "catchup", "jitter", "args", "kwargs", "options"]
         widgets = {
             "cron": forms.TextInput(),
             "description": forms.Textarea(attrs={"rows": 2}),
         }
         help_texts = {
             "cron": "5 fields (minute hour day-of-month month day-of-week): 30 7 * * 1-5; or @daily, @hourly...",
+            "day_match": "When both day fields are restricted (0 9 13 * 5): empty or either fires on every 13th "
+                         "and every Friday, both only on Friday the 13th",
             "at": "One run at this instant: 2026-12-01T10:00:00+01:00 (without an offset: in the entry's zone)",
             "timezone": "An IANA zone, e.g. Europe/Berlin; empty: beatd's timezone setting",
             "start_at": "No runs before this instant (ISO 8601)",

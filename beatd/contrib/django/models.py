@@ -20,6 +20,8 @@ from beatd.stores.conversion import entry_of_mapping, mapping_of_row, row_of_map
 KIND_CHOICES = [("every", "interval"), ("cron", "cron"), ("solar", "solar"), ("at", "one-off")]
 CATCHUP_CHOICES = [("latest", "latest: one run for the newest missed slot"), ("all", "all: every missed slot"),
                    ("skip", "skip: none")]
+DAY_MATCH_CHOICES = [("either", "either: day of month or day of week (cron)"),
+                     ("both", "both: day of month and day of week (Celery)")]
 SOLAR_CHOICES = [(event, event) for event in ("dawn_astronomical", "dawn_nautical", "dawn_civil", "sunrise",
                                               "solar_noon", "sunset", "dusk_civil", "dusk_nautical",
                                               "dusk_astronomical")]
@@ -59,6 +61,7 @@ class Entry(models.Model):
                             help_text="Which schedule column is set; kept by set_mapping")
     every_s = models.FloatField("every (seconds)", null=True, blank=True)
     cron = models.TextField(null=True, blank=True)
+    day_match = models.CharField(max_length=16, null=True, blank=True, choices=DAY_MATCH_CHOICES)
     solar = models.CharField(max_length=32, null=True, blank=True, choices=SOLAR_CHOICES)
     lat = models.FloatField("latitude", null=True, blank=True)
     lon = models.FloatField("longitude", null=True, blank=True)

@@ -17,6 +17,7 @@ was when later ones change beatd.stores.sql; a test compares the two.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,7 +32,7 @@ DIALECTS = ("sqlite", "postgresql", "mysql", "mariadb")
 _NAME = sa.String(255).with_variant(mysql.VARBINARY(1020), "mysql", "mariadb")
 # Every column a person or program sets; an UPDATE of only revision/updated_at (the
 # triggers' own write on SQLite) must not fire the update trigger again.
-_USER_COLUMNS = ("name", "task", "kind", "every_s", "cron", "solar", "lat", "lon", "elevation", "at", "args", "kwargs",
+USER_COLUMNS = ("name", "task", "kind", "every_s", "cron", "solar", "lat", "lon", "elevation", "at", "args", "kwargs",
                  "options", "enabled", "timezone", "catchup", "jitter_s", "start_at", "end_at", "description",
                  "created_at")
 _TABLE_OPTIONS: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
@@ -194,6 +195,22 @@ _MYSQL = [
 # IGNORE, say) would override ours.
 _BUMP_SQLITE = "UPDATE beatd_entries_revision SET revision = revision + 1 WHERE id = 1;"
 _TAKEN_SQLITE = "(SELECT revision FROM beatd_entries_revision WHERE id = 1)"
+
+
+def sqlite_update_trigger(columns: Sequence[str]) -> str:
+    """SQLite's update trigger, fired by an UPDATE of any of `columns`; later revisions that add columns recreate it."""
+    return f"""
+    CREATE TRIGGER beatd_entries_after_update AFTER UPDATE OF {", ".join(columns)} ON beatd_entries
+    BEGIN
+        {_BUMP_SQLITE}
+        UPDATE beatd_entries SET revision = {_TAKEN_SQLITE}, updated_at = CURRENT_TIMESTAMP WHERE id = NEW.id;
+        DELETE FROM beatd_entry_tombstones WHERE name = OLD.name AND OLD.name IS NOT NEW.name;
+        INSERT INTO beatd_entry_tombstones (name, revision, deleted_at)
+            SELECT OLD.name, {_TAKEN_SQLITE}, CURRENT_TIMESTAMP WHERE OLD.name IS NOT NEW.name;
+    END
+    """
+
+
 _SQLITE = [
     f"""
     CREATE TRIGGER beatd_entries_after_insert AFTER INSERT ON beatd_entries
@@ -202,16 +219,7 @@ _SQLITE = [
         UPDATE beatd_entries SET revision = {_TAKEN_SQLITE} WHERE id = NEW.id;
     END
     """,
-    f"""
-    CREATE TRIGGER beatd_entries_after_update AFTER UPDATE OF {", ".join(_USER_COLUMNS)} ON beatd_entries
-    BEGIN
-        {_BUMP_SQLITE}
-        UPDATE beatd_entries SET revision = {_TAKEN_SQLITE}, updated_at = CURRENT_TIMESTAMP WHERE id = NEW.id;
-        DELETE FROM beatd_entry_tombstones WHERE name = OLD.name AND OLD.name IS NOT NEW.name;
-        INSERT INTO beatd_entry_tombstones (name, revision, deleted_at)
-            SELECT OLD.name, {_TAKEN_SQLITE}, CURRENT_TIMESTAMP WHERE OLD.name IS NOT NEW.name;
-    END
-    """,
+    sqlite_update_trigger(USER_COLUMNS),
     f"""
     CREATE TRIGGER beatd_entries_after_delete AFTER DELETE ON beatd_entries
     BEGIN

@@ -3,7 +3,8 @@
 Django's state is that of plain models; the database side runs beatd's own statements
 (tables, counter row, per-database triggers) and records revision b0001 in
 beatd_alembic_version, so `beatd db upgrade` and this migration each find the other's work
-current. Tables that `beatd db upgrade` already made are adopted as they are.
+current. Tables that `beatd db upgrade` already made, at b0001 or a later revision this
+beatd knows, are adopted as they are; the later migrations bring b0001 forward.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 from django.db import migrations, models
 
 import beatd.contrib.django.models
+from beatd.contrib.django.migrations import recorded_revisions
+from beatd.stores.migrations import known_revision
 from beatd.stores.migrations.schema_b0001 import (
-    REVISION,
     dialect_named,
     downgrade_statements,
     record_revision_statements,
@@ -26,12 +28,10 @@ def create_tables(apps: Any, schema_editor: Any) -> None:
     connection = schema_editor.connection
     tables = connection.introspection.table_names()
     if "beatd_entries" in tables:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT version_num FROM beatd_alembic_version")
-            found = [row[0] for row in cursor.fetchall()]
-        if found != [REVISION]:
-            raise RuntimeError(f"beatd_entries exists at schema revision {found}, not {REVISION}: "
-                               "upgrade it with the beatd version that made it (beatd db upgrade)")
+        found = recorded_revisions(connection)
+        if len(found) != 1 or not known_revision(found[0]):
+            raise RuntimeError(f"beatd_entries exists at schema revision {found}, which this beatd does not know: "
+                               "upgrade beatd to the version that made it")
         return
     dialect = dialect_named(connection.vendor)
     for statement in [*upgrade_statements(dialect), *record_revision_statements(dialect)]:
