@@ -30,20 +30,29 @@ _Mark = tuple[int, int]
 
 
 class LineDict(dict[str, Any]):
-    """A mapping that remembers the line of itself and of each of its keys."""
+    """A mapping that remembers the line of itself and of each of its keys.
 
-    line: int = 0
-    key_lines: dict[str, int]
+    Slotted, with each key's line read from its mark: a file of 100,000 entries holds
+    a few hundred thousand of these while it is checked.
+    """
+
+    __slots__ = ("line", "mark", "end_mark", "key_marks")
+    line: int
     # Where the mapping and each key start and where the mapping ends, 0-based
     # (line, column): enough to tell which entry any place in the file belongs to.
-    mark: _Mark = (0, 0)
-    end_mark: _Mark = (0, 0)
+    mark: _Mark
+    end_mark: _Mark
     key_marks: dict[str, _Mark]
+
+    def key_line(self, key: str) -> int:
+        """The 1-based line of key, or of the mapping itself when it has no such key."""
+        mark = self.key_marks.get(key)
+        return self.line if mark is None else mark[0] + 1
 
 
 def new_line_dict(line: int = 1) -> LineDict:
     data = LineDict()
-    data.line, data.key_lines, data.key_marks = line, {}, {}
+    data.line, data.mark, data.end_mark, data.key_marks = line, (0, 0), (0, 0), {}
     return data
 
 
@@ -268,7 +277,7 @@ class _DocumentBuilder:
         data.mark = _mark_of(event)
         if anchored is not None:
             anchored.value = data
-        key_lines, key_marks, next_event, scalar = data.key_lines, data.key_marks, self._next, self._scalar
+        key_marks, next_event, scalar = data.key_marks, self._next, self._scalar
         merged: list[LineDict] = []
         item = next_event()
         while type(item) is not _MappingEndEvent:
@@ -281,13 +290,12 @@ class _DocumentBuilder:
             if type(key) is not str:
                 self.problems.append(_Problem(place, _key_not_text(kind, text, key), data, key))
                 self._skipped(value_event)
-            elif key in key_lines:
-                message = f"key {key!r} appears twice in one mapping; the first is at line {key_lines[key]}"
+            elif key in key_marks:
+                message = f"key {key!r} appears twice in one mapping; the first is at line {key_marks[key][0] + 1}"
                 self.problems.append(_Problem(place, message, data, key))
                 self._skipped(value_event)
             else:
                 data[key] = scalar(value_event) if type(value_event) is _ScalarEvent else self._value(value_event)
-                key_lines[key] = place[0] + 1
                 key_marks[key] = place
             item = next_event()
         data.end_mark = (item.end_mark.line, item.end_mark.column)
@@ -349,16 +357,13 @@ def _merge(data: LineDict, merged: list[LineDict]) -> None:
     """Put the merged pairs before those written in the mapping, which win."""
     written = [(key, value, data.key_marks[key]) for key, value in data.items()]
     data.clear()
-    data.key_lines.clear()
     data.key_marks.clear()
     for mergee in merged:
         for key, value in mergee.items():
             data[key] = value
-            data.key_lines[key] = mergee.key_lines[key]
             data.key_marks[key] = mergee.key_marks[key]
     for key, value, place in written:
         data[key] = value
-        data.key_lines[key] = place[0] + 1
         data.key_marks[key] = place
 
 
@@ -411,7 +416,7 @@ def _raise_first_problem(document: Any, path: Path, problems: list[_Problem]) ->
         raise ConfigError(f"{where}: {problem.message}")
     message = problem.message
     if problem.mapping is not None and problem.mapping is document.get("entries"):
-        message = f"the name is used twice; first at {path}:{problem.mapping.key_lines[name]}"
+        message = f"the name is used twice; first at {path}:{problem.mapping.key_line(name)}"
     raise ConfigError(f"{where}: entry {name!r}: {message}")
 
 

@@ -99,7 +99,7 @@ def _named_mappings(document: LineDict, path_text: str) -> Iterator[tuple[str, i
     if not isinstance(raw_entries, LineDict):
         return
     for name, raw in raw_entries.items():
-        yield str(name), raw_entries.key_lines.get(name, raw_entries.line), raw
+        yield str(name), raw_entries.key_line(name), raw
 
 
 # ---------------------------------------------------------------------------------------
@@ -214,7 +214,7 @@ def _included_paths(document: LineDict, path: Path, problems: _Problems) -> list
     for pattern in document.get("include") or []:
         matches = sorted(glob.glob(str(path.parent / pattern)))
         if not matches:
-            problems.add(path, document.key_lines.get("include", document.line), f"include {pattern!r} matches no file")
+            problems.add(path, document.key_line("include"), f"include {pattern!r} matches no file")
         found.extend(Path(match) for match in matches)
     return found
 
@@ -237,7 +237,7 @@ def _converted_settings(document: LineDict, path: Path, problems: _Problems, bad
         try:
             return convert(document[key])
         except ValueError as exc:
-            problems.add(path, document.key_lines.get(key, document.line), f"{key}: {exc}", exc)
+            problems.add(path, document.key_line(key), f"{key}: {exc}", exc)
             return default
 
     return _Settings(zone=setting("timezone", parse_zone, UTC), leader=setting("leader", leader_of, LeaderConfig()),

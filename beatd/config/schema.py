@@ -43,7 +43,7 @@ def line_of(document: LineDict, path_in_document: list[Any]) -> int:
     line = document.line
     for key in path_in_document:
         if isinstance(node, LineDict) and key in node:
-            line = node.key_lines.get(str(key), node.line)
+            line = node.key_line(str(key))
         elif isinstance(node, LineDict):
             line = node.line
         try:
@@ -134,7 +134,7 @@ def schema_problems(document: LineDict, included: bool) -> list[SchemaProblem]:
     if included:
         extra = [key for key in document if key not in INCLUDED_FILE_KEYS]
         if extra:
-            return [SchemaProblem(line=document.key_lines.get(key, document.line), location=(key,),
+            return [SchemaProblem(line=document.key_line(key), location=(key,),
                                   text=f"included files hold only `entries:`; move {key!r} to the main file")
                     for key in extra]
     if valid_by_shortcut(document):
