@@ -208,7 +208,7 @@ class Scraper(threading.Thread):
     def __init__(self, url: str, run: Run, interval_s: float) -> None:
         super().__init__(daemon=True)
         self.url = url
-        self.run_ = run
+        self.measured = run
         self.interval_s = interval_s
         self.stop = threading.Event()
 
@@ -222,8 +222,8 @@ class Scraper(threading.Thread):
                     body = response.read()
             except OSError:
                 continue  # not listening yet, or stopping
-            self.run_.scrape_s.append(time.perf_counter() - started)
-            self.run_.scrape_bytes = len(body)
+            self.measured.scrape_s.append(time.perf_counter() - started)
+            self.measured.scrape_bytes = len(body)
 
 
 def free_port() -> int:

@@ -217,7 +217,7 @@ class RedisTransport(Transport):
     def _plan(self, batch: Sequence[Message], offset: int) -> _ScriptCall:
         """The script call for batch, messages offset.. of the publish call."""
         routes = self._resolve_exchanges(batch)
-        call = _ScriptCall(marks=self.keys.marks, offset=offset, end=offset + len(batch))
+        call = _ScriptCall(marks=self.keys.marks, end=offset + len(batch))
         for queue in sorted({message.queue for message in batch} - self._bound):
             call.bind(queue, self.keys.bindings(queue), self.keys.permanent_bindings(queue),
                       self.keys.queue_binding(queue))
@@ -288,8 +288,7 @@ class _ScriptCall:
     """
 
     marks: str
-    offset: int  # the batch is messages offset..end of the publish call
-    end: int
+    end: int  # the batch ends before message `end` of the publish call
     keys: list[str] = field(default_factory=list)
     key_index: dict[str, int] = field(default_factory=dict)  # key -> its 1-based index in KEYS
     new_queues: list[str] = field(default_factory=list)  # whose binding the script writes
